@@ -1,0 +1,163 @@
+//! `/archivist/v1/blobs`: streamed upload, verified download, info.
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::SecondsFormat;
+use serde::Serialize;
+
+use super::PathParams;
+use crate::auth::Principal;
+use crate::blob::{store_upload, verified_download, DownloadCheck, UploadSource};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{BlobId, TenantId};
+use crate::repo::Blob;
+use crate::AppState;
+
+/// Multipart framing and other form parts a client may send around the file.
+const MULTIPART_OVERHEAD: u64 = 1 << 20;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        // The size limit is enforced on the streamed file itself (413), not on the body.
+        .route(
+            "/archivist/v1/blobs",
+            post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/archivist/v1/blobs/{uuid}", get(download))
+        .route("/archivist/v1/blobs/{uuid}/info", get(info))
+}
+
+/// `{"alg": "SHA256", "value": "<hex>"}`.
+#[derive(Serialize)]
+pub struct HashValue {
+    pub alg: &'static str,
+    pub value: String,
+}
+
+/// A blob's metadata as DataTrails' `v1BlobsResponse` writes it.
+#[derive(Serialize)]
+pub struct BlobResponse {
+    pub identity: String,
+    pub hash: HashValue,
+    pub mime_type: String,
+    pub size: i64,
+    pub tenantid: String,
+    pub timestamp_accepted: String,
+    pub issuer: String,
+    pub subject: String,
+    pub scanned_status: String,
+    pub scanned_bad_reason: String,
+    pub scanned_timestamp: String,
+    /// Set once a download found the content altered; absent on intact blobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tampered_timestamp: Option<String>,
+}
+
+impl BlobResponse {
+    /// The response for `blob`, named `identity` (`blobs/…` or `attachments/…`).
+    pub fn new(blob: &Blob, identity: String) -> Self {
+        let rfc3339 =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        Self {
+            identity,
+            hash: HashValue {
+                alg: "SHA256",
+                value: blob.hash_sha256.clone(),
+            },
+            mime_type: blob.mime_type.clone(),
+            size: blob.size,
+            tenantid: TenantId(blob.tenant_id).identity(),
+            timestamp_accepted: rfc3339(blob.timestamp_accepted),
+            issuer: blob.issuer.clone(),
+            subject: blob.subject.clone(),
+            scanned_status: blob.scanned_status.clone(),
+            scanned_bad_reason: blob.scanned_bad_reason.clone(),
+            scanned_timestamp: blob.scanned_timestamp.map(rfc3339).unwrap_or_default(),
+            tampered_timestamp: blob.tampered_at.map(rfc3339),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all)]
+async fn upload(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Json<BlobResponse>> {
+    let limits = state.upload_limits;
+    let declared_length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared_length
+        .is_some_and(|len| len > limits.max_blob_bytes.saturating_add(MULTIPART_OVERHEAD))
+    {
+        return Err(too_large(limits.max_blob_bytes));
+    }
+    let mut multipart = multipart.map_err(|r| {
+        ApiError::bad_request(format!("expected multipart/form-data: {}", r.body_text()))
+    })?;
+    loop {
+        let field = multipart
+            .next_field()
+            .await
+            .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
+        let Some(field) = field else {
+            return Err(ApiError::bad_request("missing form part \"file\""));
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let source = UploadSource {
+            content_type: field.content_type().map(str::to_string),
+            file_name: field.file_name().map(str::to_string),
+        };
+        let blob = store_upload(state.repo.as_ref(), &principal, source, field, limits).await?;
+        tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
+        return Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())));
+    }
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {max} bytes"))
+}
+
+async fn find_blob(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Blob> {
+    let id = BlobId::parse_bare(uuid)?;
+    state
+        .repo
+        .blob(principal.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("blob"))
+}
+
+#[tracing::instrument(skip_all)]
+async fn download(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let blob = find_blob(&state, &principal, &uuid).await?;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let check = DownloadCheck {
+        route: "blobs",
+        expected: Vec::new(),
+    };
+    verified_download(state.repo.clone(), blob, check, range).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn info(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+) -> ApiResult<Json<BlobResponse>> {
+    let blob = find_blob(&state, &principal, &uuid).await?;
+    Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
+}

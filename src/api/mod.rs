@@ -1,0 +1,122 @@
+//! The HTTP API: one module per resource, merged here with the shared layers.
+
+mod blobs;
+mod health;
+mod token;
+
+use std::time::Duration;
+
+use axum::extract::rejection::{FormRejection, JsonRejection, PathRejection};
+use axum::extract::MatchedPath;
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::IntoResponse;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application: every route, with request ids, tracing and JSON errors.
+pub fn router(state: AppState) -> Router {
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_response(on_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    Router::new()
+        .merge(health::routes())
+        .merge(token::routes())
+        .merge(blobs::routes())
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("method not allowed on this route".into())
+        })
+        .layer(layers)
+        .with_state(state)
+}
+
+fn make_span<B>(request: &axum::http::Request<B>) -> Span {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_string(),
+        |p| p.as_str().to_string(),
+    );
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        tenant = tracing::field::Empty,
+    )
+}
+
+fn on_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: &Span) {
+    let status = response.status().as_u16();
+    let ms = latency.as_secs_f64() * 1000.0;
+    if response.status().is_server_error() {
+        tracing::warn!(status, ms, "response");
+    } else {
+        tracing::info!(status, ms, "response");
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::BadRequest(format!("invalid JSON body: {}", rejection.body_text()))
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(rejection: FormRejection) -> Self {
+        Self::BadRequest(format!("invalid form body: {}", rejection.body_text()))
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+/// `Path` whose rejection is our JSON 400.
+pub struct PathParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for PathParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}

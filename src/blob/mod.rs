@@ -1,0 +1,14 @@
+//! Blob content: the streamed upload pipeline and the verified download stream.
+
+mod download;
+mod mime;
+mod range;
+mod upload;
+
+pub use download::{verified_download, DownloadCheck};
+pub use mime::choose_mime;
+pub use range::{ByteRange, RangeRequest};
+pub use upload::{store_upload, UploadLimits, UploadSource};
+
+/// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).
+pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;

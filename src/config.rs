@@ -1,0 +1,202 @@
+//! Command line and settings: defaults < `ATTACHD_*` environment < flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The embedded default database: created on first start, no setup needed.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./attachd-data/attachd.db";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "attachd",
+    version,
+    about = "Multi-tenant attachment server that speaks the DataTrails API"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Log format.
+    #[arg(long, env = "ATTACHD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(Box<ServeArgs>),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant with an administrator app registration; prints its credentials as JSON.
+    Create {
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (embedded, created on first start) or `postgres://…`.
+    #[arg(long, env = "ATTACHD_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+}
+
+impl fmt::Debug for DatabaseArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseArgs")
+            .field("database_url", &redact_url(&self.database_url))
+            .finish()
+    }
+}
+
+/// Hides the password of a database URL for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ATTACHD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Largest blob accepted, in bytes (413 above it).
+    #[arg(long, env = "ATTACHD_MAX_BLOB_BYTES", default_value_t = 1 << 30)]
+    pub max_blob_bytes: u64,
+
+    /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
+    #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// File holding the HMAC secret for signing tokens (alternative to --jwt-secret).
+    #[arg(long, env = "ATTACHD_JWT_KEY_FILE", conflicts_with = "jwt_secret")]
+    pub jwt_key_file: Option<PathBuf>,
+
+    /// `iss` of issued tokens, required on every presented token.
+    #[arg(long, env = "ATTACHD_JWT_ISSUER", default_value = "attachd")]
+    pub jwt_issuer: String,
+
+    /// `aud` of issued tokens, required on every presented token.
+    #[arg(long, env = "ATTACHD_JWT_AUDIENCE", default_value = "attachd")]
+    pub jwt_audience: String,
+
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, env = "ATTACHD_TOKEN_TTL", default_value_t = 3600)]
+    pub token_ttl: u64,
+
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "ATTACHD_HEADER_READ_TIMEOUT", default_value = "30", value_parser = parse_secs)]
+    pub header_read_timeout: SecsArg,
+
+    /// Seconds an upload may go without sending a byte before it is abandoned.
+    #[arg(long, env = "ATTACHD_BODY_IDLE_TIMEOUT", default_value = "60", value_parser = parse_secs)]
+    pub body_idle_timeout: SecsArg,
+
+    /// Where the dev bearer token is written on first start of an empty embedded database.
+    /// Default: `bearer-token.txt` beside the SQLite file.
+    #[arg(long, env = "ATTACHD_DEV_TOKEN_FILE")]
+    pub dev_token_file: Option<PathBuf>,
+
+    /// Bytes per stored content chunk of new blobs.
+    #[arg(long, env = "ATTACHD_CHUNK_BYTES", default_value_t = crate::blob::DEFAULT_CHUNK_BYTES, hide = true)]
+    pub chunk_bytes: usize,
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("max_blob_bytes", &self.max_blob_bytes)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
+            .field("jwt_key_file", &self.jwt_key_file)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("token_ttl", &self.token_ttl)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("body_idle_timeout", &self.body_idle_timeout)
+            .field("chunk_bytes", &self.chunk_bytes)
+            .finish()
+    }
+}
+
+impl ServeArgs {
+    /// Settings as parsed from the environment alone, e.g. for tests.
+    pub fn from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["attachd"]).serve
+    }
+}
+
+/// A whole number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SecsArg(pub Duration);
+
+impl fmt::Display for SecsArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs())
+    }
+}
+
+impl From<u64> for SecsArg {
+    fn from(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+}
+
+fn parse_secs(s: &str) -> Result<SecsArg, String> {
+    let secs: u64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of seconds"))?;
+    if secs == 0 {
+        return Err("must be at least 1 second".into());
+    }
+    Ok(SecsArg(Duration::from_secs(secs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

@@ -1,0 +1,151 @@
+//! The one error type every handler returns, rendered as DataTrails' JSON error body.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::repo::RepoError;
+
+/// gRPC status codes, which DataTrails puts in the `code` field of every error body.
+pub mod grpc {
+    pub const INVALID_ARGUMENT: i32 = 3;
+    pub const DEADLINE_EXCEEDED: i32 = 4;
+    pub const NOT_FOUND: i32 = 5;
+    pub const ALREADY_EXISTS: i32 = 6;
+    pub const PERMISSION_DENIED: i32 = 7;
+    pub const RESOURCE_EXHAUSTED: i32 = 8;
+    pub const FAILED_PRECONDITION: i32 = 9;
+    pub const OUT_OF_RANGE: i32 = 11;
+    pub const UNIMPLEMENTED: i32 = 12;
+    pub const INTERNAL: i32 = 13;
+    pub const UNAVAILABLE: i32 = 14;
+    pub const DATA_LOSS: i32 = 15;
+    pub const UNAUTHENTICATED: i32 = 16;
+}
+
+/// An error a client can see. Internal causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("range not satisfiable: the blob has {0} bytes")]
+    RangeNotSatisfiable(u64),
+    #[error("{0}")]
+    Unavailable(String),
+    /// Stored content no longer matches its recorded hash.
+    #[error("{0}")]
+    DataLoss(String),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: i32,
+    message: &'a str,
+    details: [(); 0],
+}
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        Self::BadRequest(msg.into())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DataLoss(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The gRPC code DataTrails clients expect beside the HTTP status.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::BadRequest(_) => grpc::INVALID_ARGUMENT,
+            Self::Unauthenticated(_) => grpc::UNAUTHENTICATED,
+            Self::Forbidden(_) => grpc::PERMISSION_DENIED,
+            Self::NotFound(_) => grpc::NOT_FOUND,
+            Self::Conflict(_) => grpc::ALREADY_EXISTS,
+            Self::PayloadTooLarge(_) => grpc::RESOURCE_EXHAUSTED,
+            Self::RequestTimeout(_) => grpc::DEADLINE_EXCEEDED,
+            Self::MethodNotAllowed(_) => grpc::UNIMPLEMENTED,
+            Self::RangeNotSatisfiable(_) => grpc::OUT_OF_RANGE,
+            Self::Unavailable(_) => grpc::UNAVAILABLE,
+            Self::DataLoss(_) => grpc::DATA_LOSS,
+            Self::Internal(_) => grpc::INTERNAL,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(cause) = &self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let message = self.to_string();
+        let body = ErrorBody {
+            code: self.code(),
+            message: &message,
+            details: [],
+        };
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        match &self {
+            Self::Unauthenticated(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RangeNotSatisfiable(size) => {
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<RepoError> for ApiError {
+    fn from(err: RepoError) -> Self {
+        match err {
+            RepoError::NotFound => Self::NotFound("not found".into()),
+            RepoError::Conflict(what) => Self::Conflict(what),
+            RepoError::Database(e) => Self::Internal(e.into()),
+            RepoError::Other(e) => Self::Internal(e),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

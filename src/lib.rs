@@ -1,0 +1,80 @@
+//! attachd: a multi-tenant attachment server that speaks the DataTrails API.
+
+pub mod api;
+pub mod auth;
+pub mod blob;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod repo;
+pub mod server;
+pub mod tenants;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::jwt::TokenKeys;
+use blob::UploadLimits;
+use config::ServeArgs;
+use repo::DynRepo;
+
+pub use server::serve;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub repo: DynRepo,
+    pub keys: Arc<TokenKeys>,
+    pub upload_limits: UploadLimits,
+    /// Hash checked for unknown client ids, so a miss costs as much as a hit.
+    pub decoy_hash: Arc<str>,
+}
+
+const SIGNING_KEY_SETTING: &str = "jwt_hs256_secret";
+
+impl AppState {
+    /// Resolves the signing key (flag, key file, or the one kept in the database).
+    pub async fn new(repo: DynRepo, settings: &ServeArgs) -> anyhow::Result<Self> {
+        let secret = match (&settings.jwt_secret, &settings.jwt_key_file) {
+            (Some(secret), _) => secret.clone().into_bytes(),
+            (None, Some(path)) => {
+                let raw = std::fs::read(path).map_err(|e| {
+                    anyhow::anyhow!("reading the JWT key file {}: {e}", path.display())
+                })?;
+                raw.trim_ascii().to_vec()
+            }
+            (None, None) => {
+                let generated = auth::secrets::generate_secret();
+                repo.setting_or_insert(SIGNING_KEY_SETTING, &generated)
+                    .await?
+                    .into_bytes()
+            }
+        };
+        if !(4096..=(16 << 20)).contains(&settings.chunk_bytes) {
+            anyhow::bail!("chunk size must be between 4 KiB and 16 MiB");
+        }
+        if secret.len() < 32 {
+            anyhow::bail!("the JWT signing secret must be at least 32 bytes");
+        }
+        let keys = TokenKeys::new(
+            &secret,
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+            Duration::from_secs(settings.token_ttl),
+        );
+        let decoy_hash = tokio::task::spawn_blocking(|| {
+            auth::secrets::hash_secret(&auth::secrets::generate_secret())
+        })
+        .await??;
+        Ok(Self {
+            repo,
+            keys: Arc::new(keys),
+            upload_limits: UploadLimits {
+                max_blob_bytes: settings.max_blob_bytes,
+                body_idle: settings.body_idle_timeout.0,
+                chunk_bytes: settings.chunk_bytes,
+            },
+            decoy_hash: decoy_hash.into(),
+        })
+    }
+}

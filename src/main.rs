@@ -1,0 +1,98 @@
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use attachd::config::{Cli, Command, LogFormat, ServeArgs, TenantCommand};
+use attachd::repo::{self, SqliteRepo};
+use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
+use attachd::AppState;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let url = cli.database.database_url.clone();
+    match cli.command {
+        None => serve(&url, ServeArgs::from_env()).await,
+        Some(Command::Serve(args)) => serve(&url, *args).await,
+        Some(Command::Migrate) => {
+            let repo = repo::connect(&url).await?;
+            tracing::info!(backend = repo.backend(), "migrations applied");
+            Ok(())
+        }
+        Some(Command::Tenant(TenantCommand::Create { name })) => {
+            let repo = repo::connect(&url).await?;
+            let credentials = create_tenant(repo.as_ref(), &name).await?;
+            println!("{}", serde_json::to_string(&credentials)?);
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
+    let repo = repo::connect(url)
+        .await
+        .with_context(|| format!("opening {}", attachd::config::redact_url(url)))?;
+    let state = AppState::new(repo.clone(), &args).await?;
+    if let Some(db_path) = SqliteRepo::path(url).filter(|_| repo.backend() == "sqlite") {
+        let files = DevFiles::beside(&db_path, args.dev_token_file.clone());
+        if let Some(token_file) = ensure_dev_token(repo.as_ref(), &state.keys, &files).await? {
+            tracing::info!(
+                token_file = %token_file.display(),
+                "dev tenant ready: curl -H \"@{}\" http://{}/archivist/v1/blobs/…",
+                token_file.display(),
+                args.listen
+            );
+        }
+    }
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, backend = repo.backend(), "attachd listening");
+    attachd::serve(
+        state,
+        listener,
+        args.header_read_timeout.0,
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,160 @@
+//! The one storage seam: a `Repo` trait with a PostgreSQL and a SQLite implementation.
+//! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::ids::{AppId, BlobId, TenantId};
+
+pub use postgres::PgRepo;
+pub use sqlite::SqliteRepo;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(anyhow::Error),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// An app registration to store; `secret_hash` is the argon2 PHC string, never the secret.
+#[derive(Clone, Debug)]
+pub struct NewApp {
+    pub id: AppId,
+    pub display_name: String,
+    pub client_id: String,
+    pub secret_hash: String,
+    pub admin: bool,
+}
+
+/// What the token endpoint needs to check a client's credentials.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AppCredentials {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub secret_hash: String,
+    pub admin: bool,
+    pub custom_claims: String,
+}
+
+/// A stored blob's metadata.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Blob {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub hash_sha256: String,
+    pub size: i64,
+    pub chunk_bytes: i64,
+    pub mime_type: String,
+    pub issuer: String,
+    pub subject: String,
+    pub timestamp_accepted: DateTime<Utc>,
+    pub scanned_status: String,
+    pub scanned_bad_reason: String,
+    pub scanned_timestamp: Option<DateTime<Utc>>,
+    pub tampered_at: Option<DateTime<Utc>>,
+}
+
+impl Blob {
+    /// Number of content chunks stored for this blob.
+    pub fn chunk_count(&self) -> i64 {
+        if self.size == 0 {
+            0
+        } else {
+            (self.size + self.chunk_bytes - 1) / self.chunk_bytes
+        }
+    }
+}
+
+/// The metadata written when an upload completes.
+#[derive(Clone, Debug)]
+pub struct NewBlob {
+    pub hash_sha256: String,
+    pub size: i64,
+    pub chunk_bytes: i64,
+    pub mime_type: String,
+    pub issuer: String,
+    pub subject: String,
+    pub timestamp_accepted: DateTime<Utc>,
+}
+
+/// Storage for one blob being uploaded: chunks go into an open transaction that only
+/// `commit` makes visible. Dropping the writer rolls everything back.
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> RepoResult<()>;
+    async fn commit(self: Box<Self>, blob: NewBlob) -> RepoResult<Blob>;
+    /// Rolls back now rather than when dropped.
+    async fn abort(self: Box<Self>);
+}
+
+#[async_trait]
+pub trait Repo: Send + Sync {
+    /// `postgres` or `sqlite`, for logs.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> RepoResult<()>;
+
+    /// Creates a tenant together with its first (administrator) app registration.
+    async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
+    async fn tenant_count(&self) -> RepoResult<i64>;
+    async fn app_by_client_id(&self, client_id: &str) -> RepoResult<Option<AppCredentials>>;
+    /// Whether the app registration still exists: tokens of a deleted app stop working.
+    async fn app_exists(&self, tenant: TenantId, app: AppId) -> RepoResult<bool>;
+
+    /// The stored value of a server setting, storing `value` first if there is none.
+    async fn setting_or_insert(&self, key: &str, value: &str) -> RepoResult<String>;
+
+    async fn begin_blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Box<dyn BlobWriter>>;
+    async fn blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Option<Blob>>;
+    async fn blob_chunk(
+        &self,
+        tenant: TenantId,
+        blob: BlobId,
+        seq: i64,
+    ) -> RepoResult<Option<Vec<u8>>>;
+    /// Records that the blob's content no longer matches its hash (first time only).
+    async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
+}
+
+pub type DynRepo = Arc<dyn Repo>;
+
+/// Opens the backend the URL's scheme names and applies its migrations.
+pub async fn connect(url: &str) -> anyhow::Result<DynRepo> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgRepo::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteRepo::connect(url).await?))
+    } else {
+        anyhow::bail!(
+            "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
+            crate::config::redact_url(url)
+        )
+    }
+}
+
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+impl RepoError {
+    fn from_insert(err: sqlx::Error, what: &str) -> Self {
+        if is_unique_violation(&err) {
+            Self::Conflict(format!("{what} already exists"))
+        } else {
+            Self::Database(err)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! PostgreSQL backend: production storage.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+
+use super::sql::{impl_repo, WriteTx};
+use super::RepoResult;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgRepo {
+    pool: PgPool,
+}
+
+impl PgRepo {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin_write(&self) -> RepoResult<WriteTx<Postgres>> {
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+            _gate: None,
+        })
+    }
+}
+
+impl_repo!(PgRepo, sqlx::Postgres, "postgres");

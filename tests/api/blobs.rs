@@ -1,0 +1,501 @@
+//! The Blobs API: streamed upload, verified download, info, limits.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+
+use crate::both;
+use crate::common::{
+    bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb,
+};
+
+both!(
+    round_trip_small_sizes,
+    round_trip_200_mib,
+    mime_types_are_sniffed,
+    other_tenants_get_404,
+    bad_requests_are_json_400,
+    cut_off_upload_leaves_nothing,
+    oversized_upload_is_413_and_stores_nothing,
+    ranges_are_served_and_verified,
+    restart_keeps_every_blob,
+    altered_content_is_never_delivered,
+);
+
+async fn get_info(app: &TestApp, token: &str, id: &str) -> anyhow::Result<(u16, Value)> {
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{id}/info")))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    Ok((response.status().as_u16(), response.json().await?))
+}
+
+async fn round_trip_small_sizes(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    for (i, size) in [0usize, 1, 5 << 20].into_iter().enumerate() {
+        let content = random_bytes(size, i as u64);
+        let uploaded = app
+            .upload(&tenant.token, "data.bin", content.clone())
+            .await?;
+        assert_eq!(uploaded["size"], size);
+        assert_eq!(uploaded["hash"]["alg"], "SHA256");
+        assert_eq!(uploaded["hash"]["value"], sha256_hex(&content));
+        assert_eq!(uploaded["tenantid"], tenant.credentials.tenant);
+        assert_eq!(uploaded["scanned_status"], "NOT_SCANNED");
+        assert_eq!(uploaded["subject"], tenant.credentials.client_id);
+        let id = bare_id(&uploaded["identity"]);
+
+        let response = app
+            .http
+            .get(app.url(&format!("/archivist/v1/blobs/{id}")))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-length"], size.to_string().as_str());
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(
+            headers["etag"],
+            format!("\"{}\"", sha256_hex(&content)).as_str()
+        );
+        assert_eq!(
+            response.bytes().await?.as_ref(),
+            content.as_slice(),
+            "size {size}"
+        );
+
+        let (status, info) = get_info(&app, &tenant.token, &id).await?;
+        assert_eq!(status, 200);
+        assert_eq!(info, uploaded);
+    }
+    Ok(())
+}
+
+async fn round_trip_200_mib(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes(200 << 20, 7);
+    let expected_hash = sha256_hex(&content);
+    let uploaded = app.upload(&tenant.token, "big.bin", content).await?;
+    assert_eq!(uploaded["hash"]["value"], expected_hash);
+    let id = bare_id(&uploaded["identity"]);
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{id}")))
+        .bearer_auth(&tenant.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let mut hasher = sha2::Sha256::new();
+    let mut received = 0usize;
+    let mut body = response.bytes_stream();
+    while let Some(piece) = body.next().await {
+        let piece = piece?;
+        received += piece.len();
+        hasher.update(&piece);
+    }
+    assert_eq!(received, 200 << 20);
+    assert_eq!(hex::encode(hasher.finalize()), expected_hash);
+    Ok(())
+}
+
+fn minimal_docx() -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("[Content_Types].xml", options)?;
+    zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#)?;
+    zip.start_file("word/document.xml", options)?;
+    zip.write_all(b"<w:document/>")?;
+    Ok(zip.finish()?.into_inner())
+}
+
+async fn mime_types_are_sniffed(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let png =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let cases: [(&str, Vec<u8>, Option<&str>, &str); 4] = [
+        (
+            "report.docx",
+            minimal_docx()?,
+            Some("application/octet-stream"),
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        (
+            "pixel",
+            png.clone(),
+            Some("application/octet-stream"),
+            "image/png",
+        ),
+        ("pixel.png", png, None, "image/png"),
+        (
+            "notes.bin",
+            b"just text".to_vec(),
+            Some("application/pdf"),
+            "application/pdf",
+        ),
+    ];
+    for (name, content, declared, expected) in cases {
+        let mut part = reqwest::multipart::Part::bytes(content).file_name(name);
+        if let Some(declared) = declared {
+            part = part.mime_str(declared)?;
+        }
+        let uploaded: Value = app
+            .http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?
+            .json()
+            .await?;
+        assert_eq!(uploaded["mime_type"], expected, "{name}");
+        let id = bare_id(&uploaded["identity"]);
+        let response = app
+            .http
+            .get(app.url(&format!("/archivist/v1/blobs/{id}")))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await?;
+        assert_eq!(response.headers()["content-type"], expected);
+    }
+    Ok(())
+}
+
+async fn other_tenants_get_404(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let owner = app.tenant().await?;
+    let other = app.tenant().await?;
+    let uploaded = app
+        .upload(&owner.token, "secret.txt", b"owner only".to_vec())
+        .await?;
+    let id = bare_id(&uploaded["identity"]);
+    for path in [
+        format!("/archivist/v1/blobs/{id}"),
+        format!("/archivist/v1/blobs/{id}/info"),
+    ] {
+        let response = app
+            .http
+            .get(app.url(&path))
+            .bearer_auth(&other.token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await?;
+        assert_eq!(body["code"], 5);
+        let mine = app
+            .http
+            .get(app.url(&path))
+            .bearer_auth(&owner.token)
+            .send()
+            .await?;
+        assert_eq!(mine.status(), 200, "{path}");
+    }
+    Ok(())
+}
+
+async fn bad_requests_are_json_400(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let no_file = reqwest::multipart::Form::new().text("note", "no file here");
+    let not_multipart = app
+        .http
+        .post(app.url("/archivist/v1/blobs"))
+        .bearer_auth(&tenant.token)
+        .json(&serde_json::json!({"file": "x"}));
+    let requests = [
+        app.http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(no_file),
+        not_multipart,
+        app.http
+            .get(app.url("/archivist/v1/blobs/not-a-uuid"))
+            .bearer_auth(&tenant.token),
+        app.http
+            .get(app.url("/archivist/v1/blobs/not-a-uuid/info"))
+            .bearer_auth(&tenant.token),
+    ];
+    for request in requests {
+        let response = request.send().await?;
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await?;
+        assert_eq!(body["code"], 3);
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert_eq!(body["details"], serde_json::json!([]));
+    }
+    let unknown = uuid::Uuid::new_v4();
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{unknown}")))
+        .bearer_auth(&tenant.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 404);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
+    Ok(())
+}
+
+/// Sends the start of a multipart upload by hand and returns the open socket.
+async fn start_raw_upload(
+    app: &TestApp,
+    token: &str,
+    declared_len: usize,
+    first_bytes: &[u8],
+) -> anyhow::Result<tokio::net::TcpStream> {
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await?;
+    let preamble =
+        "--XBOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\
+                    Content-Type: application/octet-stream\r\n\r\n";
+    let head = format!(
+        "POST /archivist/v1/blobs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: multipart/form-data; boundary=XBOUNDARY\r\nContent-Length: {}\r\n\r\n{preamble}",
+        declared_len + preamble.len() + 20
+    );
+    socket.write_all(head.as_bytes()).await?;
+    socket.write_all(first_bytes).await?;
+    socket.flush().await?;
+    Ok(socket)
+}
+
+async fn cut_off_upload_leaves_nothing(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let socket = start_raw_upload(&app, &tenant.token, 10 << 20, &random_bytes(3 << 20, 1)).await?;
+    // The server has written chunks inside its transaction before the client vanishes.
+    eventually(
+        "the upload has written chunks",
+        Duration::from_secs(30),
+        || db.write_in_progress(),
+    )
+    .await?;
+    drop(socket);
+    eventually(
+        "the upload is rolled back",
+        Duration::from_secs(30),
+        || async { Ok(!db.write_in_progress().await?) },
+    )
+    .await?;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    // The server is unharmed.
+    app.upload(&tenant.token, "after.txt", b"still fine".to_vec())
+        .await?;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 1);
+    Ok(())
+}
+
+async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut settings = default_settings();
+    settings.max_blob_bytes = 2 << 20;
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    // Streamed without Content-Length, so only the counted bytes can trip the limit.
+    let content = random_bytes(3 << 20, 3);
+    let stream = futures::stream::iter(
+        content
+            .chunks(64 << 10)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let part =
+        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("big.bin");
+    let response = app
+        .http
+        .post(app.url("/archivist/v1/blobs"))
+        .bearer_auth(&tenant.token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await?;
+    assert_eq!(body["code"], 8);
+    // With a Content-Length the answer comes before any byte is read.
+    let response = app
+        .http
+        .post(app.url("/archivist/v1/blobs"))
+        .bearer_auth(&tenant.token)
+        .multipart(reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(random_bytes(4 << 20, 4)),
+        ))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 413);
+    eventually("no upload is open", Duration::from_secs(30), || async {
+        Ok(!db.write_in_progress().await?)
+    })
+    .await?;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    // Exactly at the limit is fine.
+    app.upload(&tenant.token, "fits.bin", random_bytes(2 << 20, 5))
+        .await?;
+    Ok(())
+}
+
+async fn ranges_are_served_and_verified(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes((2 << 20) + 12345, 9);
+    let id = bare_id(&app.upload(&tenant.token, "r.bin", content.clone()).await?["identity"]);
+    let url = app.url(&format!("/archivist/v1/blobs/{id}"));
+    let len = content.len();
+    for (header, start, end) in [
+        ("bytes=0-99".to_string(), 0, 99),
+        (
+            format!("bytes={}-{}", (1 << 20) - 10, (1 << 20) + 10),
+            (1 << 20) - 10,
+            (1 << 20) + 10,
+        ),
+        ("bytes=-500".to_string(), len - 500, len - 1),
+        (format!("bytes={}-", len - 1), len - 1, len - 1),
+    ] {
+        let response = app
+            .http
+            .get(&url)
+            .bearer_auth(&tenant.token)
+            .header("range", &header)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 206, "{header}");
+        assert_eq!(
+            response.headers()["content-range"],
+            format!("bytes {start}-{end}/{len}").as_str()
+        );
+        assert_eq!(
+            response.bytes().await?.as_ref(),
+            &content[start..=end],
+            "{header}"
+        );
+    }
+    let response = app
+        .http
+        .get(&url)
+        .bearer_auth(&tenant.token)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 416);
+    assert_eq!(
+        response.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+    Ok(())
+}
+
+async fn restart_keeps_every_blob(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let mut stored = Vec::new();
+    for (i, size) in [0usize, 10, 1 << 20, (3 << 20) + 1].into_iter().enumerate() {
+        let content = random_bytes(size, 100 + i as u64);
+        let id = bare_id(
+            &app.upload(&tenant.token, "keep.bin", content.clone())
+                .await?["identity"],
+        );
+        stored.push((id, content));
+    }
+    app.stop().await?;
+    let app = TestApp::start(&db).await?;
+    // The old token still verifies: the signing key is kept in the database.
+    for (id, content) in stored {
+        let response = app
+            .http
+            .get(app.url(&format!("/archivist/v1/blobs/{id}")))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.bytes().await?.as_ref(), content.as_slice());
+    }
+    Ok(())
+}
+
+/// SQL that flips the first byte of one stored chunk.
+fn corrupt_chunk_sql(backend: Backend, blob: &str, seq: i64) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "UPDATE blob_chunks SET data = set_byte(data, 0, (get_byte(data, 0) + 1) % 256) \
+             WHERE blob_id = '{blob}' AND seq = {seq}"
+        ),
+        Backend::Sqlite => {
+            let hex_id = blob.replace('-', "");
+            format!(
+                "UPDATE blob_chunks SET data = (CASE WHEN substr(data, 1, 1) = X'00' THEN X'01' ELSE X'00' END) \
+                 || substr(data, 2) WHERE blob_id = X'{hex_id}' AND seq = {seq}"
+            )
+        }
+    }
+}
+
+async fn altered_content_is_never_delivered(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let small = bare_id(
+        &app.upload(&tenant.token, "s.bin", random_bytes(1000, 1))
+            .await?["identity"],
+    );
+    let large = bare_id(
+        &app.upload(&tenant.token, "l.bin", random_bytes((3 << 20) + 7, 2))
+            .await?["identity"],
+    );
+    assert_eq!(db.execute(&corrupt_chunk_sql(backend, &small, 0)).await?, 1);
+    assert_eq!(db.execute(&corrupt_chunk_sql(backend, &large, 1)).await?, 1);
+
+    // Small: refused before the first byte.
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{small}")))
+        .bearer_auth(&tenant.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 500);
+    let body: Value = response.json().await?;
+    assert_eq!(body["code"], 15);
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("no longer matches its recorded hash"));
+
+    // Large: the transfer fails before it completes, whole or ranged.
+    for range in [None, Some("bytes=0-10")] {
+        let mut request = app
+            .http
+            .get(app.url(&format!("/archivist/v1/blobs/{large}")))
+            .bearer_auth(&tenant.token);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let response = request.send().await?;
+        assert!(response.status().is_success());
+        assert!(
+            response.bytes().await.is_err(),
+            "an altered blob was delivered whole ({range:?})"
+        );
+    }
+    for id in [small, large] {
+        let (_, info) = get_info(&app, &tenant.token, &id).await?;
+        assert!(info["tampered_timestamp"].is_string(), "{info}");
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! Test harness: the real server on 127.0.0.1:0 over a real database of either backend.
+
+pub mod postgres;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use attachd::config::ServeArgs;
+use attachd::tenants::{create_tenant, TenantCredentials};
+use attachd::AppState;
+use clap::Parser;
+use serde_json::Value;
+use sqlx::Connection;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `async fn NAME(backend: Backend) -> anyhow::Result<()>` once per backend.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+/// A fresh database of one backend, removed with the test.
+pub struct TestDb {
+    pub backend: Backend,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir()?;
+                let url = format!("sqlite://{}", dir.path().join("attachd.db").display());
+                Ok(Self {
+                    backend,
+                    url,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => Ok(Self {
+                backend,
+                url: postgres::cluster()?.create_database().await?,
+                _dir: None,
+            }),
+        }
+    }
+
+    /// A number from a query run straight against the database, e.g. a row count.
+    pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await?
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await?
+            }
+        })
+    }
+
+    /// Runs a statement straight against the database (to alter stored content, say).
+    pub async fn execute(&self, sql: &str) -> anyhow::Result<u64> {
+        Ok(match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+                sqlx::query(sql).execute(&mut conn).await?.rows_affected()
+            }
+        })
+    }
+
+    /// Whether some other session holds an open transaction that has written.
+    pub async fn write_in_progress(&self) -> anyhow::Result<bool> {
+        match self.backend {
+            Backend::Sqlite => {
+                use std::str::FromStr;
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
+                    .busy_timeout(Duration::ZERO);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+                // BEGIN IMMEDIATE takes the write lock, or fails at once while another writer has it.
+                match sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await {
+                    Ok(_) => {
+                        sqlx::query("ROLLBACK").execute(&mut conn).await?;
+                        Ok(false)
+                    }
+                    Err(sqlx::Error::Database(e))
+                        if e.message().contains("locked") || e.message().contains("busy") =>
+                    {
+                        Ok(true)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Backend::Postgres => Ok(self
+                .scalar(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+                     AND pid <> pg_backend_pid() AND datname = current_database()",
+                )
+                .await?
+                > 0),
+        }
+    }
+}
+
+/// Polls `check` until it holds, failing after `limit`.
+pub async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("timed out waiting until {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Settings as a fresh install has them.
+pub fn default_settings() -> ServeArgs {
+    #[derive(Parser)]
+    struct Only {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+    Only::parse_from(["attachd"]).serve
+}
+
+/// The server running in this process.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub addr: std::net::SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start(db: &TestDb) -> anyhow::Result<Self> {
+        Self::start_with(db, default_settings()).await
+    }
+
+    pub async fn start_with(db: &TestDb, settings: ServeArgs) -> anyhow::Result<Self> {
+        let repo = attachd::repo::connect(&db.url).await?;
+        let state = AppState::new(repo, &settings).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(attachd::serve(
+            state.clone(),
+            listener,
+            settings.header_read_timeout.0,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Ok(Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            state,
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Asks the server to stop (as SIGTERM does) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Stops the server and waits until in-flight requests are done.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.begin_shutdown();
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+
+    /// A new tenant and a bearer token for it, obtained from the token endpoint.
+    pub async fn tenant(&self) -> anyhow::Result<Tenant> {
+        let credentials = create_tenant(self.state.repo.as_ref(), "test").await?;
+        let token = self.token_for(&credentials).await?;
+        Ok(Tenant { credentials, token })
+    }
+
+    pub async fn token_for(&self, credentials: &TenantCredentials) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(self.url("/archivist/iam/v1/appidp/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", credentials.client_id.as_str()),
+                ("client_secret", credentials.client_secret.as_str()),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "token endpoint said {}",
+            response.status()
+        );
+        let body: Value = response.json().await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_string)
+            .context("no access_token in the token response")
+    }
+
+    /// Uploads `content` as part `file` and returns the JSON answer.
+    pub async fn upload(&self, token: &str, name: &str, content: Vec<u8>) -> anyhow::Result<Value> {
+        let part = reqwest::multipart::Part::bytes(content).file_name(name.to_string());
+        let response = self
+            .http
+            .post(self.url("/archivist/v1/blobs"))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status == 200, "upload answered {status}: {body}");
+        Ok(body)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_shutdown();
+    }
+}
+
+pub struct Tenant {
+    pub credentials: TenantCredentials,
+    pub token: String,
+}
+
+/// The bare uuid of an identity such as `blobs/<uuid>`.
+pub fn bare_id(identity: &Value) -> String {
+    identity
+        .as_str()
+        .and_then(|s| s.rsplit('/').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Deterministic pseudo-random bytes (not compressible, fast to make).
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut bytes = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    bytes
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

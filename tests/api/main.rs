@@ -1,0 +1,6 @@
+//! API tests: the real server over HTTP, each against SQLite and PostgreSQL.
+
+mod blobs;
+mod common;
+mod operations;
+mod tokens;

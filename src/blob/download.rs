@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 use super::range::{ByteRange, RangeRequest};
 use crate::error::ApiError;
 use crate::ids::{BlobId, TenantId};
-use crate::repo::{Blob, DynRepo};
+use crate::repo::{Blob, DynRepo, RepoResult};
+use tokio::task::JoinHandle;
 
 /// What a download must prove besides the blob's own stored hash.
 #[derive(Clone, Debug, Default)]
@@ -97,6 +98,8 @@ struct Verifier {
     hasher: Sha256,
     /// The last piece to send, held until the next one exists or the hash is verified.
     held: Option<Bytes>,
+    /// The next chunk, read while the current one is hashed and sent.
+    prefetch: Option<JoinHandle<RepoResult<Option<Vec<u8>>>>>,
     verified: bool,
     failed: bool,
 }
@@ -121,6 +124,7 @@ impl Verifier {
             offset: 0,
             hasher: Sha256::new(),
             held: None,
+            prefetch: None,
             verified: false,
             failed: false,
         })
@@ -148,15 +152,25 @@ impl Verifier {
                 self.verified = true;
                 continue;
             }
-            let chunk = self
-                .repo
-                .blob_chunk(self.tenant, self.blob, self.next_seq)
-                .await?
-                .map(Bytes::from);
-            let Some(chunk) = chunk else {
+            let chunk = match self.prefetch.take() {
+                Some(fetching) => fetching.await.map_err(ApiError::internal)??,
+                None => {
+                    self.repo
+                        .blob_chunk(self.tenant, self.blob, self.next_seq)
+                        .await?
+                }
+            };
+            let Some(chunk) = chunk.map(Bytes::from) else {
                 return Err(self.integrity_failure("a content chunk is missing").await);
             };
             self.next_seq += 1;
+            if self.next_seq < self.chunk_count {
+                let (repo, tenant, blob, seq) =
+                    (self.repo.clone(), self.tenant, self.blob, self.next_seq);
+                self.prefetch = Some(tokio::spawn(async move {
+                    repo.blob_chunk(tenant, blob, seq).await
+                }));
+            }
             self.hasher.update(&chunk);
             let chunk_start = self.offset;
             self.offset += chunk.len() as u64;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
 use super::mime::{choose_mime, SNIFF_BYTES};
 use crate::auth::Principal;
@@ -73,20 +74,46 @@ struct Written {
     head: Vec<u8>,
 }
 
+/// Reads, counts and hashes the body while the previous chunk is being stored: the two
+/// run concurrently, joined by a one-slot channel (memory: about three chunks).
 async fn write_chunks<S, E>(
     writer: &mut dyn BlobWriter,
-    mut body: S,
+    body: S,
     limits: UploadLimits,
 ) -> Result<Written, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let (chunks, mut to_store) = mpsc::channel::<Bytes>(1);
+    let store = async move {
+        let mut seq: i64 = 0;
+        while let Some(chunk) = to_store.recv().await {
+            writer.write_chunk(seq, &chunk).await?;
+            seq += 1;
+        }
+        Ok::<_, ApiError>(())
+    };
+    let (read, stored) = tokio::join!(read_body(body, limits, chunks), store);
+    // A storage error explains why reading stopped, so it comes first.
+    stored?;
+    read
+}
+
+async fn read_body<S, E>(
+    mut body: S,
+    limits: UploadLimits,
+    chunks: mpsc::Sender<Bytes>,
+) -> Result<Written, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let storage_stopped = || ApiError::internal(anyhow::anyhow!("chunk storage stopped"));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut head = Vec::new();
     let mut pending = BytesMut::with_capacity(limits.chunk_bytes);
-    let mut seq: i64 = 0;
     loop {
         let piece = match tokio::time::timeout(limits.body_idle, body.next()).await {
             Err(_) => {
@@ -117,13 +144,15 @@ where
         }
         pending.extend_from_slice(&piece);
         while pending.len() >= limits.chunk_bytes {
-            let chunk = pending.split_to(limits.chunk_bytes);
-            writer.write_chunk(seq, &chunk).await?;
-            seq += 1;
+            let chunk = pending.split_to(limits.chunk_bytes).freeze();
+            chunks.send(chunk).await.map_err(|_| storage_stopped())?;
         }
     }
     if !pending.is_empty() {
-        writer.write_chunk(seq, &pending).await?;
+        chunks
+            .send(pending.freeze())
+            .await
+            .map_err(|_| storage_stopped())?;
     }
     Ok(Written {
         hash: hex::encode(hasher.finalize()),

@@ -14,10 +14,7 @@ const SQLITE_PAGE_SIZE: u32 = 65536;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let [url, file, chunk, repeat] = args.as_slice() else {
         anyhow::bail!("usage: rawstore DATABASE_URL FILE CHUNK_BYTES REPEAT");
     };
@@ -34,11 +31,7 @@ async fn main() -> anyhow::Result<()> {
         write_secs = write_secs.min(write);
         read_secs = read_secs.min(read);
     }
-    println!(
-        "write_mbps={:.1} read_mbps={:.1}",
-        mb / write_secs,
-        mb / read_secs
-    );
+    println!("write_mbps={:.1} read_mbps={:.1}", mb / write_secs, mb / read_secs);
     Ok(())
 }
 
@@ -60,12 +53,11 @@ macro_rules! measure {
         let started = Instant::now();
         let mut total = 0usize;
         for seq in 0..$content.len().div_ceil($chunk_bytes) {
-            let data: Vec<u8> =
-                sqlx::query_scalar("SELECT data FROM raw_chunks WHERE blob_id = $1 AND seq = $2")
-                    .bind(id)
-                    .bind(seq as i64)
-                    .fetch_one(&$pool)
-                    .await?;
+            let data: Vec<u8> = sqlx::query_scalar("SELECT data FROM raw_chunks WHERE blob_id = $1 AND seq = $2")
+                .bind(id)
+                .bind(seq as i64)
+                .fetch_one(&$pool)
+                .await?;
             total += data.len();
         }
         anyhow::ensure!(total == $content.len(), "read back {total} bytes");
@@ -75,9 +67,7 @@ macro_rules! measure {
 
 async fn postgres(url: &str, content: &[u8], chunk_bytes: usize) -> anyhow::Result<(f64, f64)> {
     let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
-    sqlx::query("DROP TABLE IF EXISTS raw_chunks")
-        .execute(&pool)
-        .await?;
+    sqlx::query("DROP TABLE IF EXISTS raw_chunks").execute(&pool).await?;
     sqlx::query("CREATE TABLE raw_chunks (blob_id uuid NOT NULL, seq bigint NOT NULL, data bytea NOT NULL, PRIMARY KEY (blob_id, seq))")
         .execute(&pool)
         .await?;
@@ -99,9 +89,7 @@ async fn sqlite(url: &str, content: &[u8], chunk_bytes: usize) -> anyhow::Result
         .max_connections(2)
         .connect_with(options)
         .await?;
-    sqlx::query("DROP TABLE IF EXISTS raw_chunks")
-        .execute(&pool)
-        .await?;
+    sqlx::query("DROP TABLE IF EXISTS raw_chunks").execute(&pool).await?;
     sqlx::query("CREATE TABLE raw_chunks (blob_id BLOB NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (blob_id, seq))")
         .execute(&pool)
         .await?;

@@ -65,8 +65,7 @@ fn strict_uuid(s: &str) -> Option<Uuid> {
 }
 
 fn parse_uuid(s: &str, what: &str) -> Result<Uuid, ApiError> {
-    strict_uuid(s)
-        .ok_or_else(|| ApiError::bad_request(format!("malformed {what} id: {s:?} is not a uuid")))
+    strict_uuid(s).ok_or_else(|| ApiError::bad_request(format!("malformed {what} id: {s:?} is not a uuid")))
 }
 
 #[cfg(test)]

@@ -38,9 +38,8 @@ impl AppState {
         let secret = match (&settings.jwt_secret, &settings.jwt_key_file) {
             (Some(secret), _) => secret.clone().into_bytes(),
             (None, Some(path)) => {
-                let raw = std::fs::read(path).map_err(|e| {
-                    anyhow::anyhow!("reading the JWT key file {}: {e}", path.display())
-                })?;
+                let raw = std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("reading the JWT key file {}: {e}", path.display()))?;
                 raw.trim_ascii().to_vec()
             }
             (None, None) => {
@@ -62,10 +61,8 @@ impl AppState {
             &settings.jwt_audience,
             Duration::from_secs(settings.token_ttl),
         );
-        let decoy_hash = tokio::task::spawn_blocking(|| {
-            auth::secrets::hash_secret(&auth::secrets::generate_secret())
-        })
-        .await??;
+        let decoy_hash =
+            tokio::task::spawn_blocking(|| auth::secrets::hash_secret(&auth::secrets::generate_secret())).await??;
         Ok(Self {
             repo,
             keys: Arc::new(keys),

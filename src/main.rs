@@ -31,8 +31,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -62,13 +61,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = repo.backend(), "attachd listening");
-    attachd::serve(
-        state,
-        listener,
-        args.header_read_timeout.0,
-        shutdown_signal(),
-    )
-    .await?;
+    attachd::serve(state, listener, args.header_read_timeout.0, shutdown_signal()).await?;
     Ok(())
 }
 

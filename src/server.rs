@@ -50,13 +50,10 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        let service =
-            TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                app.clone().oneshot(request.map(axum::body::Body::new))
-            }));
+        let service = TowerToHyperService::new(tower::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            app.clone().oneshot(request.map(axum::body::Body::new))
+        }));
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
         tokio::spawn(async move {
@@ -67,10 +64,7 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err() {
         tracing::warn!("gave up waiting for open connections");
     }
     Ok(())

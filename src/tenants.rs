@@ -58,17 +58,10 @@ impl DevFiles {
 /// On an empty embedded database, creates a dev tenant; whenever its credentials file
 /// exists, writes a fresh `Authorization: Bearer …` line for `curl -H @file`.
 /// Returns the token file's path when one was written.
-pub async fn ensure_dev_token(
-    repo: &dyn Repo,
-    keys: &TokenKeys,
-    files: &DevFiles,
-) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure_dev_token(repo: &dyn Repo, keys: &TokenKeys, files: &DevFiles) -> anyhow::Result<Option<PathBuf>> {
     if repo.tenant_count().await? == 0 {
         let credentials = create_tenant(repo, "dev").await?;
-        write_private(
-            &files.credentials,
-            &serde_json::to_vec_pretty(&credentials)?,
-        )?;
+        write_private(&files.credentials, &serde_json::to_vec_pretty(&credentials)?)?;
     }
     let Ok(raw) = std::fs::read(&files.credentials) else {
         return Ok(None);
@@ -82,10 +75,7 @@ pub async fn ensure_dev_token(
         &AppId(app.id).identity(),
         &credentials.client_id,
     )?;
-    write_private(
-        &files.token,
-        format!("Authorization: Bearer {token}\n").as_bytes(),
-    )?;
+    write_private(&files.token, format!("Authorization: Bearer {token}\n").as_bytes())?;
     Ok(Some(files.token.clone()))
 }
 

@@ -1,11 +1,14 @@
 //! `/archivist/v1/blobs`: streamed upload, verified download, info.
 
+use axum::extract::multipart::Field;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::time::Duration;
+
 use chrono::SecondsFormat;
 use serde::Serialize;
 
@@ -20,13 +23,16 @@ use crate::AppState;
 /// Multipart framing and other form parts a client may send around the file.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
 
+/// After refusing an upload, at most this much of the rest of its body is read and thrown
+/// away, so a client still sending can finish and read the error instead of a broken pipe
+/// (hyper has no lingering close). Clients sending `Expect: 100-continue` send nothing.
+const DRAIN_BYTES: u64 = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         // The size limit is enforced on the streamed file itself (413), not on the body.
-        .route(
-            "/archivist/v1/blobs",
-            post(upload).layer(DefaultBodyLimit::disable()),
-        )
+        .route("/archivist/v1/blobs", post(upload).layer(DefaultBodyLimit::disable()))
         .route("/archivist/v1/blobs/{uuid}", get(download))
         .route("/archivist/v1/blobs/{uuid}/info", get(info))
 }
@@ -60,8 +66,7 @@ pub struct BlobResponse {
 impl BlobResponse {
     /// The response for `blob`, named `identity` (`blobs/…` or `attachments/…`).
     pub fn new(blob: &Blob, identity: String) -> Self {
-        let rfc3339 =
-            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
         Self {
             identity,
             hash: HashValue {
@@ -94,14 +99,17 @@ async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared_length
-        .is_some_and(|len| len > limits.max_blob_bytes.saturating_add(MULTIPART_OVERHEAD))
-    {
+    let mut multipart =
+        multipart.map_err(|r| ApiError::bad_request(format!("expected multipart/form-data: {}", r.body_text())))?;
+    if let Some(len) = declared_length.filter(|len| *len > limits.max_blob_bytes.saturating_add(MULTIPART_OVERHEAD)) {
+        let expects_continue = headers
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if !expects_continue && len <= DRAIN_BYTES {
+            Drain::new().rest(&mut multipart).await;
+        }
         return Err(too_large(limits.max_blob_bytes));
     }
-    let mut multipart = multipart.map_err(|r| {
-        ApiError::bad_request(format!("expected multipart/form-data: {}", r.body_text()))
-    })?;
     loop {
         let field = multipart
             .next_field()
@@ -117,9 +125,58 @@ async fn upload(
             content_type: field.content_type().map(str::to_string),
             file_name: field.file_name().map(str::to_string),
         };
-        let blob = store_upload(state.repo.as_ref(), &principal, source, field, limits).await?;
+        let mut field = field;
+        let blob = match store_upload(state.repo.as_ref(), &principal, source, &mut field, limits).await {
+            Ok(blob) => blob,
+            Err(err @ ApiError::PayloadTooLarge(_)) => {
+                let mut drain = Drain::new();
+                if drain.field(&mut field).await {
+                    drop(field);
+                    drain.rest(&mut multipart).await;
+                }
+                return Err(err);
+            }
+            Err(err) => return Err(err),
+        };
         tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
         return Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())));
+    }
+}
+
+/// Reads and discards what is left of a refused upload, within `DRAIN_BYTES` and `DRAIN_TIME`.
+struct Drain {
+    left: u64,
+    deadline: tokio::time::Instant,
+}
+
+impl Drain {
+    fn new() -> Self {
+        Self {
+            left: DRAIN_BYTES,
+            deadline: tokio::time::Instant::now() + DRAIN_TIME,
+        }
+    }
+
+    /// False once the budget is spent.
+    async fn field(&mut self, field: &mut Field<'_>) -> bool {
+        loop {
+            match tokio::time::timeout_at(self.deadline, field.chunk()).await {
+                Ok(Ok(Some(piece))) => match self.left.checked_sub(piece.len() as u64) {
+                    Some(left) => self.left = left,
+                    None => return false,
+                },
+                Ok(Ok(None)) => return true,
+                Ok(Err(_)) | Err(_) => return false,
+            }
+        }
+    }
+
+    async fn rest(&mut self, multipart: &mut Multipart) {
+        while let Ok(Ok(Some(mut field))) = tokio::time::timeout_at(self.deadline, multipart.next_field()).await {
+            if !self.field(&mut field).await {
+                return;
+            }
+        }
     }
 }
 

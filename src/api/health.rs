@@ -25,7 +25,5 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         tracing::warn!(error = %err, "database not reachable");
         ApiError::Unavailable("database not reachable".into())
     })?;
-    Ok(Json(
-        json!({"status": "ready", "database": state.repo.backend()}),
-    ))
+    Ok(Json(json!({"status": "ready", "database": state.repo.backend()})))
 }

@@ -37,16 +37,8 @@ async fn issue_token(
     let Form(request) = form?;
     match request.grant_type.as_deref() {
         Some("client_credentials") => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unsupported grant_type {other:?}"
-            )))
-        }
-        None => {
-            return Err(ApiError::bad_request(
-                "missing grant_type=client_credentials",
-            ))
-        }
+        Some(other) => return Err(ApiError::bad_request(format!("unsupported grant_type {other:?}"))),
+        None => return Err(ApiError::bad_request("missing grant_type=client_credentials")),
     }
     let (Some(client_id), Some(secret)) = (request.client_id, request.client_secret) else {
         return Err(ApiError::bad_request("missing client_id or client_secret"));
@@ -61,11 +53,7 @@ async fn issue_token(
         .map_err(ApiError::internal)?;
     let app = match app {
         Some(app) if valid => app,
-        _ => {
-            return Err(ApiError::Unauthenticated(
-                "invalid client credentials".into(),
-            ))
-        }
+        _ => return Err(ApiError::Unauthenticated("invalid client credentials".into())),
     };
     let access_token = state
         .keys

@@ -23,25 +23,18 @@ pub struct Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthenticated("missing Authorization: Bearer token".into())
-        })?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("Authorization header is not a Bearer token".into())
-            })?;
+            .ok_or_else(|| ApiError::Unauthenticated("Authorization header is not a Bearer token".into()))?;
         let claims = state.keys.verify(token).map_err(|err| {
             tracing::debug!(error = %err, "token rejected");
             ApiError::Unauthenticated("invalid or expired token".into())
@@ -50,9 +43,7 @@ impl FromRequestParts<AppState> for Principal {
             TenantId::parse_identity(&claims.tenant),
             AppId::parse_identity(&claims.app),
         ) else {
-            return Err(ApiError::Unauthenticated(
-                "token does not name a tenant".into(),
-            ));
+            return Err(ApiError::Unauthenticated("token does not name a tenant".into()));
         };
         tracing::Span::current().record("tenant", tracing::field::display(&tenant));
         Ok(Self {

@@ -1,8 +1,6 @@
 //! Client secrets: random, shown once, stored only as an argon2id hash.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use rand::RngCore;
 
@@ -26,9 +24,7 @@ pub fn hash_secret(secret: &str) -> anyhow::Result<String> {
 /// Whether `secret` matches the stored PHC string. Call from `spawn_blocking`.
 pub fn verify_secret(secret: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(secret.as_bytes(), &hash)
-            .is_ok(),
+        Ok(hash) => Argon2::default().verify_password(secret.as_bytes(), &hash).is_ok(),
         Err(_) => false,
     }
 }

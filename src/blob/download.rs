@@ -13,7 +13,7 @@ use super::range::{ByteRange, RangeRequest};
 use crate::error::ApiError;
 use crate::ids::{BlobId, TenantId};
 use crate::repo::{Blob, DynRepo, RepoResult};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 /// What a download must prove besides the blob's own stored hash.
 #[derive(Clone, Debug, Default)]
@@ -39,22 +39,14 @@ pub async fn verified_download(
     };
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, header_value(&blob.mime_type)?)
-        .header(
-            header::ETAG,
-            header_value(&format!("\"{}\"", blob.hash_sha256))?,
-        )
+        .header(header::ETAG, header_value(&format!("\"{}\"", blob.hash_sha256))?)
         .header(header::ACCEPT_RANGES, "bytes");
     builder = match range {
         Some(r) => builder
             .status(StatusCode::PARTIAL_CONTENT)
             .header(header::CONTENT_LENGTH, r.byte_count())
-            .header(
-                header::CONTENT_RANGE,
-                format!("bytes {}-{}/{}", r.start, r.end, size),
-            ),
-        None => builder
-            .status(StatusCode::OK)
-            .header(header::CONTENT_LENGTH, size),
+            .header(header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end, size)),
+        None => builder.status(StatusCode::OK).header(header::CONTENT_LENGTH, size),
     };
 
     let mut verifier = Verifier::new(repo, &blob, check, range)?;
@@ -66,22 +58,40 @@ pub async fn verified_download(
         }
         Body::from(pieces.concat())
     } else {
-        Body::from_stream(futures::stream::unfold(
-            verifier,
-            |mut verifier| async move {
-                match verifier.next_piece().await {
-                    Ok(Some(piece)) => Some((Ok(piece), verifier)),
-                    Ok(None) => None,
-                    Err(err) => Some((Err(std::io::Error::other(err.to_string())), verifier)),
-                }
-            },
-        ))
+        Body::from_stream(futures::stream::unfold(verifier, |mut verifier| async move {
+            match verifier.next_piece().await {
+                Ok(Some(piece)) => Some((Ok(piece), verifier)),
+                Ok(None) => None,
+                Err(err) => Some((Err(std::io::Error::other(err.to_string())), verifier)),
+            }
+        }))
     };
     builder.body(body).map_err(ApiError::internal)
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(value).map_err(ApiError::internal)
+}
+
+/// Chunks read ahead of the one being hashed and sent.
+const READ_AHEAD: usize = 2;
+
+/// Reads chunks `0..count` in order into `tx`; stops at the first gap or error, or when
+/// the download is dropped.
+async fn read_chunks(
+    repo: DynRepo,
+    tenant: TenantId,
+    blob: BlobId,
+    count: i64,
+    tx: mpsc::Sender<RepoResult<Option<Vec<u8>>>>,
+) {
+    for seq in 0..count {
+        let chunk = repo.blob_chunk(tenant, blob, seq).await;
+        let last = !matches!(chunk, Ok(Some(_)));
+        if tx.send(chunk).await.is_err() || last {
+            return;
+        }
+    }
 }
 
 struct Verifier {
@@ -98,19 +108,14 @@ struct Verifier {
     hasher: Sha256,
     /// The last piece to send, held until the next one exists or the hash is verified.
     held: Option<Bytes>,
-    /// The next chunk, read while the current one is hashed and sent.
-    prefetch: Option<JoinHandle<RepoResult<Option<Vec<u8>>>>>,
+    /// Chunks in order, read by their own task ahead of hashing and sending.
+    chunks: Option<mpsc::Receiver<RepoResult<Option<Vec<u8>>>>>,
     verified: bool,
     failed: bool,
 }
 
 impl Verifier {
-    fn new(
-        repo: DynRepo,
-        blob: &Blob,
-        check: DownloadCheck,
-        range: Option<ByteRange>,
-    ) -> Result<Self, ApiError> {
+    fn new(repo: DynRepo, blob: &Blob, check: DownloadCheck, range: Option<ByteRange>) -> Result<Self, ApiError> {
         Ok(Self {
             repo,
             tenant: TenantId(blob.tenant_id),
@@ -124,7 +129,7 @@ impl Verifier {
             offset: 0,
             hasher: Sha256::new(),
             held: None,
-            prefetch: None,
+            chunks: None,
             verified: false,
             failed: false,
         })
@@ -152,25 +157,22 @@ impl Verifier {
                 self.verified = true;
                 continue;
             }
-            let chunk = match self.prefetch.take() {
-                Some(fetching) => fetching.await.map_err(ApiError::internal)??,
-                None => {
-                    self.repo
-                        .blob_chunk(self.tenant, self.blob, self.next_seq)
-                        .await?
-                }
-            };
+            let chunks = self.chunks.get_or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(READ_AHEAD);
+                tokio::spawn(read_chunks(
+                    self.repo.clone(),
+                    self.tenant,
+                    self.blob,
+                    self.chunk_count,
+                    tx,
+                ));
+                rx
+            });
+            let chunk = chunks.recv().await.transpose()?.flatten();
             let Some(chunk) = chunk.map(Bytes::from) else {
                 return Err(self.integrity_failure("a content chunk is missing").await);
             };
             self.next_seq += 1;
-            if self.next_seq < self.chunk_count {
-                let (repo, tenant, blob, seq) =
-                    (self.repo.clone(), self.tenant, self.blob, self.next_seq);
-                self.prefetch = Some(tokio::spawn(async move {
-                    repo.blob_chunk(tenant, blob, seq).await
-                }));
-            }
             self.hasher.update(&chunk);
             let chunk_start = self.offset;
             self.offset += chunk.len() as u64;
@@ -201,9 +203,7 @@ impl Verifier {
     async fn verify(&mut self) -> Result<(), ApiError> {
         let computed = hex::encode(std::mem::take(&mut self.hasher).finalize());
         if self.offset != self.size {
-            return Err(self
-                .integrity_failure("the stored content has the wrong length")
-                .await);
+            return Err(self.integrity_failure("the stored content has the wrong length").await);
         }
         let matches_all = computed == self.stored_hash
             && self

@@ -41,25 +41,16 @@ mod tests {
 
     #[test]
     fn declared_specific_type_wins() {
-        assert_eq!(
-            choose_mime(Some("image/png"), Some("x.bin"), b"hello"),
-            "image/png"
-        );
+        assert_eq!(choose_mime(Some("image/png"), Some("x.bin"), b"hello"), "image/png");
     }
 
     #[test]
     fn generic_declared_type_is_sniffed() {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-        assert_eq!(
-            choose_mime(Some("application/octet-stream"), None, png),
-            "image/png"
-        );
+        assert_eq!(choose_mime(Some("application/octet-stream"), None, png), "image/png");
         assert_eq!(choose_mime(None, None, b"plain words"), "text/plain");
         assert_eq!(choose_mime(None, None, b"\0\x01\x02"), OCTET_STREAM);
-        assert_eq!(
-            choose_mime(Some("garbage"), Some("a.pdf"), b"\0"),
-            "application/pdf"
-        );
+        assert_eq!(choose_mime(Some("garbage"), Some("a.pdf"), b"\0"), "application/pdf");
     }
 
     #[test]

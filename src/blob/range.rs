@@ -82,18 +82,9 @@ mod tests {
         assert_eq!(ByteRange::parse(Some("bytes=-3"), 10), partial(7, 9));
         assert_eq!(ByteRange::parse(Some("bytes=-30"), 10), partial(0, 9));
         assert_eq!(ByteRange::parse(Some("bytes=2-100"), 10), partial(2, 9));
-        assert_eq!(
-            ByteRange::parse(Some("bytes=10-"), 10),
-            RangeRequest::Unsatisfiable
-        );
-        assert_eq!(
-            ByteRange::parse(Some("bytes=0-"), 0),
-            RangeRequest::Unsatisfiable
-        );
-        assert_eq!(
-            ByteRange::parse(Some("bytes=0-1,3-4"), 10),
-            RangeRequest::Full
-        );
+        assert_eq!(ByteRange::parse(Some("bytes=10-"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(ByteRange::parse(Some("bytes=0-"), 0), RangeRequest::Unsatisfiable);
+        assert_eq!(ByteRange::parse(Some("bytes=0-1,3-4"), 10), RangeRequest::Full);
         assert_eq!(ByteRange::parse(Some("items=0-1"), 10), RangeRequest::Full);
         assert_eq!(ByteRange::parse(Some("bytes=5-2"), 10), RangeRequest::Full);
     }

@@ -42,30 +42,54 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut writer = repo.begin_blob(principal.tenant, BlobId::new()).await?;
-    match write_chunks(writer.as_mut(), body, limits).await {
-        Ok(written) => {
-            let mime_type = choose_mime(
-                source.content_type.as_deref(),
-                source.file_name.as_deref(),
-                &written.head,
-            );
-            let blob = NewBlob {
-                hash_sha256: written.hash,
-                size: written.size,
-                chunk_bytes: i64::try_from(limits.chunk_bytes).map_err(ApiError::internal)?,
-                mime_type,
-                issuer: principal.issuer.clone(),
-                subject: principal.subject.clone(),
-                timestamp_accepted: chrono::Utc::now(),
-            };
-            Ok(writer.commit(blob).await?)
-        }
+    let writer = repo.begin_blob(principal.tenant, BlobId::new()).await?;
+    let (chunks, to_store) = mpsc::channel::<Bytes>(STORE_QUEUE);
+    // Storage runs as its own task so inserts proceed while this one hashes.
+    let storing = tokio::spawn(store_chunks(writer, to_store));
+    let read = read_body(body, limits, chunks).await;
+    let (writer, stored) = storing.await.map_err(ApiError::internal)?;
+    // A storage error explains why reading stopped, so it comes first.
+    let written = match stored.and(read) {
+        Ok(written) => written,
         Err(err) => {
             writer.abort().await;
-            Err(err)
+            return Err(err);
         }
+    };
+    let mime_type = choose_mime(
+        source.content_type.as_deref(),
+        source.file_name.as_deref(),
+        &written.head,
+    );
+    let blob = NewBlob {
+        hash_sha256: written.hash,
+        size: written.size,
+        chunk_bytes: i64::try_from(limits.chunk_bytes).map_err(ApiError::internal)?,
+        mime_type,
+        issuer: principal.issuer.clone(),
+        subject: principal.subject.clone(),
+        timestamp_accepted: chrono::Utc::now(),
+    };
+    Ok(writer.commit(blob).await?)
+}
+
+/// Chunks read ahead of storage: bounds memory at a few chunks per upload.
+const STORE_QUEUE: usize = 2;
+
+/// Writes chunks in order until the sender is gone, then hands the writer back.
+/// If the upload is abandoned, the writer is dropped with this task's output: rollback.
+async fn store_chunks(
+    mut writer: Box<dyn BlobWriter>,
+    mut chunks: mpsc::Receiver<Bytes>,
+) -> (Box<dyn BlobWriter>, Result<(), ApiError>) {
+    let mut seq: i64 = 0;
+    while let Some(chunk) = chunks.recv().await {
+        if let Err(err) = writer.write_chunk(seq, &chunk).await {
+            return (writer, Err(err.into()));
+        }
+        seq += 1;
     }
+    (writer, Ok(()))
 }
 
 struct Written {
@@ -74,37 +98,8 @@ struct Written {
     head: Vec<u8>,
 }
 
-/// Reads, counts and hashes the body while the previous chunk is being stored: the two
-/// run concurrently, joined by a one-slot channel (memory: about three chunks).
-async fn write_chunks<S, E>(
-    writer: &mut dyn BlobWriter,
-    body: S,
-    limits: UploadLimits,
-) -> Result<Written, ApiError>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let (chunks, mut to_store) = mpsc::channel::<Bytes>(1);
-    let store = async move {
-        let mut seq: i64 = 0;
-        while let Some(chunk) = to_store.recv().await {
-            writer.write_chunk(seq, &chunk).await?;
-            seq += 1;
-        }
-        Ok::<_, ApiError>(())
-    };
-    let (read, stored) = tokio::join!(read_body(body, limits, chunks), store);
-    // A storage error explains why reading stopped, so it comes first.
-    stored?;
-    read
-}
-
-async fn read_body<S, E>(
-    mut body: S,
-    limits: UploadLimits,
-    chunks: mpsc::Sender<Bytes>,
-) -> Result<Written, ApiError>
+/// Reads, counts and hashes the body, handing full chunks to storage.
+async fn read_body<S, E>(mut body: S, limits: UploadLimits, chunks: mpsc::Sender<Bytes>) -> Result<Written, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -149,10 +144,7 @@ where
         }
     }
     if !pending.is_empty() {
-        chunks
-            .send(pending.freeze())
-            .await
-            .map_err(|_| storage_stopped())?;
+        chunks.send(pending.freeze()).await.map_err(|_| storage_stopped())?;
     }
     Ok(Written {
         hash: hex::encode(hasher.finalize()),

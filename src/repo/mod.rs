@@ -119,12 +119,7 @@ pub trait Repo: Send + Sync {
 
     async fn begin_blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Box<dyn BlobWriter>>;
     async fn blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Option<Blob>>;
-    async fn blob_chunk(
-        &self,
-        tenant: TenantId,
-        blob: BlobId,
-        seq: i64,
-    ) -> RepoResult<Option<Vec<u8>>>;
+    async fn blob_chunk(&self, tenant: TenantId, blob: BlobId, seq: i64) -> RepoResult<Option<Vec<u8>>>;
     /// Records that the blob's content no longer matches its hash (first time only).
     async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
 }

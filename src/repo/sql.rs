@@ -12,15 +12,12 @@ pub const COUNT_TENANTS: &str = "SELECT COUNT(*) FROM tenants";
 pub const APP_BY_CLIENT_ID: &str =
     "SELECT id, tenant_id, secret_hash, admin, custom_claims FROM apps WHERE client_id = $1";
 pub const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE tenant_id = $1 AND id = $2";
-pub const INSERT_SETTING: &str =
-    "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+pub const INSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 pub const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)";
-pub const INSERT_BLOB: &str =
-    "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
+pub const INSERT_BLOB: &str = "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
      subject, timestamp_accepted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-pub const SELECT_BLOB: &str =
-    "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
+pub const SELECT_BLOB: &str = "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
      timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at \
      FROM blobs WHERE tenant_id = $1 AND id = $2";
 pub const SELECT_CHUNK: &str = "SELECT c.data FROM blob_chunks c JOIN blobs b ON b.id = c.blob_id \

@@ -8,9 +8,7 @@ use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
 use crate::both;
-use crate::common::{
-    bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb,
-};
+use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
 both!(
     round_trip_small_sizes,
@@ -41,9 +39,7 @@ async fn round_trip_small_sizes(backend: Backend) -> anyhow::Result<()> {
     let tenant = app.tenant().await?;
     for (i, size) in [0usize, 1, 5 << 20].into_iter().enumerate() {
         let content = random_bytes(size, i as u64);
-        let uploaded = app
-            .upload(&tenant.token, "data.bin", content.clone())
-            .await?;
+        let uploaded = app.upload(&tenant.token, "data.bin", content.clone()).await?;
         assert_eq!(uploaded["size"], size);
         assert_eq!(uploaded["hash"]["alg"], "SHA256");
         assert_eq!(uploaded["hash"]["value"], sha256_hex(&content));
@@ -62,15 +58,8 @@ async fn round_trip_small_sizes(backend: Backend) -> anyhow::Result<()> {
         let headers = response.headers().clone();
         assert_eq!(headers["content-length"], size.to_string().as_str());
         assert_eq!(headers["x-content-type-options"], "nosniff");
-        assert_eq!(
-            headers["etag"],
-            format!("\"{}\"", sha256_hex(&content)).as_str()
-        );
-        assert_eq!(
-            response.bytes().await?.as_ref(),
-            content.as_slice(),
-            "size {size}"
-        );
+        assert_eq!(headers["etag"], format!("\"{}\"", sha256_hex(&content)).as_str());
+        assert_eq!(response.bytes().await?.as_ref(), content.as_slice(), "size {size}");
 
         let (status, info) = get_info(&app, &tenant.token, &id).await?;
         assert_eq!(status, 200);
@@ -111,10 +100,11 @@ async fn round_trip_200_mib(backend: Backend) -> anyhow::Result<()> {
 fn minimal_docx() -> anyhow::Result<Vec<u8>> {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     zip.start_file("[Content_Types].xml", options)?;
-    zip.write_all(br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#)?;
+    zip.write_all(
+        br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>"#,
+    )?;
     zip.start_file("word/document.xml", options)?;
     zip.write_all(b"<w:document/>")?;
     Ok(zip.finish()?.into_inner())
@@ -124,8 +114,7 @@ async fn mime_types_are_sniffed(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
-    let png =
-        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89".to_vec();
     let cases: [(&str, Vec<u8>, Option<&str>, &str); 4] = [
         (
             "report.docx",
@@ -133,12 +122,7 @@ async fn mime_types_are_sniffed(backend: Backend) -> anyhow::Result<()> {
             Some("application/octet-stream"),
             "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         ),
-        (
-            "pixel",
-            png.clone(),
-            Some("application/octet-stream"),
-            "image/png",
-        ),
+        ("pixel", png.clone(), Some("application/octet-stream"), "image/png"),
         ("pixel.png", png, None, "image/png"),
         (
             "notes.bin",
@@ -179,29 +163,17 @@ async fn other_tenants_get_404(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start(&db).await?;
     let owner = app.tenant().await?;
     let other = app.tenant().await?;
-    let uploaded = app
-        .upload(&owner.token, "secret.txt", b"owner only".to_vec())
-        .await?;
+    let uploaded = app.upload(&owner.token, "secret.txt", b"owner only".to_vec()).await?;
     let id = bare_id(&uploaded["identity"]);
     for path in [
         format!("/archivist/v1/blobs/{id}"),
         format!("/archivist/v1/blobs/{id}/info"),
     ] {
-        let response = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(&other.token)
-            .send()
-            .await?;
+        let response = app.http.get(app.url(&path)).bearer_auth(&other.token).send().await?;
         assert_eq!(response.status(), 404, "{path}");
         let body: Value = response.json().await?;
         assert_eq!(body["code"], 5);
-        let mine = app
-            .http
-            .get(app.url(&path))
-            .bearer_auth(&owner.token)
-            .send()
-            .await?;
+        let mine = app.http.get(app.url(&path)).bearer_auth(&owner.token).send().await?;
         assert_eq!(mine.status(), 200, "{path}");
     }
     Ok(())
@@ -258,8 +230,7 @@ async fn start_raw_upload(
     first_bytes: &[u8],
 ) -> anyhow::Result<tokio::net::TcpStream> {
     let mut socket = tokio::net::TcpStream::connect(app.addr).await?;
-    let preamble =
-        "--XBOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\
+    let preamble = "--XBOUNDARY\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.bin\"\r\n\
                     Content-Type: application/octet-stream\r\n\r\n";
     let head = format!(
         "POST /archivist/v1/blobs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
@@ -278,24 +249,19 @@ async fn cut_off_upload_leaves_nothing(backend: Backend) -> anyhow::Result<()> {
     let tenant = app.tenant().await?;
     let socket = start_raw_upload(&app, &tenant.token, 10 << 20, &random_bytes(3 << 20, 1)).await?;
     // The server has written chunks inside its transaction before the client vanishes.
-    eventually(
-        "the upload has written chunks",
-        Duration::from_secs(30),
-        || db.write_in_progress(),
-    )
+    eventually("the upload has written chunks", Duration::from_secs(30), || {
+        db.write_in_progress()
+    })
     .await?;
     drop(socket);
-    eventually(
-        "the upload is rolled back",
-        Duration::from_secs(30),
-        || async { Ok(!db.write_in_progress().await?) },
-    )
+    eventually("the upload is rolled back", Duration::from_secs(30), || async {
+        Ok(!db.write_in_progress().await?)
+    })
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
     // The server is unharmed.
-    app.upload(&tenant.token, "after.txt", b"still fine".to_vec())
-        .await?;
+    app.upload(&tenant.token, "after.txt", b"still fine".to_vec()).await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 1);
     Ok(())
 }
@@ -314,8 +280,7 @@ async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow:
             .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
             .collect::<Vec<_>>(),
     );
-    let part =
-        reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("big.bin");
+    let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(stream)).file_name("big.bin");
     let response = app
         .http
         .post(app.url("/archivist/v1/blobs"))
@@ -326,15 +291,14 @@ async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow:
     assert_eq!(response.status(), 413);
     let body: Value = response.json().await?;
     assert_eq!(body["code"], 8);
-    // With a Content-Length the answer comes before any byte is read.
+    // Declared too large by Content-Length: refused before anything is stored.
     let response = app
         .http
         .post(app.url("/archivist/v1/blobs"))
         .bearer_auth(&tenant.token)
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(random_bytes(4 << 20, 4)),
-        ))
+        .multipart(
+            reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(random_bytes(4 << 20, 4))),
+        )
         .send()
         .await?;
     assert_eq!(response.status(), 413);
@@ -345,8 +309,7 @@ async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow:
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
     // Exactly at the limit is fine.
-    app.upload(&tenant.token, "fits.bin", random_bytes(2 << 20, 5))
-        .await?;
+    app.upload(&tenant.token, "fits.bin", random_bytes(2 << 20, 5)).await?;
     Ok(())
 }
 
@@ -380,11 +343,7 @@ async fn ranges_are_served_and_verified(backend: Backend) -> anyhow::Result<()> 
             response.headers()["content-range"],
             format!("bytes {start}-{end}/{len}").as_str()
         );
-        assert_eq!(
-            response.bytes().await?.as_ref(),
-            &content[start..=end],
-            "{header}"
-        );
+        assert_eq!(response.bytes().await?.as_ref(), &content[start..=end], "{header}");
     }
     let response = app
         .http
@@ -394,10 +353,7 @@ async fn ranges_are_served_and_verified(backend: Backend) -> anyhow::Result<()> 
         .send()
         .await?;
     assert_eq!(response.status(), 416);
-    assert_eq!(
-        response.headers()["content-range"],
-        format!("bytes */{len}").as_str()
-    );
+    assert_eq!(response.headers()["content-range"], format!("bytes */{len}").as_str());
     Ok(())
 }
 
@@ -408,10 +364,7 @@ async fn restart_keeps_every_blob(backend: Backend) -> anyhow::Result<()> {
     let mut stored = Vec::new();
     for (i, size) in [0usize, 10, 1 << 20, (3 << 20) + 1].into_iter().enumerate() {
         let content = random_bytes(size, 100 + i as u64);
-        let id = bare_id(
-            &app.upload(&tenant.token, "keep.bin", content.clone())
-                .await?["identity"],
-        );
+        let id = bare_id(&app.upload(&tenant.token, "keep.bin", content.clone()).await?["identity"]);
         stored.push((id, content));
     }
     app.stop().await?;
@@ -451,10 +404,7 @@ async fn altered_content_is_never_delivered(backend: Backend) -> anyhow::Result<
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
-    let small = bare_id(
-        &app.upload(&tenant.token, "s.bin", random_bytes(1000, 1))
-            .await?["identity"],
-    );
+    let small = bare_id(&app.upload(&tenant.token, "s.bin", random_bytes(1000, 1)).await?["identity"]);
     let large = bare_id(
         &app.upload(&tenant.token, "l.bin", random_bytes((3 << 20) + 7, 2))
             .await?["identity"],

@@ -7,9 +7,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both;
-use crate::common::{
-    default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb,
-};
+use crate::common::{default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
 both!(
     health_and_unknown_routes,
@@ -24,23 +22,13 @@ async fn health_and_unknown_routes(backend: Backend) -> anyhow::Result<()> {
     let response = app.http.get(app.url("/healthz")).send().await?;
     assert_eq!(response.status(), 200);
     assert!(response.headers().contains_key("x-request-id"));
-    let ready: Value = app
-        .http
-        .get(app.url("/readyz"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let ready: Value = app.http.get(app.url("/readyz")).send().await?.json().await?;
     assert_eq!(ready["status"], "ready");
     let response = app.http.get(app.url("/no/such/route")).send().await?;
     assert_eq!(response.status(), 404);
     let body: Value = response.json().await?;
     assert_eq!(body["code"], 5);
-    let response = app
-        .http
-        .delete(app.url("/archivist/v1/blobs"))
-        .send()
-        .await?;
+    let response = app.http.delete(app.url("/archivist/v1/blobs")).send().await?;
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await?;
     assert_eq!(body["code"], 12);
@@ -53,9 +41,7 @@ async fn slow_headers_are_cut_off(backend: Backend) -> anyhow::Result<()> {
     settings.header_read_timeout = 1.into();
     let app = TestApp::start_with(&db, settings).await?;
     let mut socket = tokio::net::TcpStream::connect(app.addr).await?;
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n")
-        .await?;
+    socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n").await?;
     let started = std::time::Instant::now();
     let mut sink = Vec::new();
     // The server must close the connection by itself; 20 s is only the test's own limit.
@@ -76,8 +62,7 @@ async fn idle_upload_is_abandoned(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
     let mut socket = tokio::net::TcpStream::connect(app.addr).await?;
-    let preamble =
-        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\n";
+    let preamble = "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\n";
     let head = format!(
         "POST /archivist/v1/blobs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
          Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 100000\r\n\r\n{preamble}",
@@ -101,11 +86,9 @@ async fn idle_upload_is_abandoned(backend: Backend) -> anyhow::Result<()> {
     read??;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    eventually(
-        "the upload is rolled back",
-        Duration::from_secs(30),
-        || async { Ok(!db.write_in_progress().await?) },
-    )
+    eventually("the upload is rolled back", Duration::from_secs(30), || async {
+        Ok(!db.write_in_progress().await?)
+    })
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
     Ok(())
@@ -127,11 +110,9 @@ async fn shutdown_finishes_in_flight_uploads(backend: Backend) -> anyhow::Result
         .send();
     let response = tokio::spawn(request);
     tx.send(Ok(content[..1 << 20].to_vec())).await?;
-    eventually(
-        "the upload has begun writing",
-        Duration::from_secs(30),
-        || db.write_in_progress(),
-    )
+    eventually("the upload has begun writing", Duration::from_secs(30), || {
+        db.write_in_progress()
+    })
     .await?;
     app.begin_shutdown();
     tx.send(Ok(content[1 << 20..].to_vec())).await?;
@@ -156,9 +137,7 @@ fn tokio_stream_from<T: Send + 'static>(
 #[tokio::test]
 async fn binary_bootstraps_a_dev_tenant_and_stops_on_sigterm() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let exe = env!("CARGO_BIN_EXE_attachd");
 
     let created = tokio::process::Command::new(exe)
@@ -167,15 +146,9 @@ async fn binary_bootstraps_a_dev_tenant_and_stops_on_sigterm() -> anyhow::Result
         .env_remove("ATTACHD_DATABASE_URL")
         .output()
         .await?;
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let printed: Value = serde_json::from_slice(&created.stdout)?;
-    assert!(printed["tenant"]
-        .as_str()
-        .is_some_and(|t| t.starts_with("tenant/")));
+    assert!(printed["tenant"].as_str().is_some_and(|t| t.starts_with("tenant/")));
     assert!(printed["client_id"].is_string() && printed["client_secret"].is_string());
     // A tenant exists now, so the server must not invent a dev tenant; start over empty.
     let dir = tempfile::tempdir()?;
@@ -234,12 +207,9 @@ async fn binary_bootstraps_a_dev_tenant_and_stops_on_sigterm() -> anyhow::Result
 #[test]
 fn migrations_are_paired() -> anyhow::Result<()> {
     let names = |backend: &str| -> anyhow::Result<Vec<String>> {
-        let mut names: Vec<String> = std::fs::read_dir(format!(
-            "{}/migrations/{backend}",
-            env!("CARGO_MANIFEST_DIR")
-        ))?
-        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<_, _>>()?;
+        let mut names: Vec<String> = std::fs::read_dir(format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR")))?
+            .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
         names.sort();
         Ok(names)
     };

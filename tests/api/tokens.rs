@@ -27,9 +27,7 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) -> anyhow::Result<(
     let body: Value = response.json().await?;
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
-    assert!(body["access_token"]
-        .as_str()
-        .is_some_and(|t| t.split('.').count() == 3));
+    assert!(body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3));
 
     let wrong_secret = [good[0], good[1], ("client_secret", "not-the-secret")];
     let unknown_client = [good[0], ("client_id", "no-such-client"), good[2]];
@@ -82,10 +80,7 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
 
     // A token made here with the server's key is accepted: the refusals below are about what differs.
     let valid = sign(&claims(t, json!({})), SECRET)?;
-    let blobs = app.url(&format!(
-        "/archivist/v1/blobs/{}/info",
-        uuid::Uuid::new_v4()
-    ));
+    let blobs = app.url(&format!("/archivist/v1/blobs/{}/info", uuid::Uuid::new_v4()));
     let response = app.http.get(&blobs).bearer_auth(&valid).send().await?;
     assert_eq!(response.status(), 404, "a well-signed token must pass auth");
 
@@ -103,25 +98,16 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
         ("garbage", "not.a.token".to_string()),
         (
             "wrong signature",
-            sign(
-                &claims(t, json!({})),
-                "another-secret-another-secret-another",
-            )?,
+            sign(&claims(t, json!({})), "another-secret-another-secret-another")?,
         ),
         (
             "expired",
             sign(
-                &claims(
-                    t,
-                    json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}),
-                ),
+                &claims(t, json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200})),
                 SECRET,
             )?,
         ),
-        (
-            "not yet valid",
-            sign(&claims(t, json!({"nbf": now + 3600})), SECRET)?,
-        ),
+        ("not yet valid", sign(&claims(t, json!({"nbf": now + 3600})), SECRET)?),
         ("alg none", alg_none),
         ("other algorithm", hs512),
         (
@@ -132,10 +118,7 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
             "wrong audience",
             sign(&claims(t, json!({"aud": "someone-else"})), SECRET)?,
         ),
-        (
-            "no tenant",
-            sign(&claims("tenant/nope", json!({})), SECRET)?,
-        ),
+        ("no tenant", sign(&claims("tenant/nope", json!({})), SECRET)?),
     ];
     for (what, token) in forged {
         let response = app.http.get(&blobs).bearer_auth(&token).send().await?;

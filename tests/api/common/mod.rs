@@ -97,8 +97,7 @@ impl TestDb {
         match self.backend {
             Backend::Sqlite => {
                 use std::str::FromStr;
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?
-                    .busy_timeout(Duration::ZERO);
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?.busy_timeout(Duration::ZERO);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
                 // BEGIN IMMEDIATE takes the write lock, or fails at once while another writer has it.
                 match sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await {
@@ -106,9 +105,7 @@ impl TestDb {
                         sqlx::query("ROLLBACK").execute(&mut conn).await?;
                         Ok(false)
                     }
-                    Err(sqlx::Error::Database(e))
-                        if e.message().contains("locked") || e.message().contains("busy") =>
-                    {
+                    Err(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy") => {
                         Ok(true)
                     }
                     Err(e) => Err(e.into()),
@@ -230,11 +227,7 @@ impl TestApp {
             ])
             .send()
             .await?;
-        anyhow::ensure!(
-            response.status() == 200,
-            "token endpoint said {}",
-            response.status()
-        );
+        anyhow::ensure!(response.status() == 200, "token endpoint said {}", response.status());
         let body: Value = response.json().await?;
         body["access_token"]
             .as_str()

@@ -48,11 +48,7 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
     }
     // Debian's postgresql package keeps the server binaries off PATH.
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| {
-            dirs.filter_map(|d| d.ok())
-                .map(|d| d.path().join("bin"))
-                .collect()
-        })
+        .map(|dirs| dirs.filter_map(|d| d.ok()).map(|d| d.path().join("bin")).collect())
         .unwrap_or_default();
     candidates.sort();
     candidates
@@ -63,17 +59,14 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Cluster {
     fn start() -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let dir = tempfile::Builder::new().prefix("attachd-pg-").tempdir()?;
-        let is_root = std::fs::metadata("/proc/self")
-            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
+        let is_root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
         let run_as = if is_root { Some((65534, 65534)) } else { None };
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))?;
@@ -132,9 +125,7 @@ impl Cluster {
     }
 
     fn run(&self, command: &mut Command) -> anyhow::Result<()> {
-        let output = command
-            .output()
-            .with_context(|| format!("running {command:?}"))?;
+        let output = command.output().with_context(|| format!("running {command:?}"))?;
         if !output.status.success() {
             bail!(
                 "{command:?} failed: {}{}",

@@ -14,9 +14,14 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://./attachd-data/attachd.db";
 #[command(
     name = "attachd",
     version,
-    about = "Multi-tenant attachment server that speaks the DataTrails API"
+    about = "Multi-tenant attachment server that speaks the DataTrails API",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// With no subcommand attachd serves: `attachd --listen …` is `attachd serve --listen …`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
@@ -146,18 +151,6 @@ impl fmt::Debug for ServeArgs {
             .field("body_idle_timeout", &self.body_idle_timeout)
             .field("chunk_bytes", &self.chunk_bytes)
             .finish()
-    }
-}
-
-impl ServeArgs {
-    /// Settings as parsed from the environment alone, e.g. for tests.
-    pub fn from_env() -> Self {
-        #[derive(Parser)]
-        struct Only {
-            #[command(flatten)]
-            serve: ServeArgs,
-        }
-        Only::parse_from(["attachd"]).serve
     }
 }
 

@@ -55,6 +55,8 @@ macro_rules! resource_id {
 resource_id!(TenantId, "tenant", "tenant");
 resource_id!(BlobId, "blobs", "blob");
 resource_id!(AppId, "applications", "application");
+resource_id!(AssetId, "assets", "asset");
+resource_id!(EventId, "events", "event");
 
 /// Accepts only the canonical hyphenated form, as DataTrails writes ids.
 fn strict_uuid(s: &str) -> Option<Uuid> {

@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     let url = cli.database.database_url.clone();
     match cli.command {
-        None => serve(&url, ServeArgs::from_env()).await,
+        None => serve(&url, cli.serve).await,
         Some(Command::Serve(args)) => serve(&url, *args).await,
         Some(Command::Migrate) => {
             let repo = repo::connect(&url).await?;

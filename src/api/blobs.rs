@@ -9,7 +9,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use std::time::Duration;
 
-use chrono::SecondsFormat;
 use serde::Serialize;
 
 use super::PathParams;
@@ -66,7 +65,7 @@ pub struct BlobResponse {
 impl BlobResponse {
     /// The response for `blob`, named `identity` (`blobs/…` or `attachments/…`).
     pub fn new(blob: &Blob, identity: String) -> Self {
-        let rfc3339 = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let rfc3339 = super::timestamp;
         Self {
             identity,
             hash: HashValue {
@@ -198,9 +197,11 @@ async fn download(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
+    gate: ScanGate,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let blob = find_blob(&state, &principal, &uuid).await?;
+    gate.check(&blob)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let check = DownloadCheck {
         route: "blobs",
@@ -217,4 +218,56 @@ async fn info(
 ) -> ApiResult<Json<BlobResponse>> {
     let blob = find_blob(&state, &principal, &uuid).await?;
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
+}
+
+/// The scan gate of every download: `strict=true` serves only `SCANNED_OK` content;
+/// `SCANNED_BAD` content is refused unless `allow_insecure=true`.
+#[derive(Debug, Default)]
+pub struct ScanGate {
+    strict: bool,
+    allow_insecure: bool,
+}
+
+impl ScanGate {
+    pub fn check(&self, blob: &Blob) -> ApiResult<()> {
+        let status = blob.scanned_status.as_str();
+        if status == "SCANNED_BAD" && !self.allow_insecure {
+            return Err(ApiError::Forbidden(format!(
+                "the content was scanned as SCANNED_BAD ({}); add allow_insecure=true to download it anyway",
+                blob.scanned_bad_reason
+            )));
+        }
+        if self.strict && status != "SCANNED_OK" {
+            return Err(ApiError::bad_request(format!(
+                "strict=true serves only SCANNED_OK content; this content is {status}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScanGate {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            strict: Option<String>,
+            allow_insecure: Option<String>,
+        }
+        let raw: Raw = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+        let flag = |value: Option<String>, name: &str| match value.as_deref() {
+            None => Ok(false),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0" | "") => Ok(false),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "{name} must be true or false, not {other:?}"
+            ))),
+        };
+        Ok(Self {
+            strict: flag(raw.strict, "strict")?,
+            allow_insecure: flag(raw.allow_insecure, "allow_insecure")?,
+        })
+    }
 }

@@ -1,7 +1,12 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
+mod assets;
+mod attachments;
 mod blobs;
+mod events;
 mod health;
+mod paging;
+mod public;
 mod token;
 
 use std::time::Duration;
@@ -45,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(token::routes())
         .merge(blobs::routes())
+        .merge(assets::routes())
+        .merge(events::routes())
+        .merge(public::routes())
+        .merge(attachments::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(layers)
@@ -113,4 +122,22 @@ where
         let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
+}
+
+/// RFC 3339 with seconds and `Z`, as DataTrails writes times.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// JSON text stored by attachd, parsed for a response.
+pub fn json_text(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
+}
+
+/// An absolute URL of this server for `path`, as the client addressed it.
+pub fn public_url(headers: &axum::http::HeaderMap, path: &str) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
+    format!("{scheme}://{host}{path}")
 }

@@ -3,11 +3,13 @@
 mod download;
 mod mime;
 mod range;
+mod references;
 mod upload;
 
 pub use download::{verified_download, DownloadCheck};
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
+pub use references::{find_references, BlobReference};
 pub use upload::{store_upload, UploadLimits, UploadSource};
 
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).

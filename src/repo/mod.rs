@@ -1,6 +1,7 @@
 //! The one storage seam: a `Repo` trait with a PostgreSQL and a SQLite implementation.
 //! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
 
+mod models;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -11,8 +12,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ids::{AppId, BlobId, TenantId};
+use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
 
+pub use models::{Asset, Event, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use sqlite::SqliteRepo;
 
@@ -122,6 +124,28 @@ pub trait Repo: Send + Sync {
     async fn blob_chunk(&self, tenant: TenantId, blob: BlobId, seq: i64) -> RepoResult<Option<Vec<u8>>>;
     /// Records that the blob's content no longer matches its hash (first time only).
     async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
+
+    async fn create_asset(&self, tenant: TenantId, asset: &NewAsset) -> RepoResult<Asset>;
+    async fn asset(&self, tenant: TenantId, asset: AssetId) -> RepoResult<Option<Asset>>;
+    /// A public asset of any tenant, for the routes that need no token.
+    async fn public_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>>;
+    async fn list_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<Vec<Asset>>;
+    async fn count_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<i64>;
+
+    /// Stores an event; an asset event's `asset_attributes` update its asset in the same
+    /// transaction. `NotFound` when the asset does not exist in the tenant.
+    async fn create_event(&self, tenant: TenantId, event: &NewEvent) -> RepoResult<Event>;
+    async fn event(&self, tenant: TenantId, event: EventId) -> RepoResult<Option<Event>>;
+    /// Events of one asset, of all assets (`AssetScope::AllAssets`) or asset-free ones.
+    async fn list_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<Vec<Event>>;
+    async fn count_events(&self, tenant: TenantId, scope: EventScope) -> RepoResult<i64>;
+}
+
+/// Which events a list covers.
+#[derive(Clone, Copy, Debug)]
+pub enum EventScope {
+    Asset(AssetId),
+    AllAssets,
 }
 
 pub type DynRepo = Arc<dyn Repo>;

@@ -20,6 +20,15 @@ impl PgRepo {
         Ok(Self { pool })
     }
 
+    /// SQL reading attribute `$param` of an asset as text.
+    fn json_attribute(param: usize) -> String {
+        format!("(attributes::jsonb ->> ${param})")
+    }
+
+    fn json_key(name: &str) -> String {
+        name.to_string()
+    }
+
     async fn begin_write(&self) -> RepoResult<WriteTx<Postgres>> {
         Ok(WriteTx {
             tx: self.pool.begin().await?,

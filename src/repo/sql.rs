@@ -25,6 +25,44 @@ pub const SELECT_CHUNK: &str = "SELECT c.data FROM blob_chunks c JOIN blobs b ON
 pub const MARK_TAMPERED: &str =
     "UPDATE blobs SET tampered_at = $3 WHERE tenant_id = $1 AND id = $2 AND tampered_at IS NULL";
 
+pub const INSERT_ASSET: &str = "INSERT INTO assets (id, tenant_id, behaviours, attributes, public, owner, \
+     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
+pub const ASSET_COLUMNS: &str =
+    "SELECT seq, id, tenant_id, behaviours, attributes, public, owner, created_at, updated_at, version FROM assets";
+pub const UPDATE_ASSET_ATTRIBUTES: &str = "UPDATE assets SET attributes = $3, updated_at = $4, version = version + 1 \
+     WHERE tenant_id = $1 AND id = $2 AND version = $5";
+pub const INSERT_EVENT: &str = "INSERT INTO events (id, tenant_id, asset_id, operation, behaviour, event_attributes, \
+     asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub const EVENT_COLUMNS: &str = "SELECT seq, id, tenant_id, asset_id, operation, behaviour, event_attributes, \
+     asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted FROM events";
+
+/// Attempts at an asset update that lost a race with another one.
+pub const UPDATE_ATTEMPTS: usize = 8;
+
+/// `WHERE` clause of an asset list, with one `json = $n` per attribute filter from `$first`.
+pub fn asset_filter_sql(query: &super::ListQuery, first: usize, json_attribute: fn(usize) -> String) -> String {
+    let mut sql = String::from(" WHERE tenant_id = $1");
+    for i in 0..query.attributes.len() {
+        let key = first + 2 * i;
+        sql.push_str(&format!(" AND {} = ${}", json_attribute(key), key + 1));
+    }
+    sql
+}
+
+/// Replaces the asset's attributes named in `update`, keeping the others.
+pub fn merge_attributes(
+    current: &str,
+    update: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, super::RepoError> {
+    let mut attributes: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(current).map_err(|e| super::RepoError::Other(e.into()))?;
+    for (key, value) in update {
+        attributes.insert(key.clone(), value.clone());
+    }
+    serde_json::to_string(&attributes).map_err(|e| super::RepoError::Other(e.into()))
+}
+
 /// A write transaction; on SQLite it also holds the process-wide write gate, so writers
 /// queue in order instead of failing with SQLITE_BUSY. Fields drop in order: the
 /// transaction rolls back before the gate opens.
@@ -224,6 +262,221 @@ macro_rules! impl_repo {
                     .await?;
                 write.tx.commit().await?;
                 Ok(())
+            }
+
+            async fn create_asset(
+                &self,
+                tenant: $crate::ids::TenantId,
+                asset: &$crate::repo::NewAsset,
+            ) -> $crate::repo::RepoResult<$crate::repo::Asset> {
+                use $crate::repo::sql::*;
+                let mut write = self.begin_write().await?;
+                sqlx::query(INSERT_ASSET)
+                    .bind(asset.id.0)
+                    .bind(tenant.0)
+                    .bind(&asset.behaviours)
+                    .bind(&asset.attributes)
+                    .bind(asset.public)
+                    .bind(&asset.owner)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *write.tx)
+                    .await?;
+                let stored = sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(asset.id.0)
+                    .fetch_one(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn asset(
+                &self,
+                tenant: $crate::ids::TenantId,
+                asset: $crate::ids::AssetId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                Ok(sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(asset.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn public_asset(
+                &self,
+                asset: $crate::ids::AssetId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                Ok(sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE id = $1 AND public = $2"))
+                    .bind(asset.0)
+                    .bind(true)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_assets(
+                &self,
+                tenant: $crate::ids::TenantId,
+                query: &$crate::repo::ListQuery,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                let filter = asset_filter_sql(query, 4, Self::json_attribute);
+                let sql = format!("{ASSET_COLUMNS}{filter} AND seq < $2 ORDER BY seq DESC LIMIT $3");
+                let mut select = sqlx::query_as(&sql)
+                    .bind(tenant.0)
+                    .bind(query.before.unwrap_or(i64::MAX))
+                    .bind(query.limit);
+                for (name, value) in &query.attributes {
+                    select = select.bind(Self::json_key(name)).bind(value);
+                }
+                Ok(select.fetch_all(&self.pool).await?)
+            }
+
+            async fn count_assets(
+                &self,
+                tenant: $crate::ids::TenantId,
+                query: &$crate::repo::ListQuery,
+            ) -> $crate::repo::RepoResult<i64> {
+                use $crate::repo::sql::*;
+                let filter = asset_filter_sql(query, 2, Self::json_attribute);
+                let sql = format!("SELECT COUNT(*) FROM assets{filter}");
+                let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
+                for (name, value) in &query.attributes {
+                    select = select.bind(Self::json_key(name)).bind(value);
+                }
+                Ok(select.fetch_one(&self.pool).await?)
+            }
+
+            async fn create_event(
+                &self,
+                tenant: $crate::ids::TenantId,
+                event: &$crate::repo::NewEvent,
+            ) -> $crate::repo::RepoResult<$crate::repo::Event> {
+                use $crate::repo::sql::*;
+                for _ in 0..UPDATE_ATTEMPTS {
+                    let mut write = self.begin_write().await?;
+                    if let Some(asset_id) = event.asset {
+                        let asset: Option<$crate::repo::Asset> =
+                            sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                                .bind(tenant.0)
+                                .bind(asset_id.0)
+                                .fetch_optional(&mut *write.tx)
+                                .await?;
+                        let asset = asset.ok_or($crate::repo::RepoError::NotFound)?;
+                        if !event.asset_attributes.is_empty() {
+                            let merged = merge_attributes(&asset.attributes, &event.asset_attributes)?;
+                            let updated = sqlx::query(UPDATE_ASSET_ATTRIBUTES)
+                                .bind(tenant.0)
+                                .bind(asset_id.0)
+                                .bind(merged)
+                                .bind(chrono::Utc::now())
+                                .bind(asset.version)
+                                .execute(&mut *write.tx)
+                                .await?;
+                            if updated.rows_affected() == 0 {
+                                // Another event updated the asset first: start over.
+                                continue;
+                            }
+                        }
+                    }
+                    let asset_attributes = serde_json::to_string(&event.asset_attributes)
+                        .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+                    sqlx::query(INSERT_EVENT)
+                        .bind(event.id.0)
+                        .bind(tenant.0)
+                        .bind(event.asset.map(|a| a.0))
+                        .bind(&event.operation)
+                        .bind(&event.behaviour)
+                        .bind(&event.event_attributes)
+                        .bind(asset_attributes)
+                        .bind(&event.trails)
+                        .bind(&event.timestamp_declared)
+                        .bind(&event.principal_declared)
+                        .bind(&event.issuer)
+                        .bind(&event.subject)
+                        .bind(chrono::Utc::now())
+                        .execute(&mut *write.tx)
+                        .await?;
+                    let stored = sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.0)
+                        .bind(event.id.0)
+                        .fetch_one(&mut *write.tx)
+                        .await?;
+                    write.tx.commit().await?;
+                    return Ok(stored);
+                }
+                Err($crate::repo::RepoError::Conflict("the asset is being updated too often; try again".into()))
+            }
+
+            async fn event(
+                &self,
+                tenant: $crate::ids::TenantId,
+                event: $crate::ids::EventId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Event>> {
+                use $crate::repo::sql::*;
+                Ok(sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(event.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn list_events(
+                &self,
+                tenant: $crate::ids::TenantId,
+                scope: $crate::repo::EventScope,
+                query: &$crate::repo::ListQuery,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Event>> {
+                use $crate::repo::sql::*;
+                let before = query.before.unwrap_or(i64::MAX);
+                Ok(match scope {
+                    $crate::repo::EventScope::Asset(asset) => {
+                        sqlx::query_as(&format!(
+                            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND asset_id = $2 AND seq < $3 \
+                             ORDER BY seq DESC LIMIT $4"
+                        ))
+                        .bind(tenant.0)
+                        .bind(asset.0)
+                        .bind(before)
+                        .bind(query.limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                    $crate::repo::EventScope::AllAssets => {
+                        sqlx::query_as(&format!(
+                            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND asset_id IS NOT NULL AND seq < $2 \
+                             ORDER BY seq DESC LIMIT $3"
+                        ))
+                        .bind(tenant.0)
+                        .bind(before)
+                        .bind(query.limit)
+                        .fetch_all(&self.pool)
+                        .await?
+                    }
+                })
+            }
+
+            async fn count_events(
+                &self,
+                tenant: $crate::ids::TenantId,
+                scope: $crate::repo::EventScope,
+            ) -> $crate::repo::RepoResult<i64> {
+                Ok(match scope {
+                    $crate::repo::EventScope::Asset(asset) => {
+                        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND asset_id = $2")
+                            .bind(tenant.0)
+                            .bind(asset.0)
+                            .fetch_one(&self.pool)
+                            .await?
+                    }
+                    $crate::repo::EventScope::AllAssets => {
+                        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND asset_id IS NOT NULL")
+                            .bind(tenant.0)
+                            .fetch_one(&self.pool)
+                            .await?
+                    }
+                })
             }
         }
     };

@@ -56,6 +56,16 @@ impl SqliteRepo {
         Some(options.get_filename().to_path_buf())
     }
 
+    /// SQL reading attribute `$param` (a JSON path) of an asset.
+    fn json_attribute(param: usize) -> String {
+        format!("json_extract(attributes, ${param})")
+    }
+
+    /// The JSON path of a top-level attribute, quoted so any name is one key.
+    fn json_key(name: &str) -> String {
+        format!("$.\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
     async fn begin_write(&self) -> RepoResult<WriteTx<Sqlite>> {
         let gate = self.write_gate.clone().lock_owned().await;
         Ok(WriteTx {

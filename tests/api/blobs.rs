@@ -7,6 +7,7 @@ use serde_json::Value;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
+use crate::attachments::corrupt_chunk_sql;
 use crate::both;
 use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
@@ -381,23 +382,6 @@ async fn restart_keeps_every_blob(backend: Backend) -> anyhow::Result<()> {
         assert_eq!(response.bytes().await?.as_ref(), content.as_slice());
     }
     Ok(())
-}
-
-/// SQL that flips the first byte of one stored chunk.
-fn corrupt_chunk_sql(backend: Backend, blob: &str, seq: i64) -> String {
-    match backend {
-        Backend::Postgres => format!(
-            "UPDATE blob_chunks SET data = set_byte(data, 0, (get_byte(data, 0) + 1) % 256) \
-             WHERE blob_id = '{blob}' AND seq = {seq}"
-        ),
-        Backend::Sqlite => {
-            let hex_id = blob.replace('-', "");
-            format!(
-                "UPDATE blob_chunks SET data = (CASE WHEN substr(data, 1, 1) = X'00' THEN X'01' ELSE X'00' END) \
-                 || substr(data, 2) WHERE blob_id = X'{hex_id}' AND seq = {seq}"
-            )
-        }
-    }
 }
 
 async fn altered_content_is_never_delivered(backend: Backend) -> anyhow::Result<()> {

@@ -284,3 +284,58 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+impl TestApp {
+    /// `POST path` with a JSON body; the status and JSON answer.
+    pub async fn post_json(&self, token: &str, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await?;
+        Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// `GET path`, with a token or none; the status and JSON answer.
+    pub async fn get_json(&self, token: Option<&str>, path: &str) -> anyhow::Result<(u16, Value)> {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        Ok((response.status().as_u16(), response.json().await?))
+    }
+
+    /// `GET path` as raw bytes: the status and the body, or `None` if the transfer failed.
+    pub async fn get_bytes(&self, token: Option<&str>, path: &str) -> anyhow::Result<(u16, Option<Vec<u8>>)> {
+        let mut request = self.http.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await.ok().map(|b| b.to_vec())))
+    }
+
+    /// Creates an asset and returns its JSON.
+    pub async fn create_asset(&self, token: &str, attributes: Value, public: bool) -> anyhow::Result<Value> {
+        let body = serde_json::json!({"behaviours": ["RecordEvidence"], "attributes": attributes, "public": public});
+        let (status, asset) = self.post_json(token, "/archivist/v2/assets", &body).await?;
+        anyhow::ensure!(status == 200, "asset create answered {status}: {asset}");
+        Ok(asset)
+    }
+}
+
+/// The attachment attribute DataTrails' docs show, for an uploaded blob's JSON.
+pub fn attachment(blob: &Value, file_name: &str) -> Value {
+    serde_json::json!({
+        "arc_attribute_type": "arc_attachment",
+        "arc_blob_identity": blob["identity"],
+        "arc_blob_hash_alg": "SHA256",
+        "arc_blob_hash_value": blob["hash"]["value"],
+        "arc_file_name": file_name,
+        "arc_display_name": file_name,
+    })
+}

@@ -1,0 +1,355 @@
+//! `/archivist/v2/attachments` (attachmentsv2, publicattachmentsv2): blobs served through
+//! the asset or event that references them, verified against the referencing hash.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::Value;
+
+use super::blobs::{BlobResponse, ScanGate};
+use super::events::{asset_event, free_event};
+use super::{json_text, PathParams};
+use crate::auth::Principal;
+use crate::blob::{find_references, verified_download, BlobReference, DownloadCheck};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{AssetId, BlobId, TenantId};
+use crate::repo::{Asset, Blob, Event};
+use crate::AppState;
+
+const BASE: &str = "/archivist/v2/attachments";
+
+pub fn routes() -> Router<AppState> {
+    let route = |path: &str| format!("{BASE}{path}");
+    Router::new()
+        .route(&route("/assets/{asset}/{uuid}"), get(asset_download))
+        .route(&route("/assets/{asset}/{uuid}/info"), get(asset_info))
+        .route(
+            &route("/assets/{asset}/events/{event}/{uuid}"),
+            get(asset_event_download),
+        )
+        .route(
+            &route("/assets/{asset}/events/{event}/{uuid}/info"),
+            get(asset_event_info),
+        )
+        .route(&route("/events/{event}/{uuid}"), get(free_event_download))
+        .route(&route("/events/{event}/{uuid}/info"), get(free_event_info))
+        .route(&route("/publicassets/{asset}/{uuid}"), get(public_asset_download))
+        .route(&route("/publicassets/{asset}/{uuid}/info"), get(public_asset_info))
+        .route(
+            &route("/publicassets/{asset}/events/{event}/{uuid}"),
+            get(public_event_download),
+        )
+        .route(
+            &route("/publicassets/{asset}/events/{event}/{uuid}/info"),
+            get(public_event_info),
+        )
+}
+
+/// Every attachment attribute under `roots` must name a blob of `tenant` whose stored hash
+/// equals the attribute's `arc_blob_hash_value`; otherwise 400 naming the attribute.
+pub async fn check_references(state: &AppState, tenant: TenantId, roots: &[(&str, &Value)]) -> ApiResult<()> {
+    for (root, tree) in roots {
+        for reference in find_references(root, tree).map_err(ApiError::BadRequest)? {
+            let Some(blob) = state.repo.blob(tenant, reference.blob).await? else {
+                return Err(ApiError::bad_request(format!(
+                    "attachment attribute {}: {} does not exist",
+                    reference.attribute, reference.blob
+                )));
+            };
+            if !blob.hash_sha256.eq_ignore_ascii_case(&reference.hash) {
+                return Err(ApiError::bad_request(format!(
+                    "attachment attribute {}: arc_blob_hash_value does not match the SHA-256 of {}",
+                    reference.attribute, reference.blob
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tenant owning the referencing resource and the attachment attributes it holds.
+struct Referrer {
+    tenant: TenantId,
+    references: Vec<BlobReference>,
+    route: &'static str,
+}
+
+impl Referrer {
+    fn of_asset(asset: &Asset, route: &'static str) -> ApiResult<Self> {
+        Self::from_trees(TenantId(asset.tenant_id), &[("attributes", &asset.attributes)], route)
+    }
+
+    fn of_event(event: &Event, route: &'static str) -> ApiResult<Self> {
+        let trees: &[(&str, &str)] = if event.asset_id.is_some() {
+            &[
+                ("event_attributes", &event.event_attributes),
+                ("asset_attributes", &event.asset_attributes),
+            ]
+        } else {
+            &[("attributes", &event.event_attributes)]
+        };
+        Self::from_trees(TenantId(event.tenant_id), trees, route)
+    }
+
+    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], route: &'static str) -> ApiResult<Self> {
+        let mut references = Vec::new();
+        for (root, text) in trees {
+            // Stored attributes were checked on create; a malformed one now counts as no reference.
+            references.extend(find_references(root, &json_text(text)).unwrap_or_default());
+        }
+        Ok(Self {
+            tenant,
+            references,
+            route,
+        })
+    }
+
+    /// The referenced blob and the references naming it, or 404.
+    async fn blob(&self, state: &AppState, uuid: &str) -> ApiResult<(Blob, Vec<&BlobReference>)> {
+        let id = BlobId::parse_bare(uuid)?;
+        let naming: Vec<&BlobReference> = self.references.iter().filter(|r| r.blob == id).collect();
+        if naming.is_empty() {
+            return Err(ApiError::not_found("attachment"));
+        }
+        let blob = state
+            .repo
+            .blob(self.tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("attachment"))?;
+        Ok((blob, naming))
+    }
+
+    async fn download(
+        &self,
+        state: &AppState,
+        uuid: &str,
+        gate: &ScanGate,
+        headers: &HeaderMap,
+    ) -> ApiResult<Response> {
+        let (blob, naming) = self.blob(state, uuid).await?;
+        gate.check(&blob)?;
+        let file_name = naming.iter().find_map(|r| r.file_name.clone());
+        let check = DownloadCheck {
+            route: self.route,
+            expected: naming.iter().map(|r| r.hash.clone()).collect(),
+        };
+        let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+        let mut response = verified_download(state.repo.clone(), blob, check, range).await?;
+        let disposition = content_disposition(file_name.as_deref().unwrap_or(uuid));
+        response.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
+        Ok(response)
+    }
+
+    async fn info(&self, state: &AppState, uuid: &str) -> ApiResult<Json<BlobResponse>> {
+        let (blob, _) = self.blob(state, uuid).await?;
+        Ok(Json(BlobResponse::new(&blob, format!("attachments/{}", blob.id))))
+    }
+}
+
+/// RFC 5987 `attr-char`s are sent as they are; everything else is percent-encoded.
+const ATTR_CHAR_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback with no
+/// quotes, controls or path separators, and the exact name percent-encoded.
+pub fn content_disposition(name: &str) -> HeaderValue {
+    let name: String = name
+        .chars()
+        .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
+        .collect();
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c == ' ' || (c.is_ascii_graphic() && !matches!(c, '"' | '%')) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = utf8_percent_encode(&name, ATTR_CHAR_ESCAPES);
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {
+    let id = AssetId::parse_bare(uuid)?;
+    state
+        .repo
+        .asset(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("asset"))
+}
+
+/// A public asset, or 404 for unknown and non-public ones alike.
+pub async fn public_asset(state: &AppState, uuid: &str) -> ApiResult<Asset> {
+    let id = AssetId::parse_bare(uuid)?;
+    state
+        .repo
+        .public_asset(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("public asset"))
+}
+
+async fn asset_referrer(state: &AppState, p: &Principal, asset: &str) -> ApiResult<Referrer> {
+    Referrer::of_asset(&tenant_asset(state, p.tenant, asset).await?, "attachments/assets")
+}
+
+async fn asset_event_referrer(state: &AppState, p: &Principal, asset: &str, event: &str) -> ApiResult<Referrer> {
+    let asset = tenant_asset(state, p.tenant, asset).await?;
+    let event = asset_event(state, p.tenant, AssetId(asset.id), event).await?;
+    Referrer::of_event(&event, "attachments/assets/events")
+}
+
+async fn free_event_referrer(state: &AppState, p: &Principal, event: &str) -> ApiResult<Referrer> {
+    Referrer::of_event(&free_event(state, p.tenant, event).await?, "attachments/events")
+}
+
+async fn public_asset_referrer(state: &AppState, asset: &str) -> ApiResult<Referrer> {
+    Referrer::of_asset(&public_asset(state, asset).await?, "attachments/publicassets")
+}
+
+async fn public_event_referrer(state: &AppState, asset: &str, event: &str) -> ApiResult<Referrer> {
+    let asset = public_asset(state, asset).await?;
+    let event = asset_event(state, TenantId(asset.tenant_id), AssetId(asset.id), event).await?;
+    Referrer::of_event(&event, "attachments/publicassets/events")
+}
+
+type Pair = PathParams<(String, String)>;
+type Triple = PathParams<(String, String, String)>;
+
+async fn asset_download(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((asset, uuid)): Pair,
+    gate: ScanGate,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    asset_referrer(&s, &p, &asset)
+        .await?
+        .download(&s, &uuid, &gate, &headers)
+        .await
+}
+
+async fn asset_info(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((asset, uuid)): Pair,
+) -> ApiResult<Json<BlobResponse>> {
+    asset_referrer(&s, &p, &asset).await?.info(&s, &uuid).await
+}
+
+async fn asset_event_download(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((asset, event, uuid)): Triple,
+    gate: ScanGate,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let referrer = asset_event_referrer(&s, &p, &asset, &event).await?;
+    referrer.download(&s, &uuid, &gate, &headers).await
+}
+
+async fn asset_event_info(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((asset, event, uuid)): Triple,
+) -> ApiResult<Json<BlobResponse>> {
+    asset_event_referrer(&s, &p, &asset, &event)
+        .await?
+        .info(&s, &uuid)
+        .await
+}
+
+async fn free_event_download(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((event, uuid)): Pair,
+    gate: ScanGate,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    free_event_referrer(&s, &p, &event)
+        .await?
+        .download(&s, &uuid, &gate, &headers)
+        .await
+}
+
+async fn free_event_info(
+    State(s): State<AppState>,
+    p: Principal,
+    PathParams((event, uuid)): Pair,
+) -> ApiResult<Json<BlobResponse>> {
+    free_event_referrer(&s, &p, &event).await?.info(&s, &uuid).await
+}
+
+async fn public_asset_download(
+    State(s): State<AppState>,
+    PathParams((asset, uuid)): Pair,
+    gate: ScanGate,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    public_asset_referrer(&s, &asset)
+        .await?
+        .download(&s, &uuid, &gate, &headers)
+        .await
+}
+
+async fn public_asset_info(
+    State(s): State<AppState>,
+    PathParams((asset, uuid)): Pair,
+) -> ApiResult<Json<BlobResponse>> {
+    public_asset_referrer(&s, &asset).await?.info(&s, &uuid).await
+}
+
+async fn public_event_download(
+    State(s): State<AppState>,
+    PathParams((asset, event, uuid)): Triple,
+    gate: ScanGate,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let referrer = public_event_referrer(&s, &asset, &event).await?;
+    referrer.download(&s, &uuid, &gate, &headers).await
+}
+
+async fn public_event_info(
+    State(s): State<AppState>,
+    PathParams((asset, event, uuid)): Triple,
+) -> ApiResult<Json<BlobResponse>> {
+    public_event_referrer(&s, &asset, &event).await?.info(&s, &uuid).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions_cannot_inject_headers() {
+        let value = content_disposition("a\"b\r\nSet-Cookie: x=1/../é.pdf");
+        let text = value.to_str().unwrap_or_default();
+        assert!(!text.contains('\r') && !text.contains('\n'));
+        assert!(
+            text.starts_with("attachment; filename=\"a_b__Set-Cookie: x=1_.._"),
+            "{text}"
+        );
+        assert!(
+            text.contains("filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20x%3D1_.._%C3%A9.pdf"),
+            "{text}"
+        );
+    }
+}

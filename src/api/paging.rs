@@ -1,0 +1,86 @@
+//! Lists: `page_size`/`page_token` in, `next_page_token` out, and the SDK's count request
+//! (`X-Request-Total-Count: true` → `X-Total-Count`).
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::error::{ApiError, ApiResult};
+use crate::repo::ListQuery;
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+pub static REQUEST_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-request-total-count");
+pub static TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// The query string of a list request. DataTrails' other list filters (`proof_mechanism`,
+/// `tracked`, …) do not narrow anything here and are ignored.
+pub struct ListParams {
+    pub query: ListQuery,
+}
+
+impl ListParams {
+    pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+        let mut query = ListQuery {
+            limit: DEFAULT_PAGE_SIZE,
+            ..ListQuery::default()
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "page_size" => {
+                    query.limit = value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}"))
+                        })?;
+                }
+                "page_token" if value.is_empty() => {}
+                "page_token" => query.before = Some(decode_token(&value)?),
+                _ => {
+                    if let Some(attribute) = name.strip_prefix("attributes.").filter(|a| !a.is_empty()) {
+                        query.attributes.push((attribute.to_string(), value));
+                    }
+                }
+            }
+        }
+        Ok(Self { query })
+    }
+}
+
+/// The token for the page after one that ended at `last_seq`, if the page was full.
+pub fn next_page_token(page_len: usize, limit: i64, last_seq: Option<i64>) -> String {
+    match last_seq {
+        Some(seq) if page_len as i64 == limit => URL_SAFE_NO_PAD.encode(format!("seq:{seq}")),
+        _ => String::new(),
+    }
+}
+
+fn decode_token(token: &str) -> ApiResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|text| text.strip_prefix("seq:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| ApiError::bad_request("invalid page_token"))
+}
+
+/// Whether the client asked for the total count.
+pub fn wants_total(headers: &HeaderMap) -> bool {
+    headers
+        .get(&REQUEST_TOTAL_COUNT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+}
+
+/// Headers carrying `total`, when it was asked for.
+pub fn total_headers(total: Option<i64>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(total) = total {
+        headers.insert(TOTAL_COUNT.clone(), HeaderValue::from(total));
+    }
+    headers
+}

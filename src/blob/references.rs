@@ -1,0 +1,118 @@
+//! Attachment attributes: dicts with `"arc_attribute_type": "arc_attachment"` found at any
+//! depth of an attribute tree (also inside lists such as `arc_attachments`).
+
+use serde_json::Value;
+
+use crate::ids::BlobId;
+
+/// One attribute that references a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobReference {
+    /// Where it was found, e.g. `event_attributes.arc_attachments[0]`.
+    pub attribute: String,
+    pub blob: BlobId,
+    /// Lower-case hex SHA-256 the referencing attribute recorded.
+    pub hash: String,
+    pub file_name: Option<String>,
+}
+
+/// Every attachment attribute in `tree`, or a message naming the first malformed one.
+pub fn find_references(root: &str, tree: &Value) -> Result<Vec<BlobReference>, String> {
+    let mut found = Vec::new();
+    walk(root, tree, &mut found)?;
+    Ok(found)
+}
+
+fn walk(path: &str, value: &Value, found: &mut Vec<BlobReference>) -> Result<(), String> {
+    match value {
+        Value::Object(map) if map.get("arc_attribute_type").and_then(Value::as_str) == Some("arc_attachment") => {
+            found.push(parse_reference(path, map)?);
+        }
+        Value::Object(map) => {
+            for (key, child) in map {
+                walk(&join(path, key), child, found)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(&format!("{path}[{i}]"), child, found)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn parse_reference(path: &str, map: &serde_json::Map<String, Value>) -> Result<BlobReference, String> {
+    let text = |key: &str| map.get(key).and_then(Value::as_str);
+    let blob = text("arc_blob_identity")
+        .and_then(BlobId::parse_identity)
+        .ok_or_else(|| format!("attachment attribute {path}: arc_blob_identity must be \"blobs/<uuid>\""))?;
+    match text("arc_blob_hash_alg") {
+        Some(alg) if alg.eq_ignore_ascii_case("SHA256") => {}
+        _ => {
+            return Err(format!(
+                "attachment attribute {path}: arc_blob_hash_alg must be \"SHA256\""
+            ))
+        }
+    }
+    let hash = text("arc_blob_hash_value")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or_else(|| format!("attachment attribute {path}: arc_blob_hash_value must be 64 hex digits"))?
+        .to_ascii_lowercase();
+    Ok(BlobReference {
+        attribute: path.to_string(),
+        blob,
+        hash,
+        file_name: text("arc_file_name").map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn finds_named_and_listed_attachments() -> Result<(), String> {
+        let a = BlobId::new();
+        let b = BlobId::new();
+        let hash = "ab".repeat(32);
+        let tree = json!({
+            "arc_description": "x",
+            "cat-id": {"arc_attribute_type": "arc_attachment", "arc_blob_identity": a.identity(),
+                       "arc_blob_hash_alg": "SHA256", "arc_blob_hash_value": hash.to_uppercase(),
+                       "arc_file_name": "cat.jpg"},
+            "arc_attachments": [{"arc_attribute_type": "arc_attachment", "arc_blob_identity": b.identity(),
+                                 "arc_blob_hash_alg": "sha256", "arc_blob_hash_value": hash}],
+            // External content: integrity-protected, nothing to download.
+            "external": {"arc_blob_hash_value": hash, "arc_blob_hash_alg": "SHA256", "arc_file_name": "e.pdf"}
+        });
+        let found = find_references("event_attributes", &tree)?;
+        assert_eq!(found.len(), 2);
+        assert!(found
+            .iter()
+            .any(|r| r.blob == a && r.attribute == "event_attributes.cat-id" && r.hash == hash));
+        assert!(found
+            .iter()
+            .any(|r| r.blob == b && r.attribute == "event_attributes.arc_attachments[0]"));
+        Ok(())
+    }
+
+    #[test]
+    fn malformed_references_name_the_attribute() {
+        let tree = json!({"doc": {"arc_attribute_type": "arc_attachment", "arc_blob_identity": "blobs/nope",
+                                  "arc_blob_hash_alg": "SHA256", "arc_blob_hash_value": "00"}});
+        let err = find_references("attributes", &tree).err().unwrap_or_default();
+        assert!(err.contains("attributes.doc"), "{err}");
+    }
+}

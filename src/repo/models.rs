@@ -1,0 +1,74 @@
+//! Rows of assets and events, and what creating them takes.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::ids::AssetId;
+
+/// An asset; `behaviours` and `attributes` are JSON text.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Asset {
+    pub seq: i64,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub behaviours: String,
+    pub attributes: String,
+    pub public: bool,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewAsset {
+    pub id: AssetId,
+    pub behaviours: String,
+    pub attributes: String,
+    pub public: bool,
+    pub owner: String,
+}
+
+/// An asset event (`asset_id` set) or asset-free event. JSON fields are text.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Event {
+    pub seq: i64,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub asset_id: Option<Uuid>,
+    pub operation: String,
+    pub behaviour: String,
+    pub event_attributes: String,
+    pub asset_attributes: String,
+    pub trails: String,
+    pub timestamp_declared: String,
+    pub principal_declared: String,
+    pub issuer: String,
+    pub subject: String,
+    pub timestamp_accepted: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub id: crate::ids::EventId,
+    pub asset: Option<AssetId>,
+    pub operation: String,
+    pub behaviour: String,
+    pub event_attributes: String,
+    /// JSON object whose keys replace the asset's attributes of the same name.
+    pub asset_attributes: serde_json::Map<String, serde_json::Value>,
+    pub trails: String,
+    pub timestamp_declared: String,
+    pub principal_declared: String,
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// One page of a list: newest first, after the item with `seq` = `before`.
+#[derive(Clone, Debug, Default)]
+pub struct ListQuery {
+    pub before: Option<i64>,
+    pub limit: i64,
+    /// `attributes.<name>=<value>` filters (assets only).
+    pub attributes: Vec<(String, String)>,
+}

@@ -4,4 +4,5 @@ mod attachments;
 mod blobs;
 mod common;
 mod operations;
+mod sdk;
 mod tokens;

@@ -1,0 +1,65 @@
+//! The official DataTrails Python SDK (`datatrails-archivist`) against a live attachd, in
+//! a venv the test makes (kept under target/ between runs).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+use crate::both;
+use crate::common::{Backend, TestApp, TestDb};
+
+both!(official_sdk_flows);
+
+/// The SDK release the flows were written against.
+const SDK: &str = "datatrails-archivist==0.35.0";
+
+fn venv() -> anyhow::Result<PathBuf> {
+    static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| make_venv().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn make_venv() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv");
+    let python = dir.join("bin/python");
+    let ready = dir.join(format!(".installed-{SDK}"));
+    if !ready.exists() {
+        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir))?;
+        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK]))?;
+        std::fs::write(&ready, b"")?;
+    }
+    Ok(python)
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+async fn official_sdk_flows(backend: Backend) -> anyhow::Result<()> {
+    let python = tokio::task::spawn_blocking(venv).await??;
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/flow.py");
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .args([&app.base, &tenant.client_id, &tenant.client_secret])
+        .output()
+        .await?;
+    assert!(
+        output.status.success(),
+        "SDK flow failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

@@ -212,8 +212,8 @@ async fn asset_referrer(state: &AppState, p: &Principal, asset: &str) -> ApiResu
 }
 
 async fn asset_event_referrer(state: &AppState, p: &Principal, asset: &str, event: &str) -> ApiResult<Referrer> {
-    let asset = tenant_asset(state, p.tenant, asset).await?;
-    let event = asset_event(state, p.tenant, AssetId(asset.id), event).await?;
+    // The event is looked up in the caller's tenant and must name this asset: that proves both.
+    let event = asset_event(state, p.tenant, AssetId::parse_bare(asset)?, event).await?;
     Referrer::of_event(&event, "attachments/assets/events")
 }
 

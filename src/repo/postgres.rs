@@ -8,6 +8,9 @@ use super::RepoResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Connections to PostgreSQL: enough for a few dozen concurrent requests.
+const POOL_SIZE: u32 = 32;
+
 pub struct PgRepo {
     pool: PgPool,
 }
@@ -15,7 +18,10 @@ pub struct PgRepo {
 impl PgRepo {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
     }

@@ -1,0 +1,84 @@
+# Shared by the benchmarks: a scratch dir, a throwaway PostgreSQL cluster, a release attachd
+# with a tenant and token. Source it; it sets `work`, `bin` and the functions below.
+set -euo pipefail
+
+REPEAT=${REPEAT:-3}
+PORT=${PORT:-18080}
+PG_PORT=${PG_PORT:-15432}
+work=$(mktemp -d /tmp/attachd-bench.XXXXXX)
+chmod 755 "$work" # the PostgreSQL tools run as nobody when we are root
+bin=target/release/attachd
+server_pid=""
+pg_bin=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls /usr/lib/postgresql/*/bin/initdb | tail -n 1)")")
+
+cleanup() {
+  stop_server
+  [ -f "$work/pg/data/postmaster.pid" ] && as_pg pg_ctl -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+as_pg() { # a PostgreSQL tool, as nobody when we are root (postgres refuses root)
+  if [ "$(id -u)" = 0 ]; then runuser -u nobody -- "$pg_bin/$1" "${@:2}"; else "$pg_bin/$1" "${@:2}"; fi
+}
+
+mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+best() { sort -g | head -n 1; } # the shortest of several times
+
+# database_url sqlite|postgres: a fresh database of that kind.
+database_url() {
+  case "$1" in
+    sqlite) mkdir -p "$work/sqlite"; echo "sqlite://$work/sqlite/attachd.db" ;;
+    postgres)
+      mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown nobody "$work/pg"
+      as_pg initdb -D "$work/pg/data" -U postgres --auth=trust >/dev/null
+      as_pg pg_ctl -D "$work/pg/data" -l "$work/pg/log" -w \
+        -o "-k $work/pg -p $PG_PORT -c listen_addresses='' -c max_connections=200" start >/dev/null
+      echo "postgres://postgres@localhost/postgres?host=$work/pg&port=$PG_PORT" ;;
+  esac
+}
+
+# openssl_mbps FILE: the hashing reference, best of REPEAT.
+openssl_mbps() {
+  local secs
+  secs=$(for _ in $(seq "$REPEAT"); do
+    start=$(date +%s.%N); openssl dgst -sha256 "$1" >/dev/null; end=$(date +%s.%N)
+    awk -v a="$start" -v b="$end" 'BEGIN { print b - a }'
+  done | best)
+  mbps "$(stat -c %s "$1")" "$secs"
+}
+
+# start_server URL: a release attachd on URL with a fresh tenant; writes "$work/token".
+start_server() {
+  export ATTACHD_DATABASE_URL="$1"
+  local creds client_id client_secret token
+  creds=$("$bin" tenant create --name bench)
+  "$bin" serve --listen "127.0.0.1:$PORT" 2>"$work/server.log" &
+  server_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+  client_id=$(sed -E 's/.*"client_id":"([^"]+)".*/\1/' <<<"$creds")
+  client_secret=$(sed -E 's/.*"client_secret":"([^"]+)".*/\1/' <<<"$creds")
+  token=$(curl -sf "http://127.0.0.1:$PORT/archivist/iam/v1/appidp/token" \
+    -d grant_type=client_credentials -d "client_id=$client_id" -d "client_secret=$client_secret" |
+    sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  echo "Authorization: Bearer $token" > "$work/token"
+}
+
+stop_server() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; fi
+  server_pid=""
+}
+
+# peak_rss_mib: the server's peak resident memory so far.
+peak_rss_mib() { awk '/VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$server_pid/status"; }
+
+# api METHOD PATH [curl args…]: a call to the running server with the token.
+api() { curl -sf -X "$1" -H "@$work/token" "${@:3}" "http://127.0.0.1:$PORT$2"; }
+
+# get_secs PATH: seconds to download PATH to /dev/null, best of REPEAT.
+get_secs() {
+  for _ in $(seq "$REPEAT"); do
+    curl -sf -H "@$work/token" -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT$1"
+  done | best
+}

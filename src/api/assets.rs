@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attachments::check_references;
-use super::paging::{next_page_token, total_headers, wants_total, ListParams};
+use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
-use crate::repo::{Asset, NewAsset};
+use crate::repo::{Asset, FilterField, NewAsset};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -118,6 +118,11 @@ async fn get_one(
     ))
 }
 
+/// `attributes.<name>=<value>`.
+fn asset_filter(name: &str) -> Option<FilterField> {
+    json_filter(name, "attributes.", "attributes")
+}
+
 #[derive(Serialize)]
 struct AssetList {
     assets: Vec<AssetResponse>,
@@ -131,7 +136,7 @@ async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(HeaderMap, Json<AssetList>)> {
-    let params = ListParams::parse(raw.as_deref())?;
+    let params = ListParams::parse(raw.as_deref(), asset_filter)?;
     let assets = state.repo.list_assets(principal.tenant, &params.query).await?;
     let total = match wants_total(&headers) {
         true => Some(state.repo.count_assets(principal.tenant, &params.query).await?),

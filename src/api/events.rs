@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::attachments::check_references;
-use super::paging::{next_page_token, total_headers, wants_total, ListParams};
+use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::repo::{Event, EventScope, NewEvent};
+use crate::repo::{Event, EventScope, FilterField, NewEvent};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -199,6 +199,18 @@ pub struct EventList {
     next_page_token: String,
 }
 
+/// DataTrails' event list filters: `event_attributes.<name>`, `asset_attributes.<name>`,
+/// `principal_declared.<field>`, `principal_accepted.issuer|subject`.
+fn event_filter(name: &str) -> Option<FilterField> {
+    match name {
+        "principal_accepted.issuer" => Some(FilterField::Column("issuer")),
+        "principal_accepted.subject" => Some(FilterField::Column("subject")),
+        _ => json_filter(name, "event_attributes.", "event_attributes")
+            .or_else(|| json_filter(name, "asset_attributes.", "asset_attributes"))
+            .or_else(|| json_filter(name, "principal_declared.", "principal_declared")),
+    }
+}
+
 /// One page of events in `scope`, with the total when asked for.
 pub async fn list_page(
     state: &AppState,
@@ -207,10 +219,10 @@ pub async fn list_page(
     headers: &HeaderMap,
     raw_query: Option<&str>,
 ) -> ApiResult<(HeaderMap, Json<EventList>)> {
-    let params = ListParams::parse(raw_query)?;
+    let params = ListParams::parse(raw_query, event_filter)?;
     let events = state.repo.list_events(tenant, scope, &params.query).await?;
     let total = match wants_total(headers) {
-        true => Some(state.repo.count_events(tenant, scope).await?),
+        true => Some(state.repo.count_events(tenant, scope, &params.query).await?),
         false => None,
     };
     let next_page_token = next_page_token(events.len(), params.query.limit, events.last().map(|e| e.seq));

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::error::{ApiError, ApiResult};
-use crate::repo::ListQuery;
+use crate::repo::{Filter, FilterField, ListQuery};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -21,7 +21,8 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
+    /// `filter_for` maps a query parameter other than paging to the filter it names.
+    pub fn parse(raw: Option<&str>, filter_for: fn(&str) -> Option<FilterField>) -> ApiResult<Self> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
             .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
         let mut query = ListQuery {
@@ -42,14 +43,23 @@ impl ListParams {
                 "page_token" if value.is_empty() => {}
                 "page_token" => query.before = Some(decode_token(&value)?),
                 _ => {
-                    if let Some(attribute) = name.strip_prefix("attributes.").filter(|a| !a.is_empty()) {
-                        query.attributes.push((attribute.to_string(), value));
+                    if let Some(field) = filter_for(&name) {
+                        query.filters.push(Filter { field, value });
                     }
                 }
             }
         }
         Ok(Self { query })
     }
+}
+
+/// `<prefix><key>` as a filter on key `<key>` of JSON column `column`.
+pub fn json_filter(name: &str, prefix: &str, column: &'static str) -> Option<FilterField> {
+    let key = name.strip_prefix(prefix).filter(|key| !key.is_empty())?;
+    Some(FilterField::Json {
+        column,
+        key: key.to_string(),
+    })
 }
 
 /// The token for the page after one that ended at `last_seq`, if the page was full.

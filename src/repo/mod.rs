@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
 
-pub use models::{Asset, Event, ListQuery, NewAsset, NewEvent};
+pub use models::{Asset, Event, Filter, FilterField, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use sqlite::SqliteRepo;
 
@@ -138,7 +138,7 @@ pub trait Repo: Send + Sync {
     async fn event(&self, tenant: TenantId, event: EventId) -> RepoResult<Option<Event>>;
     /// Events of one asset, of all assets (`AssetScope::AllAssets`) or asset-free ones.
     async fn list_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<Vec<Event>>;
-    async fn count_events(&self, tenant: TenantId, scope: EventScope) -> RepoResult<i64>;
+    async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
 }
 
 /// Which events a list covers.

@@ -69,6 +69,22 @@ pub struct NewEvent {
 pub struct ListQuery {
     pub before: Option<i64>,
     pub limit: i64,
-    /// `attributes.<name>=<value>` filters (assets only).
-    pub attributes: Vec<(String, String)>,
+    /// Every filter must hold.
+    pub filters: Vec<Filter>,
+}
+
+/// `field = value`, e.g. from `attributes.arc_display_type=Truck`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub field: FilterField,
+    pub value: String,
+}
+
+/// What a filter compares. Column names are fixed by attachd, never taken from a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterField {
+    /// A top-level key of a JSON text column.
+    Json { column: &'static str, key: String },
+    /// A plain text column.
+    Column(&'static str),
 }

@@ -26,9 +26,9 @@ impl PgRepo {
         Ok(Self { pool })
     }
 
-    /// SQL reading attribute `$param` of an asset as text.
-    fn json_attribute(param: usize) -> String {
-        format!("(attributes::jsonb ->> ${param})")
+    /// SQL reading key `$param` of JSON text column `column` as text.
+    fn json_field(column: &str, param: usize) -> String {
+        format!("({column}::jsonb ->> ${param})")
     }
 
     fn json_key(name: &str) -> String {

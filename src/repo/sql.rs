@@ -40,14 +40,29 @@ pub const EVENT_COLUMNS: &str = "SELECT seq, id, tenant_id, asset_id, operation,
 /// Attempts at an asset update that lost a race with another one.
 pub const UPDATE_ATTEMPTS: usize = 8;
 
-/// `WHERE` clause of an asset list, with one `json = $n` per attribute filter from `$first`.
-pub fn asset_filter_sql(query: &super::ListQuery, first: usize, json_attribute: fn(usize) -> String) -> String {
-    let mut sql = String::from(" WHERE tenant_id = $1");
-    for i in 0..query.attributes.len() {
-        let key = first + 2 * i;
-        sql.push_str(&format!(" AND {} = ${}", json_attribute(key), key + 1));
+/// ` AND field = $n` for each filter, numbering parameters from `$first`, and the values to
+/// bind in that order. `json(column, n)` is the backend's SQL for key `$n` of a JSON column;
+/// `json_key` turns a key into what that SQL binds.
+pub fn filter_sql(
+    filters: &[super::Filter],
+    first: usize,
+    json: fn(&str, usize) -> String,
+    json_key: fn(&str) -> String,
+) -> (String, Vec<String>) {
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    for filter in filters {
+        let n = first + binds.len();
+        match &filter.field {
+            super::FilterField::Json { column, key } => {
+                sql.push_str(&format!(" AND {} = ${}", json(column, n), n + 1));
+                binds.push(json_key(key));
+            }
+            super::FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
+        }
+        binds.push(filter.value.clone());
     }
-    sql
+    (sql, binds)
 }
 
 /// Replaces the asset's attributes named in `update`, keeping the others.
@@ -321,14 +336,14 @@ macro_rules! impl_repo {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
                 use $crate::repo::sql::*;
-                let filter = asset_filter_sql(query, 4, Self::json_attribute);
-                let sql = format!("{ASSET_COLUMNS}{filter} AND seq < $2 ORDER BY seq DESC LIMIT $3");
+                let (filter, binds) = filter_sql(&query.filters, 4, Self::json_field, Self::json_key);
+                let sql = format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND seq < $2{filter} ORDER BY seq DESC LIMIT $3");
                 let mut select = sqlx::query_as(&sql)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
-                for (name, value) in &query.attributes {
-                    select = select.bind(Self::json_key(name)).bind(value);
+                for value in binds {
+                    select = select.bind(value);
                 }
                 Ok(select.fetch_all(&self.pool).await?)
             }
@@ -339,11 +354,11 @@ macro_rules! impl_repo {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
                 use $crate::repo::sql::*;
-                let filter = asset_filter_sql(query, 2, Self::json_attribute);
-                let sql = format!("SELECT COUNT(*) FROM assets{filter}");
+                let (filter, binds) = filter_sql(&query.filters, 2, Self::json_field, Self::json_key);
+                let sql = format!("SELECT COUNT(*) FROM assets WHERE tenant_id = $1{filter}");
                 let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
-                for (name, value) in &query.attributes {
-                    select = select.bind(Self::json_key(name)).bind(value);
+                for value in binds {
+                    select = select.bind(value);
                 }
                 Ok(select.fetch_one(&self.pool).await?)
             }
@@ -429,54 +444,48 @@ macro_rules! impl_repo {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::Event>> {
                 use $crate::repo::sql::*;
-                let before = query.before.unwrap_or(i64::MAX);
-                Ok(match scope {
-                    $crate::repo::EventScope::Asset(asset) => {
-                        sqlx::query_as(&format!(
-                            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND asset_id = $2 AND seq < $3 \
-                             ORDER BY seq DESC LIMIT $4"
-                        ))
-                        .bind(tenant.0)
-                        .bind(asset.0)
-                        .bind(before)
-                        .bind(query.limit)
-                        .fetch_all(&self.pool)
-                        .await?
-                    }
-                    $crate::repo::EventScope::AllAssets => {
-                        sqlx::query_as(&format!(
-                            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND asset_id IS NOT NULL AND seq < $2 \
-                             ORDER BY seq DESC LIMIT $3"
-                        ))
-                        .bind(tenant.0)
-                        .bind(before)
-                        .bind(query.limit)
-                        .fetch_all(&self.pool)
-                        .await?
-                    }
-                })
+                let (scope_sql, asset, first) = match scope {
+                    $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $4", Some(asset.0), 5),
+                    $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 4),
+                };
+                let (filter, binds) = filter_sql(&query.filters, first, Self::json_field, Self::json_key);
+                let sql = format!(
+                    "{EVENT_COLUMNS} WHERE tenant_id = $1 AND seq < $2{scope_sql}{filter} ORDER BY seq DESC LIMIT $3"
+                );
+                let mut select = sqlx::query_as(&sql)
+                    .bind(tenant.0)
+                    .bind(query.before.unwrap_or(i64::MAX))
+                    .bind(query.limit);
+                if let Some(asset) = asset {
+                    select = select.bind(asset);
+                }
+                for value in binds {
+                    select = select.bind(value);
+                }
+                Ok(select.fetch_all(&self.pool).await?)
             }
 
             async fn count_events(
                 &self,
                 tenant: $crate::ids::TenantId,
                 scope: $crate::repo::EventScope,
+                query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
-                Ok(match scope {
-                    $crate::repo::EventScope::Asset(asset) => {
-                        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND asset_id = $2")
-                            .bind(tenant.0)
-                            .bind(asset.0)
-                            .fetch_one(&self.pool)
-                            .await?
-                    }
-                    $crate::repo::EventScope::AllAssets => {
-                        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE tenant_id = $1 AND asset_id IS NOT NULL")
-                            .bind(tenant.0)
-                            .fetch_one(&self.pool)
-                            .await?
-                    }
-                })
+                use $crate::repo::sql::*;
+                let (scope_sql, asset, first) = match scope {
+                    $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $2", Some(asset.0), 3),
+                    $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 2),
+                };
+                let (filter, binds) = filter_sql(&query.filters, first, Self::json_field, Self::json_key);
+                let sql = format!("SELECT COUNT(*) FROM events WHERE tenant_id = $1{scope_sql}{filter}");
+                let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
+                if let Some(asset) = asset {
+                    select = select.bind(asset);
+                }
+                for value in binds {
+                    select = select.bind(value);
+                }
+                Ok(select.fetch_one(&self.pool).await?)
             }
         }
     };

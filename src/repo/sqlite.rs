@@ -56,9 +56,9 @@ impl SqliteRepo {
         Some(options.get_filename().to_path_buf())
     }
 
-    /// SQL reading attribute `$param` (a JSON path) of an asset.
-    fn json_attribute(param: usize) -> String {
-        format!("json_extract(attributes, ${param})")
+    /// SQL reading the JSON path `$param` of JSON text column `column`.
+    fn json_field(column: &str, param: usize) -> String {
+        format!("json_extract({column}, ${param})")
     }
 
     /// The JSON path of a top-level attribute, quoted so any name is one key.

@@ -16,6 +16,7 @@ both!(
     altered_content_is_refused_on_every_route,
     paging_through_120_events,
     asset_lists_filter_and_count,
+    event_lists_filter,
 );
 
 /// Seed 002, "Create an Asset-Event Attachment", with its JSON as written.
@@ -581,5 +582,58 @@ async fn asset_lists_filter_and_count(backend: Backend) -> anyhow::Result<()> {
         .get_json(Some(&tenant.token), "/archivist/v2/assets?page_size=0")
         .await?;
     assert_eq!(status, 400);
+    Ok(())
+}
+
+async fn event_lists_filter(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let asset = app.create_asset(&tenant.token, json!({}), false).await?;
+    let asset_id = bare_id(&asset["identity"]);
+    for (kind, who) in [("inspection", "alice"), ("repair", "bob"), ("inspection", "bob")] {
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+            "event_attributes": {"kind": kind}, "asset_attributes": {"last": kind},
+            "principal_declared": {"issuer": "idp", "subject": who, "display_name": who, "email": ""}});
+        let (status, _) = app
+            .post_json(&tenant.token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+            .await?;
+        assert_eq!(status, 200);
+    }
+    let subject = &tenant.credentials.client_id;
+    for (query, expected) in [
+        ("event_attributes.kind=inspection".to_string(), 2),
+        (
+            "event_attributes.kind=inspection&principal_declared.subject=bob".to_string(),
+            1,
+        ),
+        ("asset_attributes.last=repair".to_string(), 1),
+        (format!("principal_accepted.subject={subject}"), 3),
+        ("principal_accepted.subject=someone-else".to_string(), 0),
+    ] {
+        for list in [
+            format!("/archivist/v2/assets/{asset_id}/events"),
+            "/archivist/v2/assets/-/events".to_string(),
+        ] {
+            let response = app
+                .http
+                .get(app.url(&format!("{list}?{query}")))
+                .bearer_auth(&tenant.token)
+                .header("x-request-total-count", "true")
+                .send()
+                .await?;
+            assert_eq!(
+                response.headers()["x-total-count"],
+                expected.to_string().as_str(),
+                "{query}"
+            );
+            let page: Value = response.json().await?;
+            assert_eq!(
+                page["events"].as_array().map(Vec::len),
+                Some(expected),
+                "{list}?{query}"
+            );
+        }
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The one storage seam: a `Repo` trait with a PostgreSQL and a SQLite implementation.
 //! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
 
+mod cache;
 mod models;
 mod postgres;
 mod sql;

@@ -13,6 +13,7 @@ const POOL_SIZE: u32 = 32;
 
 pub struct PgRepo {
     pool: PgPool,
+    cache: super::cache::MetadataCache,
 }
 
 impl PgRepo {
@@ -23,7 +24,10 @@ impl PgRepo {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            cache: Default::default(),
+        })
     }
 
     /// SQL reading key `$param` of JSON text column `column` as text.

@@ -242,11 +242,19 @@ macro_rules! impl_repo {
                 tenant: $crate::ids::TenantId,
                 blob: $crate::ids::BlobId,
             ) -> $crate::repo::RepoResult<Option<$crate::repo::Blob>> {
-                Ok(sqlx::query_as($crate::repo::sql::SELECT_BLOB)
+                let key = (tenant.0, blob.0);
+                if let Some(cached) = self.cache.blobs.get(&key).await {
+                    return Ok(Some((*cached).clone()));
+                }
+                let found: Option<$crate::repo::Blob> = sqlx::query_as($crate::repo::sql::SELECT_BLOB)
                     .bind(tenant.0)
                     .bind(blob.0)
                     .fetch_optional(&self.pool)
-                    .await?)
+                    .await?;
+                if let Some(found) = &found {
+                    self.cache.blobs.insert(key, std::sync::Arc::new(found.clone())).await;
+                }
+                Ok(found)
             }
 
             async fn blob_chunk(
@@ -276,6 +284,7 @@ macro_rules! impl_repo {
                     .execute(&mut *write.tx)
                     .await?;
                 write.tx.commit().await?;
+                self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
                 Ok(())
             }
 
@@ -430,11 +439,21 @@ macro_rules! impl_repo {
                 event: $crate::ids::EventId,
             ) -> $crate::repo::RepoResult<Option<$crate::repo::Event>> {
                 use $crate::repo::sql::*;
-                Ok(sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(event.0)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                let key = (tenant.0, event.0);
+                if let Some(cached) = self.cache.events.get(&key).await {
+                    return Ok(Some((*cached).clone()));
+                }
+                let found: Option<$crate::repo::Event> =
+                    sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.0)
+                        .bind(event.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if let Some(found) = &found {
+                    // Events are never changed once stored.
+                    self.cache.events.insert(key, std::sync::Arc::new(found.clone())).await;
+                }
+                Ok(found)
             }
 
             async fn list_events(

@@ -20,6 +20,7 @@ const PAGE_SIZE: u32 = 65536;
 
 pub struct SqliteRepo {
     pool: SqlitePool,
+    cache: super::cache::MetadataCache,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
 }
@@ -46,6 +47,7 @@ impl SqliteRepo {
         MIGRATOR.run(&pool).await?;
         Ok(Self {
             pool,
+            cache: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
         })
     }

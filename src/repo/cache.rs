@@ -1,0 +1,33 @@
+//! Metadata that read-heavy routes (`/info`, attachment lookups) would otherwise fetch on
+//! every request. Events never change once stored, so they are kept; a blob's scan status
+//! and tampered mark can change (monotonically, NOT_SCANNED → SCANNED_*), so blobs are kept
+//! for a second and dropped at once when this process changes them. Content is never cached:
+//! every download reads and verifies its chunks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use uuid::Uuid;
+
+use super::{Blob, Event};
+
+const EVENTS: u64 = 100_000;
+const BLOBS: u64 = 100_000;
+const BLOB_TTL: Duration = Duration::from_secs(1);
+
+/// Keyed by (tenant, id): a lookup in another tenant never sees an entry.
+#[derive(Clone)]
+pub struct MetadataCache {
+    pub events: Cache<(Uuid, Uuid), Arc<Event>>,
+    pub blobs: Cache<(Uuid, Uuid), Arc<Blob>>,
+}
+
+impl Default for MetadataCache {
+    fn default() -> Self {
+        Self {
+            events: Cache::new(EVENTS),
+            blobs: Cache::builder().max_capacity(BLOBS).time_to_live(BLOB_TTL).build(),
+        }
+    }
+}

@@ -52,6 +52,18 @@ pub enum TenantCommand {
         #[arg(long)]
         name: String,
     },
+    /// Give a tenant its own quotas (overriding the server's defaults).
+    SetQuota {
+        /// `tenant/<uuid>`.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        max_blobs: Option<u64>,
+        #[arg(long)]
+        max_bytes: Option<u64>,
+        #[arg(long)]
+        max_blob_bytes: Option<u64>,
+    },
 }
 
 #[derive(Clone, Args)]
@@ -98,6 +110,14 @@ pub struct ServeArgs {
     /// Largest blob accepted, in bytes (413 above it).
     #[arg(long, env = "ATTACHD_MAX_BLOB_BYTES", default_value_t = 1 << 30)]
     pub max_blob_bytes: u64,
+
+    /// Blobs a tenant may store, unless `attachd tenant set-quota` gave it its own figure.
+    #[arg(long, env = "ATTACHD_QUOTA_MAX_BLOBS")]
+    pub quota_max_blobs: Option<u64>,
+
+    /// Bytes of blob content a tenant may store, unless set per tenant.
+    #[arg(long, env = "ATTACHD_QUOTA_MAX_BYTES")]
+    pub quota_max_bytes: Option<u64>,
 
     /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
     #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]

@@ -36,8 +36,14 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Over a tenant quota.
+    #[error("{0}")]
+    PaymentRequired(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Over the rate limit; the client may retry after this many seconds.
+    #[error("rate limit exceeded: retry in {0} s")]
+    RateLimited(u64),
     #[error("{0}")]
     RequestTimeout(String),
     #[error("{0}")]
@@ -80,6 +86,8 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -97,6 +105,7 @@ impl ApiError {
             Self::Forbidden(_) => grpc::PERMISSION_DENIED,
             Self::NotFound(_) => grpc::NOT_FOUND,
             Self::Conflict(_) => grpc::ALREADY_EXISTS,
+            Self::PaymentRequired(_) | Self::RateLimited(_) => grpc::RESOURCE_EXHAUSTED,
             Self::PayloadTooLarge(_) => grpc::RESOURCE_EXHAUSTED,
             Self::RequestTimeout(_) => grpc::DEADLINE_EXCEEDED,
             Self::MethodNotAllowed(_) => grpc::UNIMPLEMENTED,
@@ -126,6 +135,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            Self::RateLimited(seconds) => {
+                response
+                    .headers_mut()
+                    .insert("archivist-rate-limit-reset", HeaderValue::from(*seconds));
+            }
             Self::RangeNotSatisfiable(size) => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, value);
@@ -142,6 +156,7 @@ impl From<RepoError> for ApiError {
         match err {
             RepoError::NotFound => Self::NotFound("not found".into()),
             RepoError::Conflict(what) => Self::Conflict(what),
+            RepoError::QuotaExceeded(what) => Self::PaymentRequired(what),
             RepoError::Database(e) => Self::Internal(e.into()),
             RepoError::Other(e) => Self::Internal(e),
         }

@@ -30,6 +30,11 @@ pub struct AppState {
     pub decoy_hash: Arc<str>,
 }
 
+/// A quota setting as stored: unset means unlimited.
+fn quota_figure(setting: Option<u64>) -> i64 {
+    setting.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 const SIGNING_KEY_SETTING: &str = "jwt_hs256_secret";
 
 impl AppState {
@@ -68,6 +73,8 @@ impl AppState {
             keys: Arc::new(keys),
             upload_limits: UploadLimits {
                 max_blob_bytes: settings.max_blob_bytes,
+                default_max_blobs: quota_figure(settings.quota_max_blobs),
+                default_max_bytes: quota_figure(settings.quota_max_bytes),
                 body_idle: settings.body_idle_timeout.0,
                 chunk_bytes: settings.chunk_bytes,
             },

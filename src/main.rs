@@ -4,7 +4,8 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use attachd::config::{Cli, Command, LogFormat, ServeArgs, TenantCommand};
-use attachd::repo::{self, SqliteRepo};
+use attachd::ids::TenantId;
+use attachd::repo::{self, QuotaOverrides, SqliteRepo};
 use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
 use attachd::AppState;
 
@@ -19,6 +20,29 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Migrate) => {
             let repo = repo::connect(&url).await?;
             tracing::info!(backend = repo.backend(), "migrations applied");
+            Ok(())
+        }
+        Some(Command::Tenant(TenantCommand::SetQuota {
+            tenant,
+            max_blobs,
+            max_bytes,
+            max_blob_bytes,
+        })) => {
+            let id = TenantId::parse_identity(&tenant).context("--tenant must be tenant/<uuid>")?;
+            let figure = |n: Option<u64>| n.map(i64::try_from).transpose();
+            let quota = QuotaOverrides {
+                max_blobs: figure(max_blobs)?,
+                max_bytes: figure(max_bytes)?,
+                max_blob_bytes: figure(max_blob_bytes)?,
+            };
+            let repo = repo::connect(&url).await?;
+            anyhow::ensure!(repo.set_quota(id, &quota).await?, "no tenant {tenant}");
+            let usage = repo.tenant_usage(id).await?.unwrap_or_default();
+            println!(
+                "{}",
+                serde_json::json!({"tenant": tenant, "max_blobs": usage.max_blobs, "max_bytes": usage.max_bytes,
+                    "max_blob_bytes": usage.max_blob_bytes, "blob_count": usage.blob_count, "bytes_used": usage.bytes_used})
+            );
             Ok(())
         }
         Some(Command::Tenant(TenantCommand::Create { name })) => {

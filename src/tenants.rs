@@ -30,6 +30,7 @@ pub async fn create_tenant(repo: &dyn Repo, name: &str) -> anyhow::Result<Tenant
         client_id: client_id.clone(),
         secret_hash,
         admin: true,
+        custom_claims: "{}".into(),
     };
     repo.create_tenant(tenant, name, &app).await?;
     Ok(TenantCredentials {
@@ -74,6 +75,7 @@ pub async fn ensure_dev_token(repo: &dyn Repo, keys: &TokenKeys, files: &DevFile
         &TenantId(app.tenant_id).identity(),
         &AppId(app.id).identity(),
         &credentials.client_id,
+        serde_json::Map::new(),
     )?;
     write_private(&files.token, format!("Authorization: Bearer {token}\n").as_bytes())?;
     Ok(Some(files.token.clone()))

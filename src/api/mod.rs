@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
+mod applications;
 mod assets;
 mod attachments;
 mod blobs;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(token::routes())
+        .merge(applications::routes())
         .merge(blobs::routes())
         .merge(assets::routes())
         .merge(events::routes())

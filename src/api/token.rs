@@ -55,12 +55,14 @@ async fn issue_token(
         Some(app) if valid => app,
         _ => return Err(ApiError::Unauthenticated("invalid client credentials".into())),
     };
+    let custom = serde_json::from_str(&app.custom_claims).unwrap_or_default();
     let access_token = state
         .keys
         .issue(
             &TenantId(app.tenant_id).identity(),
             &AppId(app.id).identity(),
             &client_id,
+            custom,
         )
         .map_err(ApiError::internal)?;
     Ok(Json(TokenResponse {

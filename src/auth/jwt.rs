@@ -21,7 +21,13 @@ pub struct Claims {
     pub nbf: i64,
     pub exp: i64,
     pub jti: String,
+    /// The app registration's custom claims.
+    #[serde(flatten)]
+    pub custom: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Claim names attachd sets itself: custom claims may not use them.
+pub const RESERVED_CLAIMS: &[&str] = &["iss", "aud", "sub", "tenant", "app", "iat", "nbf", "exp", "jti"];
 
 /// Signs and verifies our tokens.
 pub struct TokenKeys {
@@ -62,7 +68,13 @@ impl TokenKeys {
     }
 
     /// A signed token for `subject` of `tenant`, valid from now for the configured lifetime.
-    pub fn issue(&self, tenant: &str, app: &str, subject: &str) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        tenant: &str,
+        app: &str,
+        subject: &str,
+        custom: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -74,6 +86,7 @@ impl TokenKeys {
             nbf: now,
             exp: now + i64::try_from(self.ttl.as_secs())?,
             jti: uuid::Uuid::new_v4().to_string(),
+            custom,
         };
         Ok(jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),

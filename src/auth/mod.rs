@@ -18,6 +18,8 @@ pub struct Principal {
     pub app: AppId,
     pub issuer: String,
     pub subject: String,
+    /// May manage the tenant's app registrations.
+    pub admin: bool,
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -45,12 +47,19 @@ impl FromRequestParts<AppState> for Principal {
         ) else {
             return Err(ApiError::Unauthenticated("token does not name a tenant".into()));
         };
+        // A deleted registration's tokens stop working at once.
+        let registration = state
+            .repo
+            .app(tenant, app)
+            .await?
+            .ok_or_else(|| ApiError::Unauthenticated("the application of this token no longer exists".into()))?;
         tracing::Span::current().record("tenant", tracing::field::display(&tenant));
         Ok(Self {
             tenant,
             app,
             issuer: claims.iss,
             subject: claims.sub,
+            admin: registration.admin,
         })
     }
 }

@@ -12,12 +12,16 @@ use super::mime::{choose_mime, SNIFF_BYTES};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ids::BlobId;
-use crate::repo::{Blob, BlobWriter, NewBlob, Repo};
+use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, Repo, TenantUsage};
 
 /// Limits applied to every upload.
 #[derive(Clone, Copy, Debug)]
 pub struct UploadLimits {
+    /// The server's largest blob (413 above it).
     pub max_blob_bytes: u64,
+    /// Tenant quotas where a tenant has no override of its own.
+    pub default_max_blobs: i64,
+    pub default_max_bytes: i64,
     /// How long the client may send nothing before the upload is abandoned.
     pub body_idle: Duration,
     pub chunk_bytes: usize,
@@ -42,11 +46,23 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let usage = repo.tenant_usage(principal.tenant).await?.unwrap_or_default();
+    let quota = CommitLimits {
+        max_blobs: usage.max_blobs.unwrap_or(limits.default_max_blobs),
+        max_bytes: usage.max_bytes.unwrap_or(limits.default_max_bytes),
+    };
+    if usage.blob_count >= quota.max_blobs {
+        return Err(ApiError::PaymentRequired(format!(
+            "blob count quota exceeded: the tenant may store {} blobs",
+            quota.max_blobs
+        )));
+    }
+    let cap = SizeCap::smallest(limits.max_blob_bytes, &usage, quota);
     let writer = repo.begin_blob(principal.tenant, BlobId::new()).await?;
     let (chunks, to_store) = mpsc::channel::<Bytes>(STORE_QUEUE);
     // Storage runs as its own task so inserts proceed while this one hashes.
     let storing = tokio::spawn(store_chunks(writer, to_store));
-    let read = read_body(body, limits, chunks).await;
+    let read = read_body(body, limits, cap, chunks).await;
     let (writer, stored) = storing.await.map_err(ApiError::internal)?;
     // A storage error explains why reading stopped, so it comes first.
     let written = match stored.and(read) {
@@ -70,7 +86,62 @@ where
         subject: principal.subject.clone(),
         timestamp_accepted: chrono::Utc::now(),
     };
-    Ok(writer.commit(blob).await?)
+    Ok(writer.commit(blob, quota).await?)
+}
+
+/// The most an upload may hold, and which limit that is.
+#[derive(Clone, Copy, Debug)]
+struct SizeCap {
+    bytes: u64,
+    kind: CapKind,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CapKind {
+    Server,
+    TenantBlobSize,
+    TenantStorage { used: i64, max: i64 },
+}
+
+impl SizeCap {
+    fn smallest(server_max: u64, usage: &TenantUsage, quota: CommitLimits) -> Self {
+        let as_bytes = |n: i64| u64::try_from(n).unwrap_or(0);
+        let mut cap = Self {
+            bytes: server_max,
+            kind: CapKind::Server,
+        };
+        let mut consider = |bytes: u64, kind: CapKind| {
+            if bytes < cap.bytes {
+                cap = Self { bytes, kind };
+            }
+        };
+        if let Some(max) = usage.max_blob_bytes {
+            consider(as_bytes(max), CapKind::TenantBlobSize);
+        }
+        consider(
+            as_bytes(quota.max_bytes.saturating_sub(usage.bytes_used)),
+            CapKind::TenantStorage {
+                used: usage.bytes_used,
+                max: quota.max_bytes,
+            },
+        );
+        cap
+    }
+
+    fn exceeded(&self) -> ApiError {
+        match self.kind {
+            CapKind::Server => {
+                ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {} bytes", self.bytes))
+            }
+            CapKind::TenantBlobSize => ApiError::PaymentRequired(format!(
+                "blob size quota exceeded: the tenant's blobs may hold {} bytes",
+                self.bytes
+            )),
+            CapKind::TenantStorage { used, max } => {
+                ApiError::PaymentRequired(format!("storage quota exceeded: {used} of {max} bytes used"))
+            }
+        }
+    }
 }
 
 /// Chunks read ahead of storage: bounds memory at a few chunks per upload.
@@ -99,7 +170,12 @@ struct Written {
 }
 
 /// Reads, counts and hashes the body, handing full chunks to storage.
-async fn read_body<S, E>(mut body: S, limits: UploadLimits, chunks: mpsc::Sender<Bytes>) -> Result<Written, ApiError>
+async fn read_body<S, E>(
+    mut body: S,
+    limits: UploadLimits,
+    cap: SizeCap,
+    chunks: mpsc::Sender<Bytes>,
+) -> Result<Written, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -126,11 +202,8 @@ where
             Ok(Some(Ok(piece))) => piece,
         };
         size += piece.len() as u64;
-        if size > limits.max_blob_bytes {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "blob exceeds the maximum size of {} bytes",
-                limits.max_blob_bytes
-            )));
+        if size > cap.bytes {
+            return Err(cap.exceeded());
         }
         hasher.update(&piece);
         if head.len() < SNIFF_BYTES {

@@ -10,24 +10,30 @@ use std::time::Duration;
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{Blob, Event};
+use super::{App, Blob, Event};
 
 const EVENTS: u64 = 100_000;
 const BLOBS: u64 = 100_000;
-const BLOB_TTL: Duration = Duration::from_secs(1);
+const APPS: u64 = 10_000;
+/// How stale a mutable entry may be when another process changed it.
+const TTL: Duration = Duration::from_secs(1);
 
 /// Keyed by (tenant, id): a lookup in another tenant never sees an entry.
 #[derive(Clone)]
 pub struct MetadataCache {
     pub events: Cache<(Uuid, Uuid), Arc<Event>>,
     pub blobs: Cache<(Uuid, Uuid), Arc<Blob>>,
+    /// App registrations, checked on every request: deleting or changing one here drops it
+    /// at once; another process sees the change within a second.
+    pub apps: Cache<(Uuid, Uuid), Arc<App>>,
 }
 
 impl Default for MetadataCache {
     fn default() -> Self {
         Self {
             events: Cache::new(EVENTS),
-            blobs: Cache::builder().max_capacity(BLOBS).time_to_live(BLOB_TTL).build(),
+            blobs: Cache::builder().max_capacity(BLOBS).time_to_live(TTL).build(),
+            apps: Cache::builder().max_capacity(APPS).time_to_live(TTL).build(),
         }
     }
 }

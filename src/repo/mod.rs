@@ -25,6 +25,9 @@ pub enum RepoError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A tenant quota would be exceeded; says which.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -41,6 +44,46 @@ pub struct NewApp {
     pub client_id: String,
     pub secret_hash: String,
     pub admin: bool,
+    /// JSON object text.
+    pub custom_claims: String,
+}
+
+/// A stored app registration (without its secret hash).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct App {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub display_name: String,
+    pub client_id: String,
+    pub admin: bool,
+    pub custom_claims: String,
+    pub created_at: DateTime<Utc>,
+    pub secret_created_at: Option<DateTime<Utc>>,
+}
+
+/// A tenant's quota overrides (`None`: the server default) and what it uses.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct TenantUsage {
+    pub max_blobs: Option<i64>,
+    pub max_bytes: Option<i64>,
+    pub max_blob_bytes: Option<i64>,
+    pub blob_count: i64,
+    pub bytes_used: i64,
+}
+
+/// Quota overrides to set; `None` leaves one as it is.
+#[derive(Clone, Debug, Default)]
+pub struct QuotaOverrides {
+    pub max_blobs: Option<i64>,
+    pub max_bytes: Option<i64>,
+    pub max_blob_bytes: Option<i64>,
+}
+
+/// The limits a commit must stay within.
+#[derive(Clone, Copy, Debug)]
+pub struct CommitLimits {
+    pub max_blobs: i64,
+    pub max_bytes: i64,
 }
 
 /// What the token endpoint needs to check a client's credentials.
@@ -99,7 +142,9 @@ pub struct NewBlob {
 #[async_trait]
 pub trait BlobWriter: Send {
     async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> RepoResult<()>;
-    async fn commit(self: Box<Self>, blob: NewBlob) -> RepoResult<Blob>;
+    /// Makes the blob visible, counting it against the tenant's quotas atomically:
+    /// `QuotaExceeded` (and nothing stored) if it would pass `limits`.
+    async fn commit(self: Box<Self>, blob: NewBlob, limits: CommitLimits) -> RepoResult<Blob>;
     /// Rolls back now rather than when dropped.
     async fn abort(self: Box<Self>);
 }
@@ -114,8 +159,30 @@ pub trait Repo: Send + Sync {
     async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
     async fn tenant_count(&self) -> RepoResult<i64>;
     async fn app_by_client_id(&self, client_id: &str) -> RepoResult<Option<AppCredentials>>;
-    /// Whether the app registration still exists: tokens of a deleted app stop working.
-    async fn app_exists(&self, tenant: TenantId, app: AppId) -> RepoResult<bool>;
+    /// An app registration; `None` once deleted, which stops its tokens working.
+    async fn app(&self, tenant: TenantId, app: AppId) -> RepoResult<Option<App>>;
+    async fn create_app(&self, tenant: TenantId, app: &NewApp) -> RepoResult<App>;
+    /// A page of the tenant's registrations in creation order, optionally by display name.
+    async fn list_apps(
+        &self,
+        tenant: TenantId,
+        display_name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> RepoResult<Vec<App>>;
+    async fn update_app(
+        &self,
+        tenant: TenantId,
+        app: AppId,
+        display_name: Option<&str>,
+        custom_claims: Option<&str>,
+    ) -> RepoResult<Option<App>>;
+    async fn delete_app(&self, tenant: TenantId, app: AppId) -> RepoResult<bool>;
+    async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret_hash: &str) -> RepoResult<bool>;
+
+    async fn tenant_usage(&self, tenant: TenantId) -> RepoResult<Option<TenantUsage>>;
+    /// `false` if there is no such tenant.
+    async fn set_quota(&self, tenant: TenantId, quota: &QuotaOverrides) -> RepoResult<bool>;
 
     /// The stored value of a server setting, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> RepoResult<String>;

@@ -5,13 +5,25 @@ use sqlx::{Database, Transaction};
 use tokio::sync::OwnedMutexGuard;
 
 pub const INSERT_TENANT: &str = "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)";
-pub const INSERT_APP: &str =
-    "INSERT INTO apps (id, tenant_id, display_name, client_id, secret_hash, admin, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const INSERT_APP: &str = "INSERT INTO apps (id, tenant_id, display_name, client_id, secret_hash, admin, \
+     custom_claims, created_at, secret_created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
+pub const APP_COLUMNS: &str =
+    "SELECT id, tenant_id, display_name, client_id, admin, custom_claims, created_at, secret_created_at FROM apps";
+pub const UPDATE_APP: &str = "UPDATE apps SET display_name = COALESCE($3, display_name), \
+     custom_claims = COALESCE($4, custom_claims) WHERE tenant_id = $1 AND id = $2";
+pub const DELETE_APP: &str = "DELETE FROM apps WHERE tenant_id = $1 AND id = $2";
+pub const SET_APP_SECRET: &str =
+    "UPDATE apps SET secret_hash = $3, secret_created_at = $4 WHERE tenant_id = $1 AND id = $2";
+pub const TENANT_USAGE: &str =
+    "SELECT max_blobs, max_bytes, max_blob_bytes, blob_count, bytes_used FROM tenants WHERE id = $1";
+pub const SET_QUOTA: &str = "UPDATE tenants SET max_blobs = COALESCE($2, max_blobs), \
+     max_bytes = COALESCE($3, max_bytes), max_blob_bytes = COALESCE($4, max_blob_bytes) WHERE id = $1";
+/// Counts a new blob against the tenant, only if that stays within both limits.
+pub const RESERVE_QUOTA: &str = "UPDATE tenants SET blob_count = blob_count + 1, bytes_used = bytes_used + $2 \
+     WHERE id = $1 AND blob_count + 1 <= $3 AND bytes_used + $2 <= $4";
 pub const COUNT_TENANTS: &str = "SELECT COUNT(*) FROM tenants";
 pub const APP_BY_CLIENT_ID: &str =
     "SELECT id, tenant_id, secret_hash, admin, custom_claims FROM apps WHERE client_id = $1";
-pub const APP_EXISTS: &str = "SELECT COUNT(*) FROM apps WHERE tenant_id = $1 AND id = $2";
 pub const INSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 pub const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)";
@@ -78,6 +90,21 @@ pub fn merge_attributes(
     serde_json::to_string(&attributes).map_err(|e| super::RepoError::Other(e.into()))
 }
 
+/// Which quota a refused commit would have passed, for the 402 message.
+pub fn quota_message(usage: &super::TenantUsage, limits: super::CommitLimits, size: i64) -> String {
+    if usage.blob_count + 1 > limits.max_blobs {
+        format!(
+            "blob count quota exceeded: the tenant may store {} blobs",
+            limits.max_blobs
+        )
+    } else {
+        format!(
+            "storage quota exceeded: {} of {} bytes used, this blob needs {size} more",
+            usage.bytes_used, limits.max_bytes
+        )
+    }
+}
+
 /// A write transaction; on SQLite it also holds the process-wide write gate, so writers
 /// queue in order instead of failing with SQLITE_BUSY. Fields drop in order: the
 /// transaction rolls back before the gate opens.
@@ -112,7 +139,24 @@ macro_rules! impl_repo {
             async fn commit(
                 mut self: Box<Self>,
                 blob: $crate::repo::NewBlob,
+                limits: $crate::repo::CommitLimits,
             ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
+                let reserved = sqlx::query($crate::repo::sql::RESERVE_QUOTA)
+                    .bind(self.tenant.0)
+                    .bind(blob.size)
+                    .bind(limits.max_blobs)
+                    .bind(limits.max_bytes)
+                    .execute(&mut *self.write.tx)
+                    .await?;
+                if reserved.rows_affected() == 0 {
+                    let usage: $crate::repo::TenantUsage = sqlx::query_as($crate::repo::sql::TENANT_USAGE)
+                        .bind(self.tenant.0)
+                        .fetch_one(&mut *self.write.tx)
+                        .await?;
+                    return Err($crate::repo::RepoError::QuotaExceeded(
+                        $crate::repo::sql::quota_message(&usage, limits, blob.size),
+                    ));
+                }
                 sqlx::query($crate::repo::sql::INSERT_BLOB)
                     .bind(self.blob.0)
                     .bind(self.tenant.0)
@@ -143,6 +187,29 @@ macro_rules! impl_repo {
             }
         }
 
+        impl $repo {
+            async fn insert_app(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                tenant: $crate::ids::TenantId,
+                app: &$crate::repo::NewApp,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::repo::RepoResult<()> {
+                sqlx::query($crate::repo::sql::INSERT_APP)
+                    .bind(app.id.0)
+                    .bind(tenant.0)
+                    .bind(&app.display_name)
+                    .bind(&app.client_id)
+                    .bind(&app.secret_hash)
+                    .bind(app.admin)
+                    .bind(&app.custom_claims)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| $crate::repo::RepoError::from_insert(e, "application"))?;
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::repo::Repo for $repo {
             fn backend(&self) -> &'static str {
@@ -169,17 +236,7 @@ macro_rules! impl_repo {
                     .execute(&mut *write.tx)
                     .await
                     .map_err(|e| $crate::repo::RepoError::from_insert(e, "tenant"))?;
-                sqlx::query($crate::repo::sql::INSERT_APP)
-                    .bind(app.id.0)
-                    .bind(tenant.0)
-                    .bind(&app.display_name)
-                    .bind(&app.client_id)
-                    .bind(&app.secret_hash)
-                    .bind(app.admin)
-                    .bind(now)
-                    .execute(&mut *write.tx)
-                    .await
-                    .map_err(|e| $crate::repo::RepoError::from_insert(e, "application"))?;
+                Self::insert_app(&mut write.tx, tenant, app, now).await?;
                 write.tx.commit().await?;
                 Ok(())
             }
@@ -200,17 +257,148 @@ macro_rules! impl_repo {
                     .await?)
             }
 
-            async fn app_exists(
+            async fn app(
+                &self,
+                tenant: $crate::ids::TenantId,
+                app: $crate::ids::AppId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::App>> {
+                use $crate::repo::sql::*;
+                let key = (tenant.0, app.0);
+                if let Some(cached) = self.cache.apps.get(&key).await {
+                    return Ok(Some((*cached).clone()));
+                }
+                let found: Option<$crate::repo::App> =
+                    sqlx::query_as(&format!("{APP_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.0)
+                        .bind(app.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                if let Some(found) = &found {
+                    self.cache.apps.insert(key, std::sync::Arc::new(found.clone())).await;
+                }
+                Ok(found)
+            }
+
+            async fn create_app(
+                &self,
+                tenant: $crate::ids::TenantId,
+                app: &$crate::repo::NewApp,
+            ) -> $crate::repo::RepoResult<$crate::repo::App> {
+                use $crate::repo::sql::*;
+                let mut write = self.begin_write().await?;
+                Self::insert_app(&mut write.tx, tenant, app, chrono::Utc::now()).await?;
+                let stored = sqlx::query_as(&format!("{APP_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(app.id.0)
+                    .fetch_one(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn list_apps(
+                &self,
+                tenant: $crate::ids::TenantId,
+                display_name: Option<&str>,
+                offset: i64,
+                limit: i64,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::App>> {
+                use $crate::repo::sql::*;
+                let by_name = if display_name.is_some() { " AND display_name = $4" } else { "" };
+                let sql = format!("{APP_COLUMNS} WHERE tenant_id = $1{by_name} ORDER BY created_at, id LIMIT $2 OFFSET $3");
+                let mut select = sqlx::query_as(&sql).bind(tenant.0).bind(limit).bind(offset);
+                if let Some(name) = display_name {
+                    select = select.bind(name);
+                }
+                Ok(select.fetch_all(&self.pool).await?)
+            }
+
+            async fn update_app(
+                &self,
+                tenant: $crate::ids::TenantId,
+                app: $crate::ids::AppId,
+                display_name: Option<&str>,
+                custom_claims: Option<&str>,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::App>> {
+                use $crate::repo::sql::*;
+                let mut write = self.begin_write().await?;
+                sqlx::query(UPDATE_APP)
+                    .bind(tenant.0)
+                    .bind(app.0)
+                    .bind(display_name)
+                    .bind(custom_claims)
+                    .execute(&mut *write.tx)
+                    .await?;
+                let stored = sqlx::query_as(&format!("{APP_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(app.0)
+                    .fetch_optional(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                self.cache.apps.invalidate(&(tenant.0, app.0)).await;
+                Ok(stored)
+            }
+
+            async fn delete_app(
                 &self,
                 tenant: $crate::ids::TenantId,
                 app: $crate::ids::AppId,
             ) -> $crate::repo::RepoResult<bool> {
-                let count: i64 = sqlx::query_scalar($crate::repo::sql::APP_EXISTS)
+                let mut write = self.begin_write().await?;
+                let deleted = sqlx::query($crate::repo::sql::DELETE_APP)
                     .bind(tenant.0)
                     .bind(app.0)
-                    .fetch_one(&self.pool)
+                    .execute(&mut *write.tx)
                     .await?;
-                Ok(count > 0)
+                write.tx.commit().await?;
+                self.cache.apps.invalidate(&(tenant.0, app.0)).await;
+                Ok(deleted.rows_affected() > 0)
+            }
+
+            async fn set_app_secret(
+                &self,
+                tenant: $crate::ids::TenantId,
+                app: $crate::ids::AppId,
+                secret_hash: &str,
+            ) -> $crate::repo::RepoResult<bool> {
+                let mut write = self.begin_write().await?;
+                let updated = sqlx::query($crate::repo::sql::SET_APP_SECRET)
+                    .bind(tenant.0)
+                    .bind(app.0)
+                    .bind(secret_hash)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                self.cache.apps.invalidate(&(tenant.0, app.0)).await;
+                Ok(updated.rows_affected() > 0)
+            }
+
+            async fn tenant_usage(
+                &self,
+                tenant: $crate::ids::TenantId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::TenantUsage>> {
+                Ok(sqlx::query_as($crate::repo::sql::TENANT_USAGE)
+                    .bind(tenant.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_quota(
+                &self,
+                tenant: $crate::ids::TenantId,
+                quota: &$crate::repo::QuotaOverrides,
+            ) -> $crate::repo::RepoResult<bool> {
+                let mut write = self.begin_write().await?;
+                let updated = sqlx::query($crate::repo::sql::SET_QUOTA)
+                    .bind(tenant.0)
+                    .bind(quota.max_blobs)
+                    .bind(quota.max_bytes)
+                    .bind(quota.max_blob_bytes)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(updated.rows_affected() > 0)
             }
 
             async fn setting_or_insert(&self, key: &str, value: &str) -> $crate::repo::RepoResult<String> {

@@ -3,6 +3,7 @@
 mod attachments;
 mod blobs;
 mod common;
+mod identity;
 mod operations;
 mod sdk;
-mod tokens;
+pub mod tokens;

@@ -46,11 +46,16 @@ async fn token_endpoint_issues_and_refuses(backend: Backend) -> anyhow::Result<(
     Ok(())
 }
 
-fn claims(tenant: &str, overrides: Value) -> Value {
+/// The claims of a token the server issued (its payload, not verified).
+pub fn token_claims(token: &str) -> anyhow::Result<Value> {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    Ok(serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?)
+}
+
+fn claims(tenant: &str, app: &Value, overrides: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
-        "iss": "attachd", "aud": "attachd", "sub": "someone", "tenant": tenant,
-        "app": format!("applications/{}", uuid::Uuid::new_v4()),
+        "iss": "attachd", "aud": "attachd", "sub": "someone", "tenant": tenant, "app": app,
         "iat": now, "nbf": now, "exp": now + 600, "jti": "x",
     });
     if let (Some(base), Some(extra)) = (claims.as_object_mut(), overrides.as_object()) {
@@ -76,7 +81,11 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
     let t = tenant.credentials.tenant.as_str();
+    // The right app under another tenant's name: the signature is ours, the pairing is not.
+    let other_tenant = app.tenant().await?.credentials.tenant;
+    let own_app = token_claims(&tenant.token)?["app"].clone();
     let now = chrono::Utc::now().timestamp();
+    let claims = |tenant: &str, overrides: Value| claims(tenant, &own_app, overrides);
 
     // A token made here with the server's key is accepted: the refusals below are about what differs.
     let valid = sign(&claims(t, json!({})), SECRET)?;
@@ -119,6 +128,14 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
             sign(&claims(t, json!({"aud": "someone-else"})), SECRET)?,
         ),
         ("no tenant", sign(&claims("tenant/nope", json!({})), SECRET)?),
+        ("another tenant's app", sign(&claims(&other_tenant, json!({})), SECRET)?),
+        (
+            "unknown app",
+            sign(
+                &claims(t, json!({"app": format!("applications/{}", uuid::Uuid::new_v4())})),
+                SECRET,
+            )?,
+        ),
     ];
     for (what, token) in forged {
         let response = app.http.get(&blobs).bearer_auth(&token).send().await?;

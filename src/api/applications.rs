@@ -1,0 +1,287 @@
+//! `/archivist/iam/v1/applications` (appregistrationsv1): machine identities of a tenant.
+//! Only administrator registrations may manage them.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{RawQuery, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::{json_text, timestamp, PathParams};
+use crate::auth::jwt::RESERVED_CLAIMS;
+use crate::auth::secrets::{generate_secret, hash_secret};
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::ids::{AppId, TenantId};
+use crate::repo::{App, NewApp};
+use crate::AppState;
+
+/// The role that makes a registration a tenant administrator.
+pub const ADMIN_ROLE: &str = "archivist_administrator";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/archivist/iam/v1/applications", post(create).get(list))
+        .route(
+            "/archivist/iam/v1/applications/{uuid}",
+            get(get_one).patch(update).delete(delete).post(regenerate_secret),
+        )
+}
+
+#[derive(Serialize)]
+struct Credential {
+    /// Only in the answers that create a secret: it is stored as a hash alone.
+    secret: String,
+    valid_from: String,
+    valid_until: String,
+}
+
+/// DataTrails' `v1Application`.
+#[derive(Serialize)]
+struct ApplicationResponse {
+    identity: String,
+    display_name: String,
+    client_id: String,
+    tenant_id: String,
+    credentials: Vec<Credential>,
+    custom_claims: Value,
+    roles: Vec<&'static str>,
+}
+
+impl ApplicationResponse {
+    fn new(app: &App, secret: Option<String>) -> Self {
+        let valid_from = app.secret_created_at.unwrap_or(app.created_at);
+        Self {
+            identity: AppId(app.id).identity(),
+            display_name: app.display_name.clone(),
+            client_id: app.client_id.clone(),
+            tenant_id: TenantId(app.tenant_id).identity(),
+            credentials: vec![Credential {
+                secret: secret.unwrap_or_default(),
+                valid_from: timestamp(valid_from),
+                // Secrets do not expire; regenerate one to retire it.
+                valid_until: String::new(),
+            }],
+            custom_claims: json_text(&app.custom_claims),
+            roles: if app.admin { vec![ADMIN_ROLE] } else { Vec::new() },
+        }
+    }
+}
+
+fn require_admin(principal: &Principal) -> ApiResult<()> {
+    if principal.admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only administrator applications may manage app registrations".into(),
+        ))
+    }
+}
+
+/// Custom claims are strings (as DataTrails defines them) and may not shadow attachd's own.
+fn claims_text(claims: &Map<String, Value>) -> ApiResult<String> {
+    for (name, value) in claims {
+        if RESERVED_CLAIMS.contains(&name.as_str()) {
+            return Err(ApiError::bad_request(format!("custom claim {name:?} is reserved")));
+        }
+        if !value.is_string() {
+            return Err(ApiError::bad_request(format!("custom claim {name:?} must be a string")));
+        }
+    }
+    serde_json::to_string(claims).map_err(ApiError::internal)
+}
+
+fn display_name(name: Option<String>) -> ApiResult<String> {
+    name.map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty() && n.len() <= 255)
+        .ok_or_else(|| ApiError::bad_request("display_name is required (1 to 255 characters)"))
+}
+
+async fn new_secret() -> ApiResult<(String, String)> {
+    let secret = generate_secret();
+    let to_hash = secret.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_secret(&to_hash))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok((secret, hash))
+}
+
+#[derive(Deserialize)]
+struct CreateApplication {
+    display_name: Option<String>,
+    #[serde(default)]
+    custom_claims: Map<String, Value>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    body: Result<Json<CreateApplication>, JsonRejection>,
+) -> ApiResult<Json<ApplicationResponse>> {
+    require_admin(&principal)?;
+    let Json(body) = body?;
+    let admin = match body.roles.as_slice() {
+        [] => false,
+        [role] if role == ADMIN_ROLE => true,
+        _ => return Err(ApiError::bad_request(format!("roles must be [] or [\"{ADMIN_ROLE}\"]"))),
+    };
+    let (secret, secret_hash) = new_secret().await?;
+    let new = NewApp {
+        id: AppId::new(),
+        display_name: display_name(body.display_name)?,
+        client_id: uuid::Uuid::new_v4().to_string(),
+        secret_hash,
+        admin,
+        custom_claims: claims_text(&body.custom_claims)?,
+    };
+    let app = state.repo.create_app(principal.tenant, &new).await?;
+    Ok(Json(ApplicationResponse::new(&app, Some(secret))))
+}
+
+#[derive(Serialize)]
+struct ApplicationList {
+    applications: Vec<ApplicationResponse>,
+    next_page_token: String,
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    page_size: Option<String>,
+    page_token: Option<String>,
+    display_name: Option<String>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<ApplicationList>> {
+    require_admin(&principal)?;
+    let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    let limit = match query.page_size.as_deref() {
+        None | Some("") => DEFAULT_PAGE_SIZE,
+        Some(n) => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}")))?,
+    };
+    let offset = match query.page_token.as_deref() {
+        None | Some("") => 0,
+        Some(token) => token
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| ApiError::bad_request("invalid page_token"))?,
+    };
+    let display_name = query.display_name.as_deref().filter(|n| !n.is_empty());
+    let apps = state
+        .repo
+        .list_apps(principal.tenant, display_name, offset, limit)
+        .await?;
+    let next_page_token = if apps.len() as i64 == limit {
+        (offset + limit).to_string()
+    } else {
+        String::new()
+    };
+    Ok(Json(ApplicationList {
+        applications: apps.iter().map(|a| ApplicationResponse::new(a, None)).collect(),
+        next_page_token,
+    }))
+}
+
+async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<App> {
+    let id = AppId::parse_bare(uuid)?;
+    state
+        .repo
+        .app(principal.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("application"))
+}
+
+#[tracing::instrument(skip_all)]
+async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+) -> ApiResult<Json<ApplicationResponse>> {
+    require_admin(&principal)?;
+    Ok(Json(ApplicationResponse::new(
+        &find(&state, &principal, &uuid).await?,
+        None,
+    )))
+}
+
+#[derive(Deserialize)]
+struct PatchApplication {
+    display_name: Option<String>,
+    custom_claims: Option<Map<String, Value>>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+    body: Result<Json<PatchApplication>, JsonRejection>,
+) -> ApiResult<Json<ApplicationResponse>> {
+    require_admin(&principal)?;
+    let id = AppId::parse_bare(&uuid)?;
+    let Json(body) = body?;
+    let name = body.display_name.map(|n| display_name(Some(n))).transpose()?;
+    let claims = body.custom_claims.as_ref().map(claims_text).transpose()?;
+    let app = state
+        .repo
+        .update_app(principal.tenant, id, name.as_deref(), claims.as_deref())
+        .await?
+        .ok_or_else(|| ApiError::not_found("application"))?;
+    Ok(Json(ApplicationResponse::new(&app, None)))
+}
+
+#[tracing::instrument(skip_all)]
+async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+) -> ApiResult<Json<Value>> {
+    require_admin(&principal)?;
+    let id = AppId::parse_bare(&uuid)?;
+    if !state.repo.delete_app(principal.tenant, id).await? {
+        return Err(ApiError::not_found("application"));
+    }
+    Ok(Json(Value::Object(Map::new())))
+}
+
+/// `POST /applications/{uuid}:regenerate-secret`: a new secret; the old one stops working.
+#[tracing::instrument(skip_all)]
+async fn regenerate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+) -> ApiResult<Json<ApplicationResponse>> {
+    require_admin(&principal)?;
+    let Some(uuid) = uuid.strip_suffix(":regenerate-secret") else {
+        return Err(ApiError::MethodNotAllowed(
+            "POST here is only :regenerate-secret".into(),
+        ));
+    };
+    let app = find(&state, &principal, uuid).await?;
+    let (secret, secret_hash) = new_secret().await?;
+    if !state
+        .repo
+        .set_app_secret(principal.tenant, AppId(app.id), &secret_hash)
+        .await?
+    {
+        return Err(ApiError::not_found("application"));
+    }
+    let app = find(&state, &principal, uuid).await?;
+    Ok(Json(ApplicationResponse::new(&app, Some(secret))))
+}

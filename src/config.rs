@@ -119,6 +119,15 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_QUOTA_MAX_BYTES")]
     pub quota_max_bytes: Option<u64>,
 
+    /// Requests per second allowed to each tenant (and to each client address on the token
+    /// endpoint and public routes). Off when unset.
+    #[arg(long, env = "ATTACHD_RATE_LIMIT_PER_SECOND")]
+    pub rate_limit_per_second: Option<u32>,
+
+    /// Requests allowed at once above the steady rate. Default: one second's worth.
+    #[arg(long, env = "ATTACHD_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
     /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
     #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,

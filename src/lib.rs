@@ -6,6 +6,7 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod ratelimit;
 pub mod repo;
 pub mod server;
 pub mod tenants;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub upload_limits: UploadLimits,
     /// Hash checked for unknown client ids, so a miss costs as much as a hit.
     pub decoy_hash: Arc<str>,
+    /// `None` when rate limiting is off.
+    pub rate_limits: Option<Arc<ratelimit::RateLimits>>,
 }
 
 /// A quota setting as stored: unset means unlimited.
@@ -79,6 +82,7 @@ impl AppState {
                 chunk_bytes: settings.chunk_bytes,
             },
             decoy_hash: decoy_hash.into(),
+            rate_limits: ratelimit::RateLimits::new(settings.rate_limit_per_second, settings.rate_limit_burst),
         })
     }
 }

@@ -36,6 +36,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route(&route("/events/{event}/{uuid}"), get(free_event_download))
         .route(&route("/events/{event}/{uuid}/info"), get(free_event_info))
+}
+
+/// The routes for public assets' attachments, which need no token.
+pub fn public_routes() -> Router<AppState> {
+    let route = |path: &str| format!("{BASE}{path}");
+    Router::new()
         .route(&route("/publicassets/{asset}/{uuid}"), get(public_asset_download))
         .route(&route("/publicassets/{asset}/{uuid}/info"), get(public_asset_info))
         .route(

@@ -49,13 +49,22 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(health::routes())
-        .merge(token::routes())
         .merge(applications::routes())
         .merge(blobs::routes())
         .merge(assets::routes())
         .merge(events::routes())
-        .merge(public::routes())
         .merge(attachments::routes())
+        .merge(
+            // No token on these: limited by client address instead of tenant.
+            Router::new()
+                .merge(token::routes())
+                .merge(public::routes())
+                .merge(attachments::public_routes())
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::ratelimit::limit_by_client,
+                )),
+        )
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(layers)

@@ -54,6 +54,9 @@ impl FromRequestParts<AppState> for Principal {
             .await?
             .ok_or_else(|| ApiError::Unauthenticated("the application of this token no longer exists".into()))?;
         tracing::Span::current().record("tenant", tracing::field::display(&tenant));
+        if let Some(limits) = &state.rate_limits {
+            limits.check_tenant(tenant)?;
+        }
         Ok(Self {
             tenant,
             app,

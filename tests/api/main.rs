@@ -4,6 +4,7 @@ mod attachments;
 mod blobs;
 mod common;
 mod identity;
+mod limits;
 mod operations;
 mod sdk;
 pub mod tokens;

@@ -7,9 +7,9 @@ use std::process::Command;
 use anyhow::Context;
 
 use crate::both;
-use crate::common::{Backend, TestApp, TestDb};
+use crate::common::{default_settings, Backend, TestApp, TestDb};
 
-both!(official_sdk_flows);
+both!(official_sdk_flows, sdk_retries_when_rate_limited);
 
 /// The SDK release the flows were written against.
 const SDK: &str = "datatrails-archivist==0.35.0";
@@ -45,11 +45,25 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 }
 
 async fn official_sdk_flows(backend: Backend) -> anyhow::Result<()> {
-    let python = tokio::task::spawn_blocking(venv).await??;
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
+    run_script(&app, "flow.py").await
+}
+
+async fn sdk_retries_when_rate_limited(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut settings = default_settings();
+    settings.rate_limit_per_second = Some(2);
+    settings.rate_limit_burst = Some(1);
+    let app = TestApp::start_with(&db, settings).await?;
+    run_script(&app, "ratelimit.py").await
+}
+
+/// Runs `tests/sdk/<script> URL CLIENT_ID CLIENT_SECRET` for a new tenant; it must exit 0.
+async fn run_script(app: &TestApp, script: &str) -> anyhow::Result<()> {
+    let python = tokio::task::spawn_blocking(venv).await??;
     let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/flow.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let output = tokio::process::Command::new(python)
         .arg(script)
         .args([&app.base, &tenant.client_id, &tenant.client_secret])

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::connect_info::ConnectInfo;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -17,7 +17,6 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::error::ApiError;
 use crate::ids::TenantId;
-use crate::AppState;
 
 /// How often keys that have been quiet are forgotten, so memory stays bounded.
 const FORGET_EVERY: Duration = Duration::from_secs(60);
@@ -68,12 +67,15 @@ fn check<K: Clone + Hash + Eq>(limiter: &DefaultKeyedRateLimiter<K>, key: &K) ->
     })
 }
 
-/// Middleware for routes that need no token: limits by the client's address.
-pub async fn limit_by_client(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if let (Some(limits), Some(ConnectInfo(peer))) = (
-        &state.rate_limits,
-        request.extensions().get::<ConnectInfo<SocketAddr>>(),
-    ) {
+/// Middleware for routes that need no token: limits by the client's address. The limits
+/// come as a request extension, so the route table can be built without any state.
+pub async fn limit_by_client(request: Request, next: Next) -> Response {
+    let limits = request
+        .extensions()
+        .get::<Option<Arc<RateLimits>>>()
+        .and_then(Option::as_ref);
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+    if let (Some(limits), Some(ConnectInfo(peer))) = (limits, peer) {
         if let Err(err) = limits.check_client(peer.ip()) {
             return err.into_response();
         }

@@ -3,12 +3,12 @@
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::routes::Routes;
 use super::{json_text, timestamp, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
 use crate::auth::secrets::{generate_secret, hash_secret};
@@ -21,13 +21,16 @@ use crate::AppState;
 /// The role that makes a registration a tenant administrator.
 pub const ADMIN_ROLE: &str = "archivist_administrator";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/archivist/iam/v1/applications", post(create).get(list))
-        .route(
-            "/archivist/iam/v1/applications/{uuid}",
-            get(get_one).patch(update).delete(delete).post(regenerate_secret),
-        )
+pub fn routes() -> Routes {
+    let one = "/archivist/iam/v1/applications/{uuid}";
+    Routes::new()
+        .post("/archivist/iam/v1/applications", create)
+        .get("/archivist/iam/v1/applications", list)
+        .get(one, get_one)
+        .patch(one, update)
+        .delete(one, delete)
+        // `{uuid}:regenerate-secret` is one path segment, so it is this route's POST.
+        .post(one, regenerate_secret)
 }
 
 #[derive(Serialize)]

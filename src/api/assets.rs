@@ -3,13 +3,13 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::attachments::check_references;
 use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
+use super::routes::Routes;
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -17,10 +17,12 @@ use crate::ids::{AssetId, TenantId};
 use crate::repo::{Asset, FilterField, NewAsset};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/archivist/v2/assets", post(create).get(list))
-        .route("/archivist/v2/assets/{uuid}", get(get_one))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/archivist/v2/assets", create)
+        .get("/archivist/v2/assets", list)
+        // Also `{uuid}:publicurl`.
+        .get("/archivist/v2/assets/{uuid}", get_one)
 }
 
 #[derive(Deserialize)]

@@ -4,13 +4,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 
 use super::blobs::{BlobResponse, ScanGate};
 use super::events::{asset_event, free_event};
+use super::routes::Routes;
 use super::{json_text, PathParams};
 use crate::auth::Principal;
 use crate::blob::{find_references, verified_download, BlobReference, DownloadCheck};
@@ -21,37 +21,32 @@ use crate::AppState;
 
 const BASE: &str = "/archivist/v2/attachments";
 
-pub fn routes() -> Router<AppState> {
+pub fn routes() -> Routes {
     let route = |path: &str| format!("{BASE}{path}");
-    Router::new()
-        .route(&route("/assets/{asset}/{uuid}"), get(asset_download))
-        .route(&route("/assets/{asset}/{uuid}/info"), get(asset_info))
-        .route(
-            &route("/assets/{asset}/events/{event}/{uuid}"),
-            get(asset_event_download),
-        )
-        .route(
-            &route("/assets/{asset}/events/{event}/{uuid}/info"),
-            get(asset_event_info),
-        )
-        .route(&route("/events/{event}/{uuid}"), get(free_event_download))
-        .route(&route("/events/{event}/{uuid}/info"), get(free_event_info))
+    Routes::new()
+        .get(&route("/assets/{asset}/{uuid}"), asset_download)
+        .get(&route("/assets/{asset}/{uuid}/info"), asset_info)
+        .get(&route("/assets/{asset}/events/{event}/{uuid}"), asset_event_download)
+        .get(&route("/assets/{asset}/events/{event}/{uuid}/info"), asset_event_info)
+        .get(&route("/events/{event}/{uuid}"), free_event_download)
+        .get(&route("/events/{event}/{uuid}/info"), free_event_info)
 }
 
 /// The routes for public assets' attachments, which need no token.
-pub fn public_routes() -> Router<AppState> {
+pub fn public_routes() -> Routes {
     let route = |path: &str| format!("{BASE}{path}");
-    Router::new()
-        .route(&route("/publicassets/{asset}/{uuid}"), get(public_asset_download))
-        .route(&route("/publicassets/{asset}/{uuid}/info"), get(public_asset_info))
-        .route(
+    Routes::new()
+        .get(&route("/publicassets/{asset}/{uuid}"), public_asset_download)
+        .get(&route("/publicassets/{asset}/{uuid}/info"), public_asset_info)
+        .get(
             &route("/publicassets/{asset}/events/{event}/{uuid}"),
-            get(public_event_download),
+            public_event_download,
         )
-        .route(
+        .get(
             &route("/publicassets/{asset}/events/{event}/{uuid}/info"),
-            get(public_event_info),
+            public_event_info,
         )
+        .without_token()
 }
 
 /// Every attachment attribute under `roots` must name a blob of `tenant` whose stored hash

@@ -3,14 +3,16 @@
 use axum::extract::multipart::Field;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::post;
+use axum::Json;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use super::routes::Routes;
 use super::PathParams;
 use crate::auth::Principal;
 use crate::blob::{store_upload, verified_download, DownloadCheck, UploadSource};
@@ -28,12 +30,16 @@ const MULTIPART_OVERHEAD: u64 = 1 << 20;
 const DRAIN_BYTES: u64 = 64 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> Routes {
+    Routes::new()
         // The size limit is enforced on the streamed file itself (413), not on the body.
-        .route("/archivist/v1/blobs", post(upload).layer(DefaultBodyLimit::disable()))
-        .route("/archivist/v1/blobs/{uuid}", get(download))
-        .route("/archivist/v1/blobs/{uuid}/info", get(info))
+        .add(
+            Method::POST,
+            "/archivist/v1/blobs",
+            post(upload).layer(DefaultBodyLimit::disable()),
+        )
+        .get("/archivist/v1/blobs/{uuid}", download)
+        .get("/archivist/v1/blobs/{uuid}/info", info)
 }
 
 /// `{"alg": "SHA256", "value": "<hex>"}`.

@@ -4,13 +4,13 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::attachments::check_references;
 use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
+use super::routes::Routes;
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
@@ -18,12 +18,14 @@ use crate::ids::{AssetId, EventId, TenantId};
 use crate::repo::{Event, EventScope, FilterField, NewEvent};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/archivist/v2/assets/{uuid}/events", post(create).get(list))
-        .route("/archivist/v2/assets/{uuid}/events/{event}", get(get_one))
-        .route("/archivist/v1/events", post(create_free))
-        .route("/archivist/v1/events/{uuid}", get(get_free))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/archivist/v2/assets/{uuid}/events", create)
+        .get("/archivist/v2/assets/{uuid}/events", list)
+        // Also `{event}:publicurl`.
+        .get("/archivist/v2/assets/{uuid}/events/{event}", get_one)
+        .post("/archivist/v1/events", create_free)
+        .get("/archivist/v1/events/{uuid}", get_free)
 }
 
 #[derive(Deserialize)]

@@ -1,17 +1,15 @@
 //! Liveness and readiness for orchestrators.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
+use super::routes::Routes;
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+pub fn routes() -> Routes {
+    Routes::new().get("/healthz", healthz).get("/readyz", readyz).probes()
 }
 
 /// The process is up.

@@ -8,6 +8,7 @@ mod events;
 mod health;
 mod paging;
 mod public;
+pub mod routes;
 mod token;
 
 use std::time::Duration;
@@ -26,6 +27,7 @@ use tracing::Span;
 
 use crate::error::ApiError;
 use crate::AppState;
+use routes::Routes;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -47,28 +49,32 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
-    Router::new()
+    let (routes, _) = routes().into_parts();
+    routes
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .layer(layers)
+        .layer(axum::Extension(state.rate_limits.clone()))
+        .with_state(state)
+}
+
+/// Every route attachd serves.
+fn routes() -> Routes {
+    Routes::new()
         .merge(health::routes())
+        .merge(token::routes().without_token())
         .merge(applications::routes())
         .merge(blobs::routes())
         .merge(assets::routes())
         .merge(events::routes())
         .merge(attachments::routes())
-        .merge(
-            // No token on these: limited by client address instead of tenant.
-            Router::new()
-                .merge(token::routes())
-                .merge(public::routes())
-                .merge(attachments::public_routes())
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::ratelimit::limit_by_client,
-                )),
-        )
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
-        .layer(layers)
-        .with_state(state)
+        .merge(public::routes())
+        .merge(attachments::public_routes())
+}
+
+/// The (method, path) of every route, as the router has them.
+pub fn route_table() -> Vec<routes::RouteEntry> {
+    routes().into_parts().1
 }
 
 fn make_span<B>(request: &axum::http::Request<B>) -> Span {

@@ -2,23 +2,24 @@
 
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 
 use super::assets::AssetResponse;
 use super::attachments::public_asset;
 use super::events::{asset_event, list_page, EventList, EventResponse};
+use super::routes::Routes;
 use super::PathParams;
 use crate::error::ApiResult;
 use crate::ids::{AssetId, TenantId};
 use crate::repo::EventScope;
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/archivist/v2/publicassets/{uuid}", get(get_asset))
-        .route("/archivist/v2/publicassets/{uuid}/events", get(list_events))
-        .route("/archivist/v2/publicassets/{uuid}/events/{event}", get(get_event))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/archivist/v2/publicassets/{uuid}", get_asset)
+        .get("/archivist/v2/publicassets/{uuid}/events", list_events)
+        .get("/archivist/v2/publicassets/{uuid}/events/{event}", get_event)
+        .without_token()
 }
 
 async fn get_asset(

@@ -2,17 +2,17 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Form, Json, Router};
+use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 
+use super::routes::Routes;
 use crate::auth::secrets::verify_secret;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AppId, TenantId};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/archivist/iam/v1/appidp/token", post(issue_token))
+pub fn routes() -> Routes {
+    Routes::new().post("/archivist/iam/v1/appidp/token", issue_token)
 }
 
 #[derive(Deserialize)]

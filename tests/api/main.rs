@@ -4,6 +4,7 @@ mod attachments;
 mod blobs;
 mod common;
 mod identity;
+mod isolation;
 mod limits;
 mod operations;
 mod sdk;

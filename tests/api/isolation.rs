@@ -1,0 +1,200 @@
+//! Tenant isolation, proven over the router's own route table: tenant B's token against
+//! tenant A's resources never gets a 2xx, and no public route serves a non-public asset.
+
+use attachd::api::route_table;
+use axum::http::Method;
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::{attachment, bare_id, Backend, TestApp, TestDb};
+
+both!(
+    other_tenants_get_nothing_on_any_route,
+    public_routes_never_serve_private_assets
+);
+
+/// Tenant A's resources, by the name the route table's parameters refer to them.
+struct Resources {
+    blob: String,
+    asset: String,
+    event: String,
+    free_event: String,
+    app: String,
+}
+
+impl Resources {
+    async fn create(app: &TestApp, token: &str) -> anyhow::Result<Self> {
+        let blob = app.upload(token, "a.txt", b"tenant A's evidence".to_vec()).await?;
+        let asset = app
+            .create_asset(token, json!({"doc": attachment(&blob, "a.txt")}), false)
+            .await?;
+        let asset_id = bare_id(&asset["identity"]);
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+                          "event_attributes": {"doc": attachment(&blob, "a.txt")}});
+        let (_, event) = app
+            .post_json(token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+            .await?;
+        let (_, free) = app
+            .post_json(
+                token,
+                "/archivist/v1/events",
+                &json!({"attributes": {"doc": attachment(&blob, "a.txt")}}),
+            )
+            .await?;
+        let (_, registration) = app
+            .post_json(
+                token,
+                "/archivist/iam/v1/applications",
+                &json!({"display_name": "a-plain"}),
+            )
+            .await?;
+        Ok(Self {
+            blob: bare_id(&blob["identity"]),
+            asset: asset_id,
+            event: bare_id(&event["identity"]),
+            free_event: bare_id(&free["identity"]),
+            app: bare_id(&registration["identity"]),
+        })
+    }
+
+    fn ids(&self) -> [&str; 5] {
+        [&self.blob, &self.asset, &self.event, &self.free_event, &self.app]
+    }
+
+    /// `path` with every parameter replaced by the A resource it names.
+    fn fill(&self, path: &str) -> String {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut filled = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            let before = if i > 0 { segments[i - 1] } else { "" };
+            let value: &str = match *segment {
+                "{asset}" => &self.asset,
+                "{event}" if path.contains("/assets/") => &self.event,
+                "{event}" => &self.free_event,
+                "{uuid}" => match before {
+                    "assets" | "publicassets" => &self.asset,
+                    "applications" => &self.app,
+                    "events" => &self.free_event,
+                    // blobs/{uuid} and the attachment routes' last parameter
+                    _ => &self.blob,
+                },
+                other => other,
+            };
+            filled.push(value);
+        }
+        filled.join("/")
+    }
+}
+
+/// The paths to try for a route: as filled, and with the verb suffixes it also answers.
+fn variants(method: &Method, path: &str, filled: &str) -> Vec<String> {
+    let mut all = vec![filled.to_string()];
+    if *method == Method::GET && (path.ends_with("/assets/{uuid}") || path.ends_with("/events/{event}")) {
+        all.push(format!("{filled}:publicurl"));
+    }
+    if *method == Method::POST && path.ends_with("/applications/{uuid}") {
+        all.push(format!("{filled}:regenerate-secret"));
+    }
+    all
+}
+
+fn body_for(path: &str) -> Value {
+    if path.contains("applications") {
+        json!({"display_name": "taken over"})
+    } else {
+        json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": {}, "attributes": {}})
+    }
+}
+
+async fn send(app: &TestApp, method: &Method, path: &str, token: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let mut request = app.http.request(method.clone(), app.url(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request = if path == "/archivist/v1/blobs" {
+        let part = reqwest::multipart::Part::bytes(b"B's own".to_vec()).file_name("b.txt");
+        request.multipart(reqwest::multipart::Form::new().part("file", part))
+    } else if *method == Method::POST && path.ends_with("/token") {
+        request.form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "b"),
+            ("client_secret", "b"),
+        ])
+    } else if *method == Method::POST || *method == Method::PATCH {
+        request.json(&body_for(path))
+    } else {
+        request
+    };
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+async fn other_tenants_get_nothing_on_any_route(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let a = app.tenant().await?;
+    let b = app.tenant().await?;
+    let resources = Resources::create(&app, &a.token).await?;
+    let table = route_table();
+    assert!(table.len() >= 30, "the route table has {} routes", table.len());
+    let mut walked = 0;
+    for entry in &table {
+        let filled = resources.fill(&entry.path);
+        for path in variants(&entry.method, &entry.path, &filled) {
+            let (status, body) = send(&app, &entry.method, &path, Some(&b.token)).await?;
+            walked += 1;
+            assert!(status != 500, "{} {path}: {status} {body}", entry.method);
+            if entry.path.contains('{') {
+                assert!(
+                    !(200..300).contains(&status),
+                    "B got {status} from {} {path}: {body}",
+                    entry.method
+                );
+            }
+            for id in resources.ids() {
+                assert!(!body.contains(id), "{} {path} revealed {id}: {body}", entry.method);
+            }
+        }
+    }
+    assert!(walked > table.len());
+    // A's things are as they were.
+    let (status, asset) = app
+        .get_json(Some(&a.token), &format!("/archivist/v2/assets/{}", resources.asset))
+        .await?;
+    assert_eq!(status, 200);
+    assert!(asset["attributes"]["doc"].is_object());
+    let (status, registration) = app
+        .get_json(
+            Some(&a.token),
+            &format!("/archivist/iam/v1/applications/{}", resources.app),
+        )
+        .await?;
+    assert_eq!((status, registration["display_name"].as_str()), (200, Some("a-plain")));
+    let (_, events) = app.get_json(Some(&a.token), "/archivist/v2/assets/-/events").await?;
+    assert_eq!(events["events"].as_array().map(Vec::len), Some(1));
+    let free = format!("/archivist/v1/events/{}", resources.free_event);
+    assert_eq!(app.get_json(Some(&a.token), &free).await?.0, 200);
+    Ok(())
+}
+
+async fn public_routes_never_serve_private_assets(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let a = app.tenant().await?;
+    let resources = Resources::create(&app, &a.token).await?;
+    let public: Vec<_> = route_table()
+        .into_iter()
+        .filter(|e| e.public && e.path.contains("publicassets"))
+        .collect();
+    assert!(public.len() >= 7, "{public:?}");
+    for entry in public {
+        let path = resources.fill(&entry.path);
+        // Not even the owner's token makes a private asset public.
+        for token in [None, Some(a.token.as_str())] {
+            let (status, body) = send(&app, &entry.method, &path, token).await?;
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+    }
+    Ok(())
+}

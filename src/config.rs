@@ -144,6 +144,27 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_JWT_AUDIENCE", default_value = "attachd")]
     pub jwt_audience: String,
 
+    /// Issuer (`iss`) of an external OpenID Connect provider whose RS256/ES256 tokens are
+    /// accepted beside attachd's own.
+    #[arg(long, env = "ATTACHD_OIDC_ISSUER", requires = "oidc_audience")]
+    pub oidc_issuer: Option<String>,
+
+    /// `aud` the external tokens must carry.
+    #[arg(long, env = "ATTACHD_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+
+    /// URL of the external issuer's JWKS.
+    #[arg(long, env = "ATTACHD_OIDC_JWKS_URL")]
+    pub oidc_jwks_url: Option<String>,
+
+    /// File holding the external issuer's JWKS (instead of a URL).
+    #[arg(long, env = "ATTACHD_OIDC_JWKS_FILE", conflicts_with = "oidc_jwks_url")]
+    pub oidc_jwks_file: Option<PathBuf>,
+
+    /// Claim of external tokens naming the tenant (`tenant/<uuid>` or the uuid).
+    #[arg(long, env = "ATTACHD_OIDC_TENANT_CLAIM", default_value = "tenant")]
+    pub oidc_tenant_claim: String,
+
     /// Lifetime of issued tokens, in seconds.
     #[arg(long, env = "ATTACHD_TOKEN_TTL", default_value_t = 3600)]
     pub token_ttl: u64,

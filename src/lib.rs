@@ -31,6 +31,28 @@ pub struct AppState {
     pub decoy_hash: Arc<str>,
     /// `None` when rate limiting is off.
     pub rate_limits: Option<Arc<ratelimit::RateLimits>>,
+    /// The external OpenID Connect issuer, when one is configured.
+    pub oidc: Option<Arc<auth::oidc::Oidc>>,
+}
+
+/// The external issuer the settings name, if any.
+async fn oidc(settings: &ServeArgs) -> anyhow::Result<Option<auth::oidc::Oidc>> {
+    use auth::oidc::{JwksSource, Oidc};
+    let Some(issuer) = settings.oidc_issuer.clone() else {
+        return Ok(None);
+    };
+    let audience = settings
+        .oidc_audience
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("ATTACHD_OIDC_ISSUER needs ATTACHD_OIDC_AUDIENCE"))?;
+    let source = match (&settings.oidc_jwks_url, &settings.oidc_jwks_file) {
+        (Some(url), _) => JwksSource::Url(url.clone()),
+        (None, Some(path)) => JwksSource::File(path.clone()),
+        (None, None) => anyhow::bail!("ATTACHD_OIDC_ISSUER needs ATTACHD_OIDC_JWKS_URL or ATTACHD_OIDC_JWKS_FILE"),
+    };
+    Ok(Some(
+        Oidc::new(issuer, audience, settings.oidc_tenant_claim.clone(), source).await?,
+    ))
 }
 
 /// A quota setting as stored: unset means unlimited.
@@ -83,6 +105,7 @@ impl AppState {
             },
             decoy_hash: decoy_hash.into(),
             rate_limits: ratelimit::RateLimits::new(settings.rate_limit_per_second, settings.rate_limit_burst),
+            oidc: oidc(settings).await?.map(Arc::new),
         })
     }
 }

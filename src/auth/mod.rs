@@ -1,6 +1,7 @@
 //! Authentication: the `Principal` extractor every tenant route takes.
 
 pub mod jwt;
+pub mod oidc;
 pub mod secrets;
 
 use axum::extract::FromRequestParts;
@@ -15,7 +16,8 @@ use crate::AppState;
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub tenant: TenantId,
-    pub app: AppId,
+    /// The app registration of one of attachd's own tokens; `None` for an external token.
+    pub app: Option<AppId>,
     pub issuer: String,
     pub subject: String,
     /// May manage the tenant's app registrations.
@@ -37,32 +39,58 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::Unauthenticated("Authorization header is not a Bearer token".into()))?;
-        let claims = state.keys.verify(token).map_err(|err| {
-            tracing::debug!(error = %err, "token rejected");
-            ApiError::Unauthenticated("invalid or expired token".into())
-        })?;
-        let (Some(tenant), Some(app)) = (
-            TenantId::parse_identity(&claims.tenant),
-            AppId::parse_identity(&claims.app),
-        ) else {
-            return Err(ApiError::Unauthenticated("token does not name a tenant".into()));
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::Unauthenticated("invalid or expired token".into()))?;
+        // Each algorithm has one source of keys: our HMAC secret never checks an external
+        // token, and the issuer's public keys never check an HMAC one.
+        let principal = match (header.alg, &state.oidc) {
+            (jsonwebtoken::Algorithm::HS256, _) => own_token(state, token).await?,
+            (_, Some(oidc)) => {
+                let identity = oidc.verify(token, &header).await?;
+                if !state.repo.tenant_exists(identity.tenant).await? {
+                    return Err(ApiError::Unauthenticated("the token's tenant does not exist".into()));
+                }
+                Self {
+                    tenant: identity.tenant,
+                    app: None,
+                    issuer: identity.issuer,
+                    subject: identity.subject,
+                    admin: false,
+                }
+            }
+            _ => return Err(ApiError::Unauthenticated("invalid or expired token".into())),
         };
-        // A deleted registration's tokens stop working at once.
-        let registration = state
-            .repo
-            .app(tenant, app)
-            .await?
-            .ok_or_else(|| ApiError::Unauthenticated("the application of this token no longer exists".into()))?;
-        tracing::Span::current().record("tenant", tracing::field::display(&tenant));
+        tracing::Span::current().record("tenant", tracing::field::display(&principal.tenant));
         if let Some(limits) = &state.rate_limits {
-            limits.check_tenant(tenant)?;
+            limits.check_tenant(principal.tenant)?;
         }
-        Ok(Self {
-            tenant,
-            app,
-            issuer: claims.iss,
-            subject: claims.sub,
-            admin: registration.admin,
-        })
+        Ok(principal)
     }
+}
+
+/// A token attachd issued: HS256 with our key, naming a live app registration.
+async fn own_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = state.keys.verify(token).map_err(|err| {
+        tracing::debug!(error = %err, "token rejected");
+        ApiError::Unauthenticated("invalid or expired token".into())
+    })?;
+    let (Some(tenant), Some(app)) = (
+        TenantId::parse_identity(&claims.tenant),
+        AppId::parse_identity(&claims.app),
+    ) else {
+        return Err(ApiError::Unauthenticated("token does not name a tenant".into()));
+    };
+    // A deleted registration's tokens stop working at once.
+    let registration = state
+        .repo
+        .app(tenant, app)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("the application of this token no longer exists".into()))?;
+    Ok(Principal {
+        tenant,
+        app: Some(app),
+        issuer: claims.iss,
+        subject: claims.sub,
+        admin: registration.admin,
+    })
 }

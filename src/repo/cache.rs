@@ -26,6 +26,8 @@ pub struct MetadataCache {
     /// App registrations, checked on every request: deleting or changing one here drops it
     /// at once; another process sees the change within a second.
     pub apps: Cache<(Uuid, Uuid), Arc<App>>,
+    /// Tenants known to exist (they are never deleted).
+    pub tenants: Cache<Uuid, ()>,
 }
 
 impl Default for MetadataCache {
@@ -34,6 +36,7 @@ impl Default for MetadataCache {
             events: Cache::new(EVENTS),
             blobs: Cache::builder().max_capacity(BLOBS).time_to_live(TTL).build(),
             apps: Cache::builder().max_capacity(APPS).time_to_live(TTL).build(),
+            tenants: Cache::new(APPS),
         }
     }
 }

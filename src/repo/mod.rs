@@ -158,6 +158,7 @@ pub trait Repo: Send + Sync {
     /// Creates a tenant together with its first (administrator) app registration.
     async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
     async fn tenant_count(&self) -> RepoResult<i64>;
+    async fn tenant_exists(&self, tenant: TenantId) -> RepoResult<bool>;
     async fn app_by_client_id(&self, client_id: &str) -> RepoResult<Option<AppCredentials>>;
     /// An app registration; `None` once deleted, which stops its tokens working.
     async fn app(&self, tenant: TenantId, app: AppId) -> RepoResult<Option<App>>;

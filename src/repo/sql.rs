@@ -241,6 +241,20 @@ macro_rules! impl_repo {
                 Ok(())
             }
 
+            async fn tenant_exists(&self, tenant: $crate::ids::TenantId) -> $crate::repo::RepoResult<bool> {
+                if self.cache.tenants.contains_key(&tenant.0) {
+                    return Ok(true);
+                }
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE id = $1")
+                    .bind(tenant.0)
+                    .fetch_one(&self.pool)
+                    .await?;
+                if count > 0 {
+                    self.cache.tenants.insert(tenant.0, ()).await;
+                }
+                Ok(count > 0)
+            }
+
             async fn tenant_count(&self) -> $crate::repo::RepoResult<i64> {
                 Ok(sqlx::query_scalar($crate::repo::sql::COUNT_TENANTS)
                     .fetch_one(&self.pool)

@@ -6,6 +6,7 @@ mod common;
 mod identity;
 mod isolation;
 mod limits;
+mod oidc;
 mod operations;
 mod sdk;
 pub mod tokens;

@@ -39,6 +39,8 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
+    /// Run the malware scanner alone (no HTTP server) until SIGTERM.
+    Scan(Box<ServeArgs>),
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -127,6 +129,19 @@ pub struct ServeArgs {
     /// Requests allowed at once above the steady rate. Default: one second's worth.
     #[arg(long, env = "ATTACHD_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
+
+    /// clamd to scan uploads with: `tcp://host:port` or `unix:/path/to/clamd.sock`. Off when unset.
+    #[arg(long, env = "ATTACHD_CLAMD")]
+    pub clamd: Option<crate::scan::clamd::ClamdAddr>,
+
+    /// Seconds between scan rounds.
+    #[arg(long, env = "ATTACHD_SCAN_INTERVAL", default_value = "5", value_parser = parse_secs)]
+    pub scan_interval: SecsArg,
+
+    /// Largest blob sent to clamd: the smallest of its StreamMaxLength, MaxFileSize and
+    /// MaxScanSize. Larger blobs stay NOT_SCANNED, with the reason in scanned_bad_reason.
+    #[arg(long, env = "ATTACHD_CLAMD_MAX_BYTES", default_value_t = 25 << 20)]
+    pub clamd_max_bytes: u64,
 
     /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
     #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]

@@ -8,6 +8,7 @@ pub mod error;
 pub mod ids;
 pub mod ratelimit;
 pub mod repo;
+pub mod scan;
 pub mod server;
 pub mod tenants;
 
@@ -53,6 +54,24 @@ async fn oidc(settings: &ServeArgs) -> anyhow::Result<Option<auth::oidc::Oidc>> 
     Ok(Some(
         Oidc::new(issuer, audience, settings.oidc_tenant_claim.clone(), source).await?,
     ))
+}
+
+/// Starts the malware scanner when a clamd is configured; it stops when `stop` turns true.
+pub fn spawn_scanner(
+    repo: DynRepo,
+    settings: &ServeArgs,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Some(clamd) = settings.clamd.clone() else {
+        tracing::info!("malware scanning is off (no ATTACHD_CLAMD): blobs stay NOT_SCANNED");
+        return None;
+    };
+    let config = scan::ScannerConfig {
+        clamd,
+        interval: settings.scan_interval.0,
+        max_bytes: settings.clamd_max_bytes,
+    };
+    Some(tokio::spawn(scan::run(repo, config, stop)))
 }
 
 /// A quota setting as stored: unset means unlimited.

@@ -17,6 +17,15 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(&url, cli.serve).await,
         Some(Command::Serve(args)) => serve(&url, *args).await,
+        Some(Command::Scan(args)) => {
+            let repo = repo::connect(&url).await?;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let scanner = attachd::spawn_scanner(repo, &args, stopped).context("attachd scan needs --clamd")?;
+            shutdown_signal().await;
+            let _ = stop.send(true);
+            scanner.await?;
+            Ok(())
+        }
         Some(Command::Migrate) => {
             let repo = repo::connect(&url).await?;
             tracing::info!(backend = repo.backend(), "migrations applied");
@@ -85,7 +94,13 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = repo.backend(), "attachd listening");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scanner = attachd::spawn_scanner(repo, &args, stopped);
     attachd::serve(state, listener, args.header_read_timeout.0, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    if let Some(scanner) = scanner {
+        scanner.await?;
+    }
     Ok(())
 }
 

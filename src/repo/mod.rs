@@ -79,6 +79,25 @@ pub struct QuotaOverrides {
     pub max_blob_bytes: Option<i64>,
 }
 
+/// A blob waiting for the malware scanner (of any tenant: the scanner serves them all).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ScanCandidate {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub size: i64,
+    pub chunk_bytes: i64,
+    pub hash_sha256: String,
+}
+
+/// What the scanner concluded about a blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScanOutcome {
+    Clean,
+    Infected(String),
+    /// The scanner could not judge it (too large): stays NOT_SCANNED, with this reason.
+    Skipped(String),
+}
+
 /// The limits a commit must stay within.
 #[derive(Clone, Copy, Debug)]
 pub struct CommitLimits {
@@ -182,6 +201,20 @@ pub trait Repo: Send + Sync {
     async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret_hash: &str) -> RepoResult<bool>;
 
     async fn tenant_usage(&self, tenant: TenantId) -> RepoResult<Option<TenantUsage>>;
+
+    /// NOT_SCANNED blobs nobody holds a live claim on, oldest first.
+    async fn scan_candidates(&self, limit: i64, claims_before: DateTime<Utc>) -> RepoResult<Vec<ScanCandidate>>;
+    /// Claims a blob for `scanner` unless another live claim holds it; `true` if ours now.
+    async fn claim_scan(&self, blob: BlobId, scanner: &str, claims_before: DateTime<Utc>) -> RepoResult<bool>;
+    /// Records a verdict if `scanner` still holds the claim; `true` if recorded.
+    async fn record_scan(
+        &self,
+        tenant: TenantId,
+        blob: BlobId,
+        scanner: &str,
+        outcome: &ScanOutcome,
+    ) -> RepoResult<bool>;
+    async fn release_scan(&self, blob: BlobId, scanner: &str) -> RepoResult<()>;
     /// `false` if there is no such tenant.
     async fn set_quota(&self, tenant: TenantId, quota: &QuotaOverrides) -> RepoResult<bool>;
 

@@ -18,6 +18,18 @@ pub const TENANT_USAGE: &str =
     "SELECT max_blobs, max_bytes, max_blob_bytes, blob_count, bytes_used FROM tenants WHERE id = $1";
 pub const SET_QUOTA: &str = "UPDATE tenants SET max_blobs = COALESCE($2, max_blobs), \
      max_bytes = COALESCE($3, max_bytes), max_blob_bytes = COALESCE($4, max_blob_bytes) WHERE id = $1";
+pub const SCAN_CANDIDATES: &str = "SELECT id, tenant_id, size, chunk_bytes, hash_sha256 FROM blobs \
+     WHERE scanned_status = 'NOT_SCANNED' AND scan_skipped = $1 AND (scan_claimed_at IS NULL OR scan_claimed_at < $2) \
+     ORDER BY timestamp_accepted LIMIT $3";
+/// Compare-and-set: of two scanners racing for a blob, one updates it and one finds it taken.
+pub const CLAIM_SCAN: &str = "UPDATE blobs SET scan_claim = $2, scan_claimed_at = $3 WHERE id = $1 \
+     AND scanned_status = 'NOT_SCANNED' AND (scan_claimed_at IS NULL OR scan_claimed_at < $4)";
+pub const RECORD_SCAN: &str = "UPDATE blobs SET scanned_status = $4, scanned_bad_reason = $5, \
+     scanned_timestamp = $6, scan_skipped = $7, scan_count = scan_count + 1, scan_claim = NULL, \
+     scan_claimed_at = NULL WHERE tenant_id = $1 AND id = $2 AND scan_claim = $3";
+pub const RELEASE_SCAN: &str =
+    "UPDATE blobs SET scan_claim = NULL, scan_claimed_at = NULL WHERE id = $1 AND scan_claim = $2";
+
 /// Counts a new blob against the tenant, only if that stays within both limits.
 pub const RESERVE_QUOTA: &str = "UPDATE tenants SET blob_count = blob_count + 1, bytes_used = bytes_used + $2 \
      WHERE id = $1 AND blob_count + 1 <= $3 AND bytes_used + $2 <= $4";
@@ -396,6 +408,78 @@ macro_rules! impl_repo {
                     .bind(tenant.0)
                     .fetch_optional(&self.pool)
                     .await?)
+            }
+
+            async fn scan_candidates(
+                &self,
+                limit: i64,
+                claims_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::ScanCandidate>> {
+                Ok(sqlx::query_as($crate::repo::sql::SCAN_CANDIDATES)
+                    .bind(false)
+                    .bind(claims_before)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn claim_scan(
+                &self,
+                blob: $crate::ids::BlobId,
+                scanner: &str,
+                claims_before: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::repo::RepoResult<bool> {
+                let mut write = self.begin_write().await?;
+                let claimed = sqlx::query($crate::repo::sql::CLAIM_SCAN)
+                    .bind(blob.0)
+                    .bind(scanner)
+                    .bind(chrono::Utc::now())
+                    .bind(claims_before)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn record_scan(
+                &self,
+                tenant: $crate::ids::TenantId,
+                blob: $crate::ids::BlobId,
+                scanner: &str,
+                outcome: &$crate::repo::ScanOutcome,
+            ) -> $crate::repo::RepoResult<bool> {
+                use $crate::repo::ScanOutcome;
+                let now = chrono::Utc::now();
+                let (status, reason, at, skipped) = match outcome {
+                    ScanOutcome::Clean => ("SCANNED_OK", String::new(), Some(now), false),
+                    ScanOutcome::Infected(signature) => ("SCANNED_BAD", signature.clone(), Some(now), false),
+                    ScanOutcome::Skipped(why) => ("NOT_SCANNED", why.clone(), None, true),
+                };
+                let mut write = self.begin_write().await?;
+                let recorded = sqlx::query($crate::repo::sql::RECORD_SCAN)
+                    .bind(tenant.0)
+                    .bind(blob.0)
+                    .bind(scanner)
+                    .bind(status)
+                    .bind(reason)
+                    .bind(at)
+                    .bind(skipped)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
+                Ok(recorded.rows_affected() == 1)
+            }
+
+            async fn release_scan(&self, blob: $crate::ids::BlobId, scanner: &str) -> $crate::repo::RepoResult<()> {
+                let mut write = self.begin_write().await?;
+                sqlx::query($crate::repo::sql::RELEASE_SCAN)
+                    .bind(blob.0)
+                    .bind(scanner)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(())
             }
 
             async fn set_quota(

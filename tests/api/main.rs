@@ -8,5 +8,6 @@ mod isolation;
 mod limits;
 mod oidc;
 mod operations;
+mod scanning;
 mod sdk;
 pub mod tokens;

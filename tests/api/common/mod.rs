@@ -1,5 +1,6 @@
 //! Test harness: the real server on 127.0.0.1:0 over a real database of either backend.
 
+pub mod clamd;
 pub mod postgres;
 
 use std::time::{Duration, Instant};
@@ -158,6 +159,7 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    scanner_stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl TestApp {
@@ -171,6 +173,8 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
+        let (scanner_stop, stopped) = tokio::sync::watch::channel(false);
+        attachd::spawn_scanner(state.repo.clone(), &settings, stopped);
         let task = tokio::spawn(attachd::serve(
             state.clone(),
             listener,
@@ -186,6 +190,7 @@ impl TestApp {
             addr,
             shutdown: Some(tx),
             task: Some(task),
+            scanner_stop,
         })
     }
 
@@ -195,6 +200,7 @@ impl TestApp {
 
     /// Asks the server to stop (as SIGTERM does) without waiting.
     pub fn begin_shutdown(&mut self) {
+        let _ = self.scanner_stop.send(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

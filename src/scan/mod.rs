@@ -1,0 +1,137 @@
+//! The malware scanner: a background task (or `attachd scan` alone) that claims
+//! NOT_SCANNED blobs in batches, streams each to clamd and records SCANNED_OK or
+//! SCANNED_BAD. clamd down or slow: blobs stay NOT_SCANNED and are retried with backoff.
+//! Content clamd would not judge (over its limits) is never recorded as clean.
+
+pub mod clamd;
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use crate::ids::{BlobId, TenantId};
+use crate::repo::{DynRepo, ScanCandidate, ScanOutcome};
+use clamd::{ClamdAddr, Verdict};
+
+/// Blobs claimed per round.
+const BATCH: i64 = 20;
+/// A claim older than this is taken to be a crashed scanner's: the blob is scanned again.
+const LEASE: Duration = Duration::from_secs(600);
+/// The longest wait between attempts while clamd is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Debug)]
+pub struct ScannerConfig {
+    pub clamd: ClamdAddr,
+    /// Pause between rounds when the last one went well.
+    pub interval: Duration,
+    /// Blobs larger than this are not sent: clamd's StreamMaxLength/MaxFileSize/MaxScanSize.
+    pub max_bytes: u64,
+}
+
+/// Scans until `stop` turns true.
+pub async fn run(repo: DynRepo, config: ScannerConfig, mut stop: watch::Receiver<bool>) {
+    let name = format!("scanner-{}", uuid::Uuid::new_v4());
+    tracing::info!(clamd = ?config.clamd, scanner = %name, "malware scanning on");
+    let mut wait = Duration::ZERO;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        wait = match round(&repo, &config, &name, &stop).await {
+            Ok(scanned) => {
+                if scanned > 0 {
+                    tracing::debug!(scanned, "scan round done");
+                }
+                config.interval
+            }
+            Err(err) => {
+                let next = (wait * 2).max(config.interval).min(MAX_BACKOFF.max(config.interval));
+                tracing::warn!(error = %err, retry_in_s = next.as_secs(), "scanning paused: clamd unavailable");
+                next
+            }
+        };
+    }
+}
+
+/// One batch; `Err` when clamd (or the database) failed, which pauses scanning.
+async fn round(
+    repo: &DynRepo,
+    config: &ScannerConfig,
+    name: &str,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<usize> {
+    let lease_start = chrono::Utc::now() - chrono::Duration::from_std(LEASE)?;
+    let candidates = repo.scan_candidates(BATCH, lease_start).await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    clamd::ping(&config.clamd).await?;
+    let mut scanned = 0;
+    for candidate in candidates {
+        if *stop.borrow() {
+            break;
+        }
+        let blob = BlobId(candidate.id);
+        if !repo.claim_scan(blob, name, lease_start).await? {
+            continue; // another scanner has it
+        }
+        match scan_one(repo, config, &candidate).await {
+            Ok(outcome) => {
+                if repo
+                    .record_scan(TenantId(candidate.tenant_id), blob, name, &outcome)
+                    .await?
+                {
+                    tracing::info!(blob = %blob, outcome = ?outcome, "scanned");
+                    scanned += 1;
+                }
+            }
+            Err(err) => {
+                repo.release_scan(blob, name).await?;
+                return Err(err);
+            }
+        }
+    }
+    Ok(scanned)
+}
+
+async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) -> anyhow::Result<ScanOutcome> {
+    let size = u64::try_from(blob.size)?;
+    if size > config.max_bytes {
+        return Ok(ScanOutcome::Skipped(format!(
+            "not scanned: {size} bytes is over the scanner's limit of {} bytes",
+            config.max_bytes
+        )));
+    }
+    let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
+    let chunks = if blob.size == 0 {
+        0
+    } else {
+        (blob.size + blob.chunk_bytes - 1) / blob.chunk_bytes
+    };
+    let mut scan = clamd::Scan::start(&config.clamd).await?;
+    // The content is read anyway: check its hash too.
+    let mut hasher = Sha256::new();
+    for seq in 0..chunks {
+        let chunk = repo
+            .blob_chunk(tenant, id, seq)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("chunk {seq} of {id} is missing"))?;
+        hasher.update(&chunk);
+        scan.send(&chunk).await?;
+    }
+    if hex::encode(hasher.finalize()) != blob.hash_sha256 {
+        tracing::error!(tenant = %tenant, blob = %id, route = "scanner", "integrity failure: content does not match its recorded hash");
+        repo.mark_tampered(tenant, id).await?;
+    }
+    Ok(match scan.finish().await? {
+        Verdict::Clean => ScanOutcome::Clean,
+        Verdict::Infected(signature) => ScanOutcome::Infected(signature),
+        Verdict::NotJudged(why) => ScanOutcome::Skipped(format!("not scanned: {why}")),
+    })
+}

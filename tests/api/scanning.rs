@@ -1,0 +1,194 @@
+//! Malware scanning against a real clamd, and the scan gate on every download route.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::clamd::{Clamd, EICAR, SIGNATURE};
+use crate::common::{attachment, bare_id, default_settings, eventually, random_bytes, Backend, TestApp, TestDb};
+
+both!(
+    verdicts_and_the_scan_gate,
+    clamd_outage_loses_nothing,
+    two_scanners_scan_each_blob_once
+);
+
+fn scanning_settings(clamd: &Clamd) -> attachd::config::ServeArgs {
+    let mut settings = default_settings();
+    settings.clamd = Some(clamd.addr());
+    settings.scan_interval = 1.into();
+    settings
+}
+
+async fn info(app: &TestApp, token: &str, blob: &Value) -> anyhow::Result<Value> {
+    let path = format!("/archivist/v1/blobs/{}/info", bare_id(&blob["identity"]));
+    Ok(app.get_json(Some(token), &path).await?.1)
+}
+
+/// Polls until `blob`'s scan has been decided (or skipped with a reason).
+async fn scanned(app: &TestApp, token: &str, blob: &Value) -> anyhow::Result<Value> {
+    eventually("the blob is scanned", Duration::from_secs(60), || async {
+        let info = info(app, token, blob).await?;
+        Ok(info["scanned_status"] != "NOT_SCANNED" || info["scanned_bad_reason"] != "")
+    })
+    .await?;
+    info(app, token, blob).await
+}
+
+async fn verdicts_and_the_scan_gate(backend: Backend) -> anyhow::Result<()> {
+    // clamd refuses streams over 1 MiB; attachd itself sends nothing over 3 MiB.
+    let clamd = Clamd::start("1M").await?;
+    let db = TestDb::new(backend).await?;
+    let mut settings = scanning_settings(&clamd);
+    settings.clamd_max_bytes = 3 << 20;
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.as_str();
+    let clean = app.upload(token, "clean.txt", b"a clean report".to_vec()).await?;
+    let mut infected_content = b"prefix ".to_vec();
+    infected_content.extend_from_slice(EICAR);
+    let infected = app.upload(token, "eicar.com", infected_content).await?;
+    let over_clamd = app.upload(token, "big.bin", random_bytes(2 << 20, 1)).await?;
+    let over_ours = app.upload(token, "bigger.bin", random_bytes(4 << 20, 2)).await?;
+
+    let verdict = scanned(&app, token, &clean).await?;
+    assert_eq!(
+        (
+            verdict["scanned_status"].as_str(),
+            verdict["scanned_bad_reason"].as_str()
+        ),
+        (Some("SCANNED_OK"), Some(""))
+    );
+    assert!(verdict["scanned_timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let verdict = scanned(&app, token, &infected).await?;
+    assert_eq!(verdict["scanned_status"], "SCANNED_BAD");
+    assert!(
+        verdict["scanned_bad_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(SIGNATURE)),
+        "{verdict}"
+    );
+    // Content clamd did not judge is never recorded as clean.
+    for blob in [&over_clamd, &over_ours] {
+        let verdict = scanned(&app, token, blob).await?;
+        assert_eq!(verdict["scanned_status"], "NOT_SCANNED", "{verdict}");
+        assert!(
+            verdict["scanned_bad_reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("not scanned")),
+            "{verdict}"
+        );
+    }
+
+    // The gate, on every download route.
+    let docs = json!({"clean": attachment(&clean, "clean.txt"), "infected": attachment(&infected, "eicar.com"),
+                      "unscanned": attachment(&over_clamd, "big.bin")});
+    let asset = app.create_asset(token, docs.clone(), true).await?;
+    let asset_id = bare_id(&asset["identity"]);
+    let body = json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": docs});
+    let (_, event) = app
+        .post_json(token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+        .await?;
+    let event_id = bare_id(&event["identity"]);
+    let (_, free) = app
+        .post_json(
+            token,
+            "/archivist/v1/events",
+            &json!({"attributes": body["event_attributes"]}),
+        )
+        .await?;
+    let free_id = bare_id(&free["identity"]);
+    for (blob, plain, strict, insecure) in [
+        (&clean, 200, 200, 200),
+        (&infected, 403, 403, 200),
+        (&over_clamd, 200, 400, 200),
+    ] {
+        let uuid = bare_id(&blob["identity"]);
+        for route in [
+            format!("/archivist/v1/blobs/{uuid}"),
+            format!("/archivist/v2/attachments/assets/{asset_id}/{uuid}"),
+            format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{uuid}"),
+            format!("/archivist/v2/attachments/events/{free_id}/{uuid}"),
+            format!("/archivist/v2/attachments/publicassets/{asset_id}/{uuid}"),
+            format!("/archivist/v2/attachments/publicassets/{asset_id}/events/{event_id}/{uuid}"),
+        ] {
+            for (query, expected) in [
+                ("", plain),
+                ("?strict=true", strict),
+                ("?allow_insecure=true", insecure),
+            ] {
+                let (status, body) = app.get_bytes(Some(token), &format!("{route}{query}")).await?;
+                assert_eq!(status, expected, "{route}{query}");
+                if status == 403 {
+                    let error: Value = serde_json::from_slice(&body.unwrap_or_default())?;
+                    assert!(
+                        error["message"].as_str().is_some_and(|m| m.contains(SIGNATURE)),
+                        "{error}"
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn clamd_outage_loses_nothing(backend: Backend) -> anyhow::Result<()> {
+    let mut clamd = Clamd::start("25M").await?;
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
+    let tenant = app.tenant().await?;
+    let first = app
+        .upload(&tenant.token, "before.txt", b"scanned while clamd is up".to_vec())
+        .await?;
+    assert_eq!(
+        scanned(&app, &tenant.token, &first).await?["scanned_status"],
+        "SCANNED_OK"
+    );
+
+    clamd.pause().await?;
+    let during = app
+        .upload(&tenant.token, "during.txt", b"uploaded while clamd is down".to_vec())
+        .await?;
+    // Several scan rounds (one a second) fail meanwhile; the server keeps serving.
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        let info = info(&app, &tenant.token, &during).await?;
+        assert_eq!(
+            (info["scanned_status"].as_str(), info["scanned_bad_reason"].as_str()),
+            (Some("NOT_SCANNED"), Some(""))
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    app.upload(&tenant.token, "still.txt", b"uploads still work".to_vec())
+        .await?;
+    clamd.resume().await?;
+    assert_eq!(
+        scanned(&app, &tenant.token, &during).await?["scanned_status"],
+        "SCANNED_OK"
+    );
+    Ok(())
+}
+
+async fn two_scanners_scan_each_blob_once(backend: Backend) -> anyhow::Result<()> {
+    let clamd = Clamd::start("25M").await?;
+    let db = TestDb::new(backend).await?;
+    // Two attachd processes on one database, each with its scanner.
+    let one = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
+    let two = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
+    let tenant = one.tenant().await?;
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        app.upload(&tenant.token, "n.txt", random_bytes(5000, i)).await?;
+    }
+    eventually("every blob is scanned", Duration::from_secs(90), || async {
+        Ok(db
+            .scalar("SELECT COUNT(*) FROM blobs WHERE scanned_status = 'SCANNED_OK'")
+            .await?
+            == 30)
+    })
+    .await?;
+    assert_eq!(db.scalar("SELECT MAX(scan_count) FROM blobs").await?, 1);
+    assert_eq!(db.scalar("SELECT MIN(scan_count) FROM blobs").await?, 1);
+    Ok(())
+}

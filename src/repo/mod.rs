@@ -98,6 +98,14 @@ pub enum ScanOutcome {
     Skipped(String),
 }
 
+/// A verdict on one blob.
+#[derive(Clone, Debug)]
+pub struct ScanVerdict {
+    pub tenant: TenantId,
+    pub blob: BlobId,
+    pub outcome: ScanOutcome,
+}
+
 /// The limits a commit must stay within.
 #[derive(Clone, Copy, Debug)]
 pub struct CommitLimits {
@@ -204,16 +212,17 @@ pub trait Repo: Send + Sync {
 
     /// NOT_SCANNED blobs nobody holds a live claim on, oldest first.
     async fn scan_candidates(&self, limit: i64, claims_before: DateTime<Utc>) -> RepoResult<Vec<ScanCandidate>>;
-    /// Claims a blob for `scanner` unless another live claim holds it; `true` if ours now.
-    async fn claim_scan(&self, blob: BlobId, scanner: &str, claims_before: DateTime<Utc>) -> RepoResult<bool>;
-    /// Records a verdict if `scanner` still holds the claim; `true` if recorded.
-    async fn record_scan(
+    /// Claims blobs for `scanner` where no other live claim holds them, in one transaction;
+    /// returns those that are ours now.
+    async fn claim_scans(
         &self,
-        tenant: TenantId,
-        blob: BlobId,
+        blobs: &[BlobId],
         scanner: &str,
-        outcome: &ScanOutcome,
-    ) -> RepoResult<bool>;
+        claims_before: DateTime<Utc>,
+    ) -> RepoResult<Vec<BlobId>>;
+    /// Records verdicts, in one transaction, for the blobs `scanner` still holds the claim on;
+    /// returns how many were recorded.
+    async fn record_scans(&self, verdicts: &[ScanVerdict], scanner: &str) -> RepoResult<usize>;
     async fn release_scan(&self, blob: BlobId, scanner: &str) -> RepoResult<()>;
     /// `false` if there is no such tenant.
     async fn set_quota(&self, tenant: TenantId, quota: &QuotaOverrides) -> RepoResult<bool>;

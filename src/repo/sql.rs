@@ -423,52 +423,63 @@ macro_rules! impl_repo {
                     .await?)
             }
 
-            async fn claim_scan(
+            async fn claim_scans(
                 &self,
-                blob: $crate::ids::BlobId,
+                blobs: &[$crate::ids::BlobId],
                 scanner: &str,
                 claims_before: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<bool> {
+            ) -> $crate::repo::RepoResult<Vec<$crate::ids::BlobId>> {
+                let now = chrono::Utc::now();
                 let mut write = self.begin_write().await?;
-                let claimed = sqlx::query($crate::repo::sql::CLAIM_SCAN)
-                    .bind(blob.0)
-                    .bind(scanner)
-                    .bind(chrono::Utc::now())
-                    .bind(claims_before)
-                    .execute(&mut *write.tx)
-                    .await?;
+                let mut claimed = Vec::new();
+                for blob in blobs {
+                    let updated = sqlx::query($crate::repo::sql::CLAIM_SCAN)
+                        .bind(blob.0)
+                        .bind(scanner)
+                        .bind(now)
+                        .bind(claims_before)
+                        .execute(&mut *write.tx)
+                        .await?;
+                    if updated.rows_affected() == 1 {
+                        claimed.push(*blob);
+                    }
+                }
                 write.tx.commit().await?;
-                Ok(claimed.rows_affected() == 1)
+                Ok(claimed)
             }
 
-            async fn record_scan(
+            async fn record_scans(
                 &self,
-                tenant: $crate::ids::TenantId,
-                blob: $crate::ids::BlobId,
+                verdicts: &[$crate::repo::ScanVerdict],
                 scanner: &str,
-                outcome: &$crate::repo::ScanOutcome,
-            ) -> $crate::repo::RepoResult<bool> {
+            ) -> $crate::repo::RepoResult<usize> {
                 use $crate::repo::ScanOutcome;
                 let now = chrono::Utc::now();
-                let (status, reason, at, skipped) = match outcome {
-                    ScanOutcome::Clean => ("SCANNED_OK", String::new(), Some(now), false),
-                    ScanOutcome::Infected(signature) => ("SCANNED_BAD", signature.clone(), Some(now), false),
-                    ScanOutcome::Skipped(why) => ("NOT_SCANNED", why.clone(), None, true),
-                };
                 let mut write = self.begin_write().await?;
-                let recorded = sqlx::query($crate::repo::sql::RECORD_SCAN)
-                    .bind(tenant.0)
-                    .bind(blob.0)
-                    .bind(scanner)
-                    .bind(status)
-                    .bind(reason)
-                    .bind(at)
-                    .bind(skipped)
-                    .execute(&mut *write.tx)
-                    .await?;
+                let mut recorded = 0;
+                for verdict in verdicts {
+                    let (status, reason, at, skipped) = match &verdict.outcome {
+                        ScanOutcome::Clean => ("SCANNED_OK", String::new(), Some(now), false),
+                        ScanOutcome::Infected(signature) => ("SCANNED_BAD", signature.clone(), Some(now), false),
+                        ScanOutcome::Skipped(why) => ("NOT_SCANNED", why.clone(), None, true),
+                    };
+                    let updated = sqlx::query($crate::repo::sql::RECORD_SCAN)
+                        .bind(verdict.tenant.0)
+                        .bind(verdict.blob.0)
+                        .bind(scanner)
+                        .bind(status)
+                        .bind(reason)
+                        .bind(at)
+                        .bind(skipped)
+                        .execute(&mut *write.tx)
+                        .await?;
+                    recorded += usize::try_from(updated.rows_affected()).unwrap_or(0);
+                }
                 write.tx.commit().await?;
-                self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
-                Ok(recorded.rows_affected() == 1)
+                for verdict in verdicts {
+                    self.cache.blobs.invalidate(&(verdict.tenant.0, verdict.blob.0)).await;
+                }
+                Ok(recorded)
             }
 
             async fn release_scan(&self, blob: $crate::ids::BlobId, scanner: &str) -> $crate::repo::RepoResult<()> {

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::ids::{BlobId, TenantId};
-use crate::repo::{DynRepo, ScanCandidate, ScanOutcome};
+use crate::repo::{DynRepo, ScanCandidate, ScanOutcome, ScanVerdict};
 use clamd::{ClamdAddr, Verdict};
 
 /// Blobs claimed per round.
@@ -44,7 +44,9 @@ pub async fn run(repo: DynRepo, config: ScannerConfig, mut stop: watch::Receiver
             return;
         }
         wait = match round(&repo, &config, &name, &stop).await {
-            Ok(scanned) => {
+            // A full batch: there may be more waiting, so go on at once.
+            Ok(Round { candidates, .. }) if candidates == BATCH as usize => Duration::ZERO,
+            Ok(Round { scanned, .. }) => {
                 if scanned > 0 {
                     tracing::debug!(scanned, "scan round done");
                 }
@@ -59,45 +61,64 @@ pub async fn run(repo: DynRepo, config: ScannerConfig, mut stop: watch::Receiver
     }
 }
 
-/// One batch; `Err` when clamd (or the database) failed, which pauses scanning.
+/// What one round found and did.
+struct Round {
+    candidates: usize,
+    scanned: usize,
+}
+
+/// One batch, claimed and recorded in one transaction each (two commits per batch, not per
+/// blob); `Err` when clamd (or the database) failed, which pauses scanning.
 async fn round(
     repo: &DynRepo,
     config: &ScannerConfig,
     name: &str,
     stop: &watch::Receiver<bool>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Round> {
     let lease_start = chrono::Utc::now() - chrono::Duration::from_std(LEASE)?;
     let candidates = repo.scan_candidates(BATCH, lease_start).await?;
     if candidates.is_empty() {
-        return Ok(0);
+        return Ok(Round {
+            candidates: 0,
+            scanned: 0,
+        });
     }
     clamd::ping(&config.clamd).await?;
-    let mut scanned = 0;
-    for candidate in candidates {
+    let ids: Vec<BlobId> = candidates.iter().map(|c| BlobId(c.id)).collect();
+    let claimed = repo.claim_scans(&ids, name, lease_start).await?;
+    let mut verdicts = Vec::new();
+    let mut failure = None;
+    for candidate in candidates.iter().filter(|c| claimed.contains(&BlobId(c.id))) {
         if *stop.borrow() {
             break;
         }
-        let blob = BlobId(candidate.id);
-        if !repo.claim_scan(blob, name, lease_start).await? {
-            continue; // another scanner has it
-        }
-        match scan_one(repo, config, &candidate).await {
+        match scan_one(repo, config, candidate).await {
             Ok(outcome) => {
-                if repo
-                    .record_scan(TenantId(candidate.tenant_id), blob, name, &outcome)
-                    .await?
-                {
-                    tracing::info!(blob = %blob, outcome = ?outcome, "scanned");
-                    scanned += 1;
-                }
+                tracing::info!(blob = %BlobId(candidate.id), outcome = ?outcome, "scanned");
+                verdicts.push(ScanVerdict {
+                    tenant: TenantId(candidate.tenant_id),
+                    blob: BlobId(candidate.id),
+                    outcome,
+                });
             }
             Err(err) => {
-                repo.release_scan(blob, name).await?;
-                return Err(err);
+                failure = Some(err);
+                break;
             }
         }
     }
-    Ok(scanned)
+    // Verdicts reached before a failure are kept; the claims left over are released.
+    let scanned = repo.record_scans(&verdicts, name).await?;
+    for blob in claimed.iter().filter(|b| !verdicts.iter().any(|v| v.blob == **b)) {
+        repo.release_scan(*blob, name).await?;
+    }
+    match failure {
+        Some(err) => Err(err),
+        None => Ok(Round {
+            candidates: candidates.len(),
+            scanned,
+        }),
+    }
 }
 
 async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) -> anyhow::Result<ScanOutcome> {

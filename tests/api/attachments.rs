@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::{attachment, bare_id, random_bytes, Backend, TestApp, TestDb};
+use crate::common::{attachment, bare_id, download_routes, random_bytes, Backend, TestApp, TestDb};
 
 both!(
     seed_002_cat_id_walkthrough,
@@ -461,14 +461,7 @@ async fn altered_content_is_refused_on_every_route(backend: Backend) -> anyhow::
     }
     for blob in [&small, &large] {
         let uuid = bare_id(&blob["identity"]);
-        for route in [
-            format!("/archivist/v1/blobs/{uuid}"),
-            format!("/archivist/v2/attachments/assets/{asset_id}/{uuid}"),
-            format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{uuid}"),
-            format!("/archivist/v2/attachments/events/{free_id}/{uuid}"),
-            format!("/archivist/v2/attachments/publicassets/{asset_id}/{uuid}"),
-            format!("/archivist/v2/attachments/publicassets/{asset_id}/events/{event_id}/{uuid}"),
-        ] {
+        for route in download_routes(&asset_id, &event_id, &free_id, &uuid) {
             let (status, body) = app.get_bytes(Some(&tenant.token), &route).await?;
             if blob == &small {
                 assert_eq!(status, 500, "{route}");

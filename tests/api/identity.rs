@@ -33,17 +33,7 @@ fn credentials_of(tenant: &str, created: &Value) -> TenantCredentials {
 }
 
 async fn token_status(app: &TestApp, credentials: &TenantCredentials) -> anyhow::Result<u16> {
-    let response = app
-        .http
-        .post(app.url("/archivist/iam/v1/appidp/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", credentials.client_id.as_str()),
-            ("client_secret", credentials.client_secret.as_str()),
-        ])
-        .send()
-        .await?;
-    Ok(response.status().as_u16())
+    Ok(app.token_response(credentials).await?.status().as_u16())
 }
 
 async fn app_registrations_lifecycle(backend: Backend) -> anyhow::Result<()> {

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use crate::both;
 use crate::common::clamd::{Clamd, EICAR, SIGNATURE};
-use crate::common::{attachment, bare_id, default_settings, eventually, random_bytes, Backend, TestApp, TestDb};
+use crate::common::{
+    attachment, bare_id, default_settings, download_routes, eventually, random_bytes, Backend, TestApp, TestDb,
+};
 
 both!(
     verdicts_and_the_scan_gate,
@@ -105,14 +107,7 @@ async fn verdicts_and_the_scan_gate(backend: Backend) -> anyhow::Result<()> {
         (&over_clamd, 200, 400, 200),
     ] {
         let uuid = bare_id(&blob["identity"]);
-        for route in [
-            format!("/archivist/v1/blobs/{uuid}"),
-            format!("/archivist/v2/attachments/assets/{asset_id}/{uuid}"),
-            format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{uuid}"),
-            format!("/archivist/v2/attachments/events/{free_id}/{uuid}"),
-            format!("/archivist/v2/attachments/publicassets/{asset_id}/{uuid}"),
-            format!("/archivist/v2/attachments/publicassets/{asset_id}/events/{event_id}/{uuid}"),
-        ] {
+        for route in download_routes(&asset_id, &event_id, &free_id, &uuid) {
             for (query, expected) in [
                 ("", plain),
                 ("?strict=true", strict),

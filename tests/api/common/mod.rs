@@ -222,8 +222,9 @@ impl TestApp {
         Ok(Tenant { credentials, token })
     }
 
-    pub async fn token_for(&self, credentials: &TenantCredentials) -> anyhow::Result<String> {
-        let response = self
+    /// The token endpoint's answer to these client credentials.
+    pub async fn token_response(&self, credentials: &TenantCredentials) -> anyhow::Result<reqwest::Response> {
+        Ok(self
             .http
             .post(self.url("/archivist/iam/v1/appidp/token"))
             .form(&[
@@ -232,7 +233,11 @@ impl TestApp {
                 ("client_secret", credentials.client_secret.as_str()),
             ])
             .send()
-            .await?;
+            .await?)
+    }
+
+    pub async fn token_for(&self, credentials: &TenantCredentials) -> anyhow::Result<String> {
+        let response = self.token_response(credentials).await?;
         anyhow::ensure!(response.status() == 200, "token endpoint said {}", response.status());
         let body: Value = response.json().await?;
         body["access_token"]
@@ -344,4 +349,18 @@ pub fn attachment(blob: &Value, file_name: &str) -> Value {
         "arc_file_name": file_name,
         "arc_display_name": file_name,
     })
+}
+
+/// Every route that downloads `blob`'s content: the blob itself and each attachment route,
+/// for an asset (public, so its public routes serve it) holding it, an event of that asset
+/// and an asset-free event naming it.
+pub fn download_routes(asset: &str, event: &str, free_event: &str, blob: &str) -> [String; 6] {
+    [
+        format!("/archivist/v1/blobs/{blob}"),
+        format!("/archivist/v2/attachments/assets/{asset}/{blob}"),
+        format!("/archivist/v2/attachments/assets/{asset}/events/{event}/{blob}"),
+        format!("/archivist/v2/attachments/events/{free_event}/{blob}"),
+        format!("/archivist/v2/attachments/publicassets/{asset}/{blob}"),
+        format!("/archivist/v2/attachments/publicassets/{asset}/events/{event}/{blob}"),
+    ]
 }

@@ -20,5 +20,8 @@ ENV ATTACHD_LISTEN=0.0.0.0:8080 \
     ATTACHD_DATABASE_URL=sqlite:///var/lib/attachd/attachd.db
 VOLUME ["/var/lib/attachd"]
 EXPOSE 8080
+# bash's /dev/tcp: no HTTP client needed in the image.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
 ENTRYPOINT ["attachd"]
 CMD ["serve"]

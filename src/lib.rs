@@ -6,6 +6,7 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod ratelimit;
 pub mod repo;
 pub mod scan;
@@ -110,6 +111,7 @@ impl AppState {
             &settings.jwt_audience,
             Duration::from_secs(settings.token_ttl),
         );
+        metrics::handle();
         let decoy_hash =
             tokio::task::spawn_blocking(|| auth::secrets::hash_secret(&auth::secrets::generate_secret())).await??;
         Ok(Self {

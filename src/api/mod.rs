@@ -51,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         ));
     let (routes, _) = routes().into_parts();
     routes
+        // A route layer sees the matched route, which labels the metrics.
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(layers)

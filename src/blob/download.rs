@@ -150,7 +150,11 @@ impl Verifier {
     async fn advance(&mut self) -> Result<Option<Bytes>, ApiError> {
         loop {
             if self.verified {
-                return Ok(self.held.take());
+                let last = self.held.take();
+                if let Some(last) = &last {
+                    metrics::counter!(crate::metrics::DOWNLOADED_BYTES).increment(last.len() as u64);
+                }
+                return Ok(last);
             }
             if self.next_seq == self.chunk_count {
                 self.verify().await?;
@@ -178,6 +182,7 @@ impl Verifier {
             self.offset += chunk.len() as u64;
             if let Some(piece) = self.slice_for_range(chunk, chunk_start) {
                 if let Some(previous) = self.held.replace(piece) {
+                    metrics::counter!(crate::metrics::DOWNLOADED_BYTES).increment(previous.len() as u64);
                     return Ok(Some(previous));
                 }
             }
@@ -228,6 +233,7 @@ impl Verifier {
 
     async fn integrity_failure(&self, why: &str) -> ApiError {
         tracing::error!(tenant = %self.tenant, blob = %self.blob, route = self.check.route, why, "refusing to deliver blob");
+        metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => self.check.route).increment(1);
         if let Err(err) = self.repo.mark_tampered(self.tenant, self.blob).await {
             tracing::error!(error = %err, blob = %self.blob, "could not mark blob as tampered");
         }

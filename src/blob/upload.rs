@@ -86,7 +86,9 @@ where
         subject: principal.subject.clone(),
         timestamp_accepted: chrono::Utc::now(),
     };
-    Ok(writer.commit(blob, quota).await?)
+    let stored = writer.commit(blob, quota).await?;
+    metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
+    Ok(stored)
 }
 
 /// The most an upload may hold, and which limit that is.

@@ -71,6 +71,14 @@ pub struct TenantUsage {
     pub bytes_used: i64,
 }
 
+/// One tenant's usage, for the metrics.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TenantUsageRow {
+    pub id: Uuid,
+    #[sqlx(flatten)]
+    pub usage: TenantUsage,
+}
+
 /// Quota overrides to set; `None` leaves one as it is.
 #[derive(Clone, Debug, Default)]
 pub struct QuotaOverrides {
@@ -209,6 +217,8 @@ pub trait Repo: Send + Sync {
     async fn set_app_secret(&self, tenant: TenantId, app: AppId, secret_hash: &str) -> RepoResult<bool>;
 
     async fn tenant_usage(&self, tenant: TenantId) -> RepoResult<Option<TenantUsage>>;
+    /// Every tenant's usage (for `/metrics`).
+    async fn all_tenant_usage(&self) -> RepoResult<Vec<TenantUsageRow>>;
 
     /// NOT_SCANNED blobs nobody holds a live claim on, oldest first.
     async fn scan_candidates(&self, limit: i64, claims_before: DateTime<Utc>) -> RepoResult<Vec<ScanCandidate>>;

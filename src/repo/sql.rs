@@ -410,6 +410,14 @@ macro_rules! impl_repo {
                     .await?)
             }
 
+            async fn all_tenant_usage(&self) -> $crate::repo::RepoResult<Vec<$crate::repo::TenantUsageRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, max_blobs, max_bytes, max_blob_bytes, blob_count, bytes_used FROM tenants",
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn scan_candidates(
                 &self,
                 limit: i64,

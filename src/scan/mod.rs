@@ -95,6 +95,12 @@ async fn round(
         match scan_one(repo, config, candidate).await {
             Ok(outcome) => {
                 tracing::info!(blob = %BlobId(candidate.id), outcome = ?outcome, "scanned");
+                let label = match &outcome {
+                    ScanOutcome::Clean => "SCANNED_OK",
+                    ScanOutcome::Infected(_) => "SCANNED_BAD",
+                    ScanOutcome::Skipped(_) => "NOT_SCANNED",
+                };
+                metrics::counter!(crate::metrics::SCAN_OUTCOMES, "outcome" => label).increment(1);
                 verdicts.push(ScanVerdict {
                     tenant: TenantId(candidate.tenant_id),
                     blob: BlobId(candidate.id),

@@ -14,6 +14,7 @@ both!(
     slow_headers_are_cut_off,
     idle_upload_is_abandoned,
     shutdown_finishes_in_flight_uploads,
+    metrics_are_scraped,
 );
 
 async fn health_and_unknown_routes(backend: Backend) -> anyhow::Result<()> {
@@ -216,5 +217,46 @@ fn migrations_are_paired() -> anyhow::Result<()> {
     let postgres = names("postgres")?;
     assert!(!postgres.is_empty());
     assert_eq!(postgres, names("sqlite")?);
+    Ok(())
+}
+
+/// `/metrics` in Prometheus text: requests by route and status, bytes both ways, and the
+/// tenant's quota use.
+async fn metrics_are_scraped(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut settings = default_settings();
+    settings.quota_max_blobs = Some(10);
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes(3000, 4);
+    let blob = app.upload(&tenant.token, "m.bin", content.clone()).await?;
+    let (status, _) = app
+        .get_bytes(
+            Some(&tenant.token),
+            &format!("/archivist/v1/blobs/{}", crate::common::bare_id(&blob["identity"])),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    let response = app.http.get(app.url("/metrics")).send().await?;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str()?.starts_with("text/plain"));
+    let text = response.text().await?;
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let upload_requests = "http_requests_total{method=\"POST\",route=\"/archivist/v1/blobs\",status=\"200\"}";
+    assert!(value(upload_requests) >= 1.0, "{text}");
+    assert!(text.contains("http_request_duration_seconds_bucket{method=\"GET\",route=\"/archivist/v1/blobs/{uuid}\""));
+    // The counters are process-wide (tests share a process), so at least this test's bytes.
+    assert!(value("attachd_uploaded_bytes_total") >= 3000.0);
+    assert!(value("attachd_downloaded_bytes_total") >= 3000.0);
+    let t = &tenant.credentials.tenant;
+    assert_eq!(value(&format!("attachd_tenant_blobs{{tenant=\"{t}\"}}")), 1.0);
+    assert_eq!(value(&format!("attachd_tenant_bytes{{tenant=\"{t}\"}}")), 3000.0);
+    assert_eq!(value(&format!("attachd_tenant_max_blobs{{tenant=\"{t}\"}}")), 10.0);
     Ok(())
 }

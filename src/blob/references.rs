@@ -78,9 +78,55 @@ fn parse_reference(path: &str, map: &serde_json::Map<String, Value>) -> Result<B
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    /// Any JSON, with attachment-looking dicts (well or badly formed) mixed in.
+    fn any_tree() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,20}".prop_map(Value::String),
+            (
+                any::<bool>(),
+                ".{0,40}",
+                "[0-9a-fA-F]{0,70}",
+                prop_oneof![Just("SHA256"), Just("sha256"), Just("MD5")]
+            )
+                .prop_map(|(typed, identity, hash, alg)| {
+                    let mut map = json!({"arc_blob_identity": identity, "arc_blob_hash_value": hash,
+                                          "arc_blob_hash_alg": alg});
+                    if typed {
+                        map["arc_attribute_type"] = json!("arc_attachment");
+                    }
+                    map
+                }),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(".{0,10}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever the tree, the walk answers (never panics), and what it finds is well formed.
+        #[test]
+        fn any_attribute_tree_is_judged(tree in any_tree()) {
+            match find_references("attributes", &tree) {
+                Ok(found) => for reference in found {
+                    prop_assert_eq!(reference.hash.len(), 64);
+                    prop_assert!(reference.attribute.starts_with("attributes"));
+                },
+                Err(message) => prop_assert!(message.contains("attachment attribute attributes")),
+            }
+        }
+    }
 
     #[test]
     fn finds_named_and_listed_attachments() -> Result<(), String> {

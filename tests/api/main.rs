@@ -3,6 +3,7 @@
 mod attachments;
 mod blobs;
 mod common;
+mod fuzz;
 mod identity;
 mod isolation;
 mod limits;

@@ -462,6 +462,9 @@ macro_rules! impl_repo {
                 scanner: &str,
             ) -> $crate::repo::RepoResult<usize> {
                 use $crate::repo::ScanOutcome;
+                if verdicts.is_empty() {
+                    return Ok(0);
+                }
                 let now = chrono::Utc::now();
                 let mut write = self.begin_write().await?;
                 let mut recorded = 0;

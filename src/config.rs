@@ -103,7 +103,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "ATTACHD_LISTEN", default_value = "127.0.0.1:8080")]
@@ -145,7 +145,7 @@ pub struct ServeArgs {
 
     /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
     #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// File holding the HMAC secret for signing tokens (alternative to --jwt-secret).
     #[arg(long, env = "ATTACHD_JWT_KEY_FILE", conflicts_with = "jwt_secret")]
@@ -202,20 +202,21 @@ pub struct ServeArgs {
     pub chunk_bytes: usize,
 }
 
-impl fmt::Debug for ServeArgs {
+/// A secret setting: `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServeArgs")
-            .field("listen", &self.listen)
-            .field("max_blob_bytes", &self.max_blob_bytes)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "***"))
-            .field("jwt_key_file", &self.jwt_key_file)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("token_ttl", &self.token_ttl)
-            .field("header_read_timeout", &self.header_read_timeout)
-            .field("body_idle_timeout", &self.body_idle_timeout)
-            .field("chunk_bytes", &self.chunk_bytes)
-            .finish()
+        f.write_str("***")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_string()))
     }
 }
 

@@ -86,7 +86,7 @@ impl AppState {
     /// Resolves the signing key (flag, key file, or the one kept in the database).
     pub async fn new(repo: DynRepo, settings: &ServeArgs) -> anyhow::Result<Self> {
         let secret = match (&settings.jwt_secret, &settings.jwt_key_file) {
-            (Some(secret), _) => secret.clone().into_bytes(),
+            (Some(secret), _) => secret.0.clone().into_bytes(),
             (None, Some(path)) => {
                 let raw = std::fs::read(path)
                     .map_err(|e| anyhow::anyhow!("reading the JWT key file {}: {e}", path.display()))?;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::routes::Routes;
 use super::PathParams;
 use crate::auth::Principal;
-use crate::blob::{store_upload, verified_download, DownloadCheck, UploadSource};
+use crate::blob::{store_upload, too_large, verified_download, DownloadCheck, UploadSource};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{BlobId, TenantId};
 use crate::repo::Blob;
@@ -183,10 +183,6 @@ impl Drain {
             }
         }
     }
-}
-
-fn too_large(max: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {max} bytes"))
 }
 
 async fn find_blob(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Blob> {

@@ -91,6 +91,11 @@ where
     Ok(stored)
 }
 
+/// The answer to a blob over the server's size limit.
+pub fn too_large(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {max} bytes"))
+}
+
 /// The most an upload may hold, and which limit that is.
 #[derive(Clone, Copy, Debug)]
 struct SizeCap {
@@ -132,9 +137,7 @@ impl SizeCap {
 
     fn exceeded(&self) -> ApiError {
         match self.kind {
-            CapKind::Server => {
-                ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {} bytes", self.bytes))
-            }
+            CapKind::Server => too_large(self.bytes),
             CapKind::TenantBlobSize => ApiError::PaymentRequired(format!(
                 "blob size quota exceeded: the tenant's blobs may hold {} bytes",
                 self.bytes

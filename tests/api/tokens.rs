@@ -77,7 +77,7 @@ fn sign(claims: &Value, secret: &str) -> anyhow::Result<String> {
 async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let mut settings = default_settings();
-    settings.jwt_secret = Some(SECRET.into());
+    settings.jwt_secret = Some(attachd::config::Secret(SECRET.into()));
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
     let t = tenant.credentials.tenant.as_str();

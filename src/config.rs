@@ -44,6 +44,12 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
+    Openapi {
+        /// E.g. `openapi/attachd.json`.
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

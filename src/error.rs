@@ -59,11 +59,14 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error: DataTrails' (gRPC-gateway) `rpcStatus`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The gRPC status code, e.g. 5 for not found, 15 for content that fails its hash check.
     code: i32,
-    message: &'a str,
-    details: [(); 0],
+    message: String,
+    /// Always empty; kept for DataTrails clients that read it.
+    details: Vec<serde_json::Value>,
 }
 
 impl ApiError {
@@ -125,8 +128,8 @@ impl IntoResponse for ApiError {
         let message = self.to_string();
         let body = ErrorBody {
             code: self.code(),
-            message: &message,
-            details: [],
+            message,
+            details: Vec::new(),
         };
         let mut response = (self.status(), axum::Json(body)).into_response();
         match &self {

@@ -54,6 +54,13 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Openapi { output: None }) => {
+            print!("{}", attachd::api::spec_json());
+            Ok(())
+        }
+        Some(Command::Openapi { output: Some(path) }) => {
+            std::fs::write(&path, attachd::api::spec_json()).with_context(|| format!("writing {}", path.display()))
+        }
         Some(Command::Tenant(TenantCommand::Create { name })) => {
             let repo = repo::connect(&url).await?;
             let credentials = create_tenant(repo.as_ref(), &name).await?;

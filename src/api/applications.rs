@@ -6,8 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{OpenApi, ToSchema};
 
-use super::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::openapi::AdminErrors;
+use super::paging::{PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::routes::Routes;
 use super::{json_text, timestamp, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
@@ -33,7 +35,12 @@ pub fn routes() -> Routes {
         .post(one, regenerate_secret)
 }
 
-#[derive(Serialize)]
+#[derive(OpenApi)]
+#[openapi(paths(create, list, get_one, update, delete, regenerate_secret))]
+pub struct Doc;
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1Credential)]
 struct Credential {
     /// Only in the answers that create a secret: it is stored as a hash alone.
     secret: String,
@@ -42,14 +49,18 @@ struct Credential {
 }
 
 /// DataTrails' `v1Application`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1Application)]
 struct ApplicationResponse {
     identity: String,
     display_name: String,
     client_id: String,
     tenant_id: String,
     credentials: Vec<Credential>,
+    /// Copied into every token issued to this registration.
+    #[schema(value_type = HashMap<String, String>)]
     custom_claims: Value,
+    /// `["archivist_administrator"]` for an administrator, else empty.
     roles: Vec<&'static str>,
 }
 
@@ -112,15 +123,31 @@ async fn new_secret() -> ApiResult<(String, String)> {
     Ok((secret, hash))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = v1CreateApplicationRequest)]
 struct CreateApplication {
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 255, pattern = "\\S")]
     display_name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = HashMap<String, String>)]
     custom_claims: Map<String, Value>,
+    /// `[]` or `["archivist_administrator"]`.
     #[serde(default)]
-    roles: Vec<String>,
+    #[schema(max_items = 1, inline)]
+    roles: Vec<Role>,
 }
 
+/// The one role there is.
+#[derive(Deserialize, ToSchema, PartialEq)]
+enum Role {
+    #[serde(rename = "archivist_administrator")]
+    Administrator,
+}
+
+/// A new app registration, with its secret: shown this once, kept only as a hash.
+#[utoipa::path(post, path = "/archivist/iam/v1/applications", operation_id = "AppRegistrations_CreateAppRegistration", tag = "identity",
+    request_body = CreateApplication,
+    responses((status = 200, description = "The registration and its secret.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -131,7 +158,7 @@ async fn create(
     let Json(body) = body?;
     let admin = match body.roles.as_slice() {
         [] => false,
-        [role] if role == ADMIN_ROLE => true,
+        [Role::Administrator] => true,
         _ => return Err(ApiError::bad_request(format!("roles must be [] or [\"{ADMIN_ROLE}\"]"))),
     };
     let (secret, secret_hash) = new_secret().await?;
@@ -147,7 +174,8 @@ async fn create(
     Ok(Json(ApplicationResponse::new(&app, Some(secret))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1ListAppRegistrationsResponse)]
 struct ApplicationList {
     applications: Vec<ApplicationResponse>,
     next_page_token: String,
@@ -160,6 +188,10 @@ struct ListQuery {
     display_name: Option<String>,
 }
 
+/// The tenant's app registrations, newest first, without secrets.
+#[utoipa::path(get, path = "/archivist/iam/v1/applications", operation_id = "AppRegistrations_ListAppRegistrations", tag = "identity",
+    params(PageParams, ("display_name" = Option<String>, Query, description = "Only registrations of this name.")),
+    responses((status = 200, description = "One page of registrations.", body = ApplicationList), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn list(
     State(state): State<AppState>,
@@ -210,6 +242,9 @@ async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<
         .ok_or_else(|| ApiError::not_found("application"))
 }
 
+#[utoipa::path(get, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_GetAppRegistration", tag = "identity",
+    params(("uuid" = String, Path, description = "The registration's id.")),
+    responses((status = 200, description = "The registration, without its secret.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn get_one(
     State(state): State<AppState>,
@@ -223,12 +258,20 @@ async fn get_one(
     )))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PatchApplication {
+    #[schema(min_length = 1, max_length = 255, pattern = "\\S")]
     display_name: Option<String>,
+    /// Replaces all custom claims.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     custom_claims: Option<Map<String, Value>>,
 }
 
+/// Renames a registration or replaces its custom claims; tokens issued later carry them.
+#[utoipa::path(patch, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_UpdateAppRegistration", tag = "identity",
+    params(("uuid" = String, Path, description = "The registration's id.")),
+    request_body = PatchApplication,
+    responses((status = 200, description = "The registration as changed.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn update(
     State(state): State<AppState>,
@@ -249,6 +292,10 @@ async fn update(
     Ok(Json(ApplicationResponse::new(&app, None)))
 }
 
+/// Deletes a registration; its tokens stop working at once.
+#[utoipa::path(delete, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_DeleteAppRegistration", tag = "identity",
+    params(("uuid" = String, Path, description = "The registration's id.")),
+    responses((status = 200, description = "Deleted: `{}`.", body = Object), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn delete(
     State(state): State<AppState>,
@@ -264,6 +311,9 @@ async fn delete(
 }
 
 /// `POST /applications/{uuid}:regenerate-secret`: a new secret; the old one stops working.
+#[utoipa::path(post, path = "/archivist/iam/v1/applications/{uuid}:regenerate-secret", operation_id = "AppRegistrations_RegenerateAppRegistrationSecret", tag = "identity",
+    params(("uuid" = String, Path, description = "The registration's id.")),
+    responses((status = 200, description = "The registration and its new secret.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn regenerate_secret(
     State(state): State<AppState>,

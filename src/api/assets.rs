@@ -3,12 +3,15 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::{OpenApi, ToSchema};
 
 use super::attachments::check_references;
-use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
+use super::openapi::{Errors, PublicUrl};
+use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
 use super::routes::Routes;
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
@@ -21,25 +24,38 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/archivist/v2/assets", create)
         .get("/archivist/v2/assets", list)
-        // Also `{uuid}:publicurl`.
-        .get("/archivist/v2/assets/{uuid}", get_one)
+        // `{uuid}:publicurl` is the same path segment to the router.
+        .get("/archivist/v2/assets/{uuid}", get_one_or_url)
 }
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(create, list, get_one, publicurl))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = v2AssetRequest)]
 struct CreateAsset {
     #[serde(default)]
     behaviours: Vec<String>,
+    /// Any JSON; attachment attributes (`arc_attribute_type: arc_attachment`) must name a
+    /// blob of this tenant with its hash.
     #[serde(default)]
+    #[schema(value_type = HashMap<String, Value>)]
     attributes: Map<String, Value>,
+    /// Readable by anyone, without a token, under `/archivist/v2/publicassets`.
     #[serde(default)]
     public: bool,
 }
 
 /// DataTrails' `v2AssetResponse`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2AssetResponse)]
 pub struct AssetResponse {
+    /// `assets/<uuid>`.
     identity: String,
+    #[schema(value_type = Vec<String>)]
     behaviours: Value,
+    #[schema(value_type = HashMap<String, Value>)]
     attributes: Value,
     confirmation_status: &'static str,
     tracked: &'static str,
@@ -70,6 +86,10 @@ impl From<&Asset> for AssetResponse {
     }
 }
 
+/// A new asset; attachment attributes are checked against the blobs they name.
+#[utoipa::path(post, path = "/archivist/v2/assets", operation_id = "Assets_CreateAsset", tag = "assets",
+    request_body = CreateAsset,
+    responses((status = 200, description = "The stored asset.", body = AssetResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -92,32 +112,52 @@ async fn create(
 
 /// The asset, or for `{uuid}:publicurl` the address where it can be read without a token.
 #[tracing::instrument(skip_all)]
-async fn get_one(
+async fn get_one_or_url(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Json<Value>> {
-    let (uuid, want_url) = match uuid.strip_suffix(":publicurl") {
-        Some(uuid) => (uuid, true),
-        None => (uuid.as_str(), false),
-    };
+) -> ApiResult<Response> {
+    Ok(match uuid.strip_suffix(":publicurl") {
+        Some(uuid) => publicurl(&state, &principal, &headers, uuid).await?.into_response(),
+        None => get_one(&state, &principal, &uuid).await?.into_response(),
+    })
+}
+
+async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Asset> {
     let id = AssetId::parse_bare(uuid)?;
-    let asset = state
+    state
         .repo
         .asset(principal.tenant, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("asset"))?;
-    if want_url {
-        if !asset.public {
-            return Err(ApiError::not_found("public asset"));
-        }
-        let url = public_url(&headers, &format!("/archivist/v2/publicassets/{}", asset.id));
-        return Ok(Json(serde_json::json!({ "publicurl": url })));
+        .ok_or_else(|| ApiError::not_found("asset"))
+}
+
+#[utoipa::path(get, path = "/archivist/v2/assets/{uuid}", operation_id = "Assets_GetAsset", tag = "assets",
+    params(("uuid" = String, Path, description = "The asset's id.")),
+    responses((status = 200, description = "The asset.", body = AssetResponse), Errors))]
+async fn get_one(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<AssetResponse>> {
+    Ok(Json(AssetResponse::from(&find(state, principal, uuid).await?)))
+}
+
+/// Where a public asset can be read without a token.
+#[utoipa::path(get, path = "/archivist/v2/assets/{uuid}:publicurl", operation_id = "Assets_GetAssetPublicURL", tag = "assets",
+    params(("uuid" = String, Path, description = "The asset's id.")),
+    responses((status = 200, description = "The public address.", body = PublicUrl), Errors))]
+async fn publicurl(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    uuid: &str,
+) -> ApiResult<Json<PublicUrl>> {
+    let asset = find(state, principal, uuid).await?;
+    if !asset.public {
+        return Err(ApiError::not_found("public asset"));
     }
-    Ok(Json(
-        serde_json::to_value(AssetResponse::from(&asset)).map_err(ApiError::internal)?,
-    ))
+    let path = format!("/archivist/v2/publicassets/{}", asset.id);
+    Ok(Json(PublicUrl {
+        publicurl: public_url(headers, &path),
+    }))
 }
 
 /// `attributes.<name>=<value>`.
@@ -125,12 +165,18 @@ fn asset_filter(name: &str) -> Option<FilterField> {
     json_filter(name, "attributes.", "attributes")
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2ListAssetsResponse)]
 struct AssetList {
     assets: Vec<AssetResponse>,
     next_page_token: String,
 }
 
+/// The tenant's assets, newest first. `attributes.<name>=<value>` filters on an attribute.
+#[utoipa::path(get, path = "/archivist/v2/assets", operation_id = "Assets_ListAssets", tag = "assets",
+    params(PageParams, CountParams),
+    responses((status = 200, description = "One page of assets.", body = AssetList,
+        headers(("X-Total-Count" = i64, description = "The number of matching assets, when asked for."))), Errors))]
 #[tracing::instrument(skip_all)]
 async fn list(
     State(state): State<AppState>,

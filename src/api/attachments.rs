@@ -7,9 +7,11 @@ use axum::response::Response;
 use axum::Json;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
+use utoipa::OpenApi;
 
-use super::blobs::{BlobResponse, ScanGate};
+use super::blobs::{BlobResponse, ScanGate, ScanGateQuery};
 use super::events::{asset_event, free_event};
+use super::openapi::{Downloaded, Errors, PublicErrors};
 use super::routes::Routes;
 use super::{json_text, PathParams};
 use crate::auth::Principal;
@@ -31,6 +33,21 @@ pub fn routes() -> Routes {
         .get(&route("/events/{event}/{uuid}"), free_event_download)
         .get(&route("/events/{event}/{uuid}/info"), free_event_info)
 }
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    asset_download,
+    asset_info,
+    asset_event_download,
+    asset_event_info,
+    free_event_download,
+    free_event_info,
+    public_asset_download,
+    public_asset_info,
+    public_event_download,
+    public_event_info
+))]
+pub struct Doc;
 
 /// The routes for public assets' attachments, which need no token.
 pub fn public_routes() -> Routes {
@@ -235,6 +252,13 @@ async fn public_event_referrer(state: &AppState, asset: &str, event: &str) -> Ap
 type Pair = PathParams<(String, String)>;
 type Triple = PathParams<(String, String, String)>;
 
+/// An attachment of an asset, verified against the attribute's hash.
+#[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/{uuid}", operation_id = "Attachments_Asset_Download", tag = "attachments",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+    responses(Downloaded, Errors))]
 async fn asset_download(
     State(s): State<AppState>,
     p: Principal,
@@ -248,6 +272,11 @@ async fn asset_download(
         .await
 }
 
+/// The metadata of an asset's attachment.
+#[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/{uuid}/info", operation_id = "Attachments_Asset_Info", tag = "attachments",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn asset_info(
     State(s): State<AppState>,
     p: Principal,
@@ -256,6 +285,14 @@ async fn asset_info(
     asset_referrer(&s, &p, &asset).await?.info(&s, &uuid).await
 }
 
+/// An attachment of an asset's event, verified against the attribute's hash.
+#[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/events/{event_uuid}/{uuid}", operation_id = "Attachments_Event_Download", tag = "attachments",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+    responses(Downloaded, Errors))]
 async fn asset_event_download(
     State(s): State<AppState>,
     p: Principal,
@@ -267,6 +304,12 @@ async fn asset_event_download(
     referrer.download(&s, &uuid, &gate, &headers).await
 }
 
+/// The metadata of an event's attachment.
+#[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_Event_Info", tag = "attachments",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn asset_event_info(
     State(s): State<AppState>,
     p: Principal,
@@ -278,6 +321,13 @@ async fn asset_event_info(
         .await
 }
 
+/// An attachment of an asset-free event (attachd's own route), verified against the attribute's hash.
+#[utoipa::path(get, path = "/archivist/v2/attachments/events/{event_uuid}/{uuid}", operation_id = "Attachments_FreeEvent_Download", tag = "attachments",
+    params(("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+    responses(Downloaded, Errors))]
 async fn free_event_download(
     State(s): State<AppState>,
     p: Principal,
@@ -291,6 +341,11 @@ async fn free_event_download(
         .await
 }
 
+/// The metadata of an asset-free event's attachment.
+#[utoipa::path(get, path = "/archivist/v2/attachments/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_FreeEvent_Info", tag = "attachments",
+    params(("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn free_event_info(
     State(s): State<AppState>,
     p: Principal,
@@ -299,6 +354,13 @@ async fn free_event_info(
     free_event_referrer(&s, &p, &event).await?.info(&s, &uuid).await
 }
 
+/// An attachment of a public asset, for anyone, verified against the attribute's hash.
+#[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/{uuid}", operation_id = "Attachments_PublicAsset_Download", tag = "attachments", security(()),
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+    responses(Downloaded, PublicErrors))]
 async fn public_asset_download(
     State(s): State<AppState>,
     PathParams((asset, uuid)): Pair,
@@ -311,6 +373,11 @@ async fn public_asset_download(
         .await
 }
 
+/// The metadata of a public asset's attachment.
+#[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/{uuid}/info", operation_id = "Attachments_PublicAsset_Info", tag = "attachments", security(()),
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), PublicErrors))]
 async fn public_asset_info(
     State(s): State<AppState>,
     PathParams((asset, uuid)): Pair,
@@ -318,6 +385,14 @@ async fn public_asset_info(
     public_asset_referrer(&s, &asset).await?.info(&s, &uuid).await
 }
 
+/// An attachment of a public asset's event, for anyone, verified against the attribute's hash.
+#[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/events/{event_uuid}/{uuid}", operation_id = "Attachments_PublicEvent_Download", tag = "attachments", security(()),
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+    responses(Downloaded, PublicErrors))]
 async fn public_event_download(
     State(s): State<AppState>,
     PathParams((asset, event, uuid)): Triple,
@@ -328,6 +403,12 @@ async fn public_event_download(
     referrer.download(&s, &uuid, &gate, &headers).await
 }
 
+/// The metadata of a public asset's event's attachment.
+#[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_PublicEvent_Info", tag = "attachments", security(()),
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("event_uuid" = String, Path, description = "The event's id."),
+        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), PublicErrors))]
 async fn public_event_info(
     State(s): State<AppState>,
     PathParams((asset, event, uuid)): Triple,

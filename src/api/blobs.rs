@@ -11,12 +11,14 @@ use axum::Json;
 use std::time::Duration;
 
 use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
+use super::openapi::{Binary, Downloaded, Errors};
 use super::routes::Routes;
 use super::PathParams;
 use crate::auth::Principal;
 use crate::blob::{store_upload, too_large, verified_download, DownloadCheck, UploadSource};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{BlobId, TenantId};
 use crate::repo::Blob;
 use crate::AppState;
@@ -42,15 +44,29 @@ pub fn routes() -> Routes {
         .get("/archivist/v1/blobs/{uuid}/info", info)
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(upload, download, info))]
+pub struct Doc;
+
+/// The upload form: one part named `file`; its file name and Content-Type are kept.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    file: Binary,
+}
+
 /// `{"alg": "SHA256", "value": "<hex>"}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HashValue {
+    #[schema(pattern = "^SHA256$")]
     pub alg: &'static str,
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub value: String,
 }
 
 /// A blob's metadata as DataTrails' `v1BlobsResponse` writes it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1BlobsResponse)]
 pub struct BlobResponse {
     pub identity: String,
     pub hash: HashValue,
@@ -60,6 +76,7 @@ pub struct BlobResponse {
     pub timestamp_accepted: String,
     pub issuer: String,
     pub subject: String,
+    /// `NOT_SCANNED`, `SCANNED_OK` or `SCANNED_BAD`.
     pub scanned_status: String,
     pub scanned_bad_reason: String,
     pub scanned_timestamp: String,
@@ -92,6 +109,15 @@ impl BlobResponse {
     }
 }
 
+/// Stores a file. Its SHA-256 is computed as it streams in; it is visible only once complete.
+#[utoipa::path(post, path = "/archivist/v1/blobs", operation_id = "Blobs_Upload", tag = "blobs",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Stored: the blob's identity and hash.", body = BlobResponse),
+        (status = 402, description = "Over a tenant quota; the message names it (code 8).", body = ErrorBody),
+        (status = 413, description = "Larger than the server's blob size limit (code 8).", body = ErrorBody),
+        Errors,
+    ))]
 #[tracing::instrument(skip_all)]
 async fn upload(
     State(state): State<AppState>,
@@ -194,6 +220,14 @@ async fn find_blob(state: &AppState, principal: &Principal, uuid: &str) -> ApiRe
         .ok_or_else(|| ApiError::not_found("blob"))
 }
 
+/// The content, hashed as it is sent and checked against the blob's recorded hash.
+#[utoipa::path(get, path = "/archivist/v1/blobs/{uuid}", operation_id = "Blobs_Download", tag = "blobs",
+    params(
+        ("uuid" = String, Path, description = "The blob's id."),
+        ScanGateQuery,
+        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range."),
+    ),
+    responses(Downloaded, Errors))]
 #[tracing::instrument(skip_all)]
 async fn download(
     State(state): State<AppState>,
@@ -212,6 +246,9 @@ async fn download(
     verified_download(state.repo.clone(), blob, check, range).await
 }
 
+#[utoipa::path(get, path = "/archivist/v1/blobs/{uuid}/info", operation_id = "Blobs_Info", tag = "blobs",
+    params(("uuid" = String, Path, description = "The blob's id.")),
+    responses((status = 200, description = "The blob's metadata and scan state.", body = BlobResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn info(
     State(state): State<AppState>,
@@ -220,6 +257,18 @@ async fn info(
 ) -> ApiResult<Json<BlobResponse>> {
     let blob = find_blob(&state, &principal, &uuid).await?;
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
+}
+
+/// The query parameters of the scan gate.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanGateQuery {
+    /// Serve only content scanned clean (`SCANNED_OK`); anything else is 400.
+    #[param(value_type = Option<bool>)]
+    strict: Option<String>,
+    /// Serve content even when it was scanned as `SCANNED_BAD` (otherwise 403).
+    #[param(value_type = Option<bool>)]
+    allow_insecure: Option<String>,
 }
 
 /// The scan gate of every download: `strict=true` serves only `SCANNED_OK` content;
@@ -252,12 +301,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScanGate {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            strict: Option<String>,
-            allow_insecure: Option<String>,
-        }
-        let raw: Raw = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+        let raw: ScanGateQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
             .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
         let flag = |value: Option<String>, name: &str| match value.as_deref() {
             None => Ok(false),

@@ -4,12 +4,15 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use utoipa::{OpenApi, ToSchema};
 
 use super::attachments::check_references;
-use super::paging::{json_filter, next_page_token, total_headers, wants_total, ListParams};
+use super::openapi::{Errors, PublicUrl};
+use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
 use super::routes::Routes;
 use super::{json_text, public_url, timestamp, PathParams};
 use crate::auth::Principal;
@@ -22,37 +25,57 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/archivist/v2/assets/{uuid}/events", create)
         .get("/archivist/v2/assets/{uuid}/events", list)
-        // Also `{event}:publicurl`.
-        .get("/archivist/v2/assets/{uuid}/events/{event}", get_one)
+        // `{event}:publicurl` is the same path segment to the router.
+        .get("/archivist/v2/assets/{uuid}/events/{event}", get_one_or_url)
         .post("/archivist/v1/events", create_free)
         .get("/archivist/v1/events/{uuid}", get_free)
 }
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(create, list, get_one, publicurl, create_free, get_free))]
+pub struct Doc;
+
+#[derive(Deserialize, ToSchema)]
+#[schema(as = v2EventRequest)]
 struct CreateEvent {
+    /// E.g. `Record`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     operation: Option<String>,
+    /// E.g. `RecordEvidence`.
+    #[schema(value_type = String, required = true, pattern = "\\S")]
     behaviour: Option<String>,
     #[serde(default)]
+    #[schema(value_type = HashMap<String, Value>)]
     event_attributes: Map<String, Value>,
+    /// Merged into the asset's attributes.
     #[serde(default)]
+    #[schema(value_type = HashMap<String, Value>)]
     asset_attributes: Map<String, Value>,
+    /// When the event happened, as the client says; the time accepted when absent.
     timestamp_declared: Option<String>,
+    #[schema(value_type = Option<Object>)]
     principal_declared: Option<Value>,
 }
 
 /// DataTrails' `v2EventResponse`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2EventResponse)]
 pub struct EventResponse {
+    /// `assets/<uuid>/events/<uuid>`.
     identity: String,
     asset_identity: String,
+    #[schema(value_type = HashMap<String, Value>)]
     event_attributes: Value,
+    #[schema(value_type = HashMap<String, Value>)]
     asset_attributes: Value,
     operation: String,
     behaviour: String,
     timestamp_declared: String,
     timestamp_accepted: String,
     timestamp_committed: String,
+    #[schema(value_type = Object)]
     principal_declared: Value,
+    #[schema(value_type = Object)]
     principal_accepted: Value,
     confirmation_status: &'static str,
     transaction_id: &'static str,
@@ -96,6 +119,11 @@ fn required(value: Option<String>, name: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
+/// Records an event on an asset; `asset_attributes` are merged into the asset.
+#[utoipa::path(post, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Events_Create", tag = "events",
+    params(("uuid" = String, Path, description = "The asset's id.")),
+    request_body = CreateEvent,
+    responses((status = 200, description = "The stored event.", body = EventResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn create(
     State(state): State<AppState>,
@@ -165,37 +193,66 @@ pub async fn asset_event(state: &AppState, tenant: TenantId, asset: AssetId, eve
         .ok_or_else(|| ApiError::not_found("event"))
 }
 
+/// The event, or for `{event}:publicurl` the address where it can be read without a token.
 #[tracing::instrument(skip_all)]
-async fn get_one(
+async fn get_one_or_url(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    PathParams((uuid, event)): PathParams<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let asset = AssetId::parse_bare(&uuid)?;
-    let (event, want_url) = match event.strip_suffix(":publicurl") {
-        Some(event) => (event, true),
-        None => (event.as_str(), false),
-    };
-    let event = asset_event(&state, principal.tenant, asset, event).await?;
-    if want_url {
-        let public = state
-            .repo
-            .asset(principal.tenant, asset)
+    PathParams((asset, event)): PathParams<(String, String)>,
+) -> ApiResult<Response> {
+    let asset = AssetId::parse_bare(&asset)?;
+    Ok(match event.strip_suffix(":publicurl") {
+        Some(event) => publicurl(&state, &principal, &headers, asset, event)
             .await?
-            .is_some_and(|a| a.public);
-        if !public {
-            return Err(ApiError::not_found("public asset"));
-        }
-        let path = format!("/archivist/v2/publicassets/{}/events/{}", asset.0, event.id);
-        return Ok(Json(json!({ "publicurl": public_url(&headers, &path) })));
-    }
-    Ok(Json(
-        serde_json::to_value(EventResponse::new(&event)).map_err(ApiError::internal)?,
-    ))
+            .into_response(),
+        None => get_one(&state, &principal, asset, &event).await?.into_response(),
+    })
 }
 
-#[derive(Serialize)]
+#[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}", operation_id = "Assets_GetEvent", tag = "events",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The event's id.")),
+    responses((status = 200, description = "The event.", body = EventResponse), Errors))]
+async fn get_one(
+    state: &AppState,
+    principal: &Principal,
+    asset: AssetId,
+    event: &str,
+) -> ApiResult<Json<EventResponse>> {
+    let event = asset_event(state, principal.tenant, asset, event).await?;
+    Ok(Json(EventResponse::new(&event)))
+}
+
+/// Where an event of a public asset can be read without a token.
+#[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}:publicurl", operation_id = "Assets_GetEventPublicURL", tag = "events",
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The event's id.")),
+    responses((status = 200, description = "The public address.", body = PublicUrl), Errors))]
+async fn publicurl(
+    state: &AppState,
+    principal: &Principal,
+    headers: &HeaderMap,
+    asset: AssetId,
+    event: &str,
+) -> ApiResult<Json<PublicUrl>> {
+    let event = asset_event(state, principal.tenant, asset, event).await?;
+    let public = state
+        .repo
+        .asset(principal.tenant, asset)
+        .await?
+        .is_some_and(|a| a.public);
+    if !public {
+        return Err(ApiError::not_found("public asset"));
+    }
+    let path = format!("/archivist/v2/publicassets/{}/events/{}", asset.0, event.id);
+    Ok(Json(PublicUrl {
+        publicurl: public_url(headers, &path),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2ListEventsResponse)]
 pub struct EventList {
     events: Vec<EventResponse>,
     next_page_token: String,
@@ -237,7 +294,13 @@ pub async fn list_page(
     ))
 }
 
-/// Events of one asset, or of every asset for `-`.
+/// Events of one asset, or of every asset for `-`, newest first. Filters:
+/// `event_attributes.<name>`, `asset_attributes.<name>`, `principal_declared.<field>`,
+/// `principal_accepted.issuer|subject`.
+#[utoipa::path(get, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Assets_ListEvents", tag = "events",
+    params(("uuid" = String, Path, description = "The asset's id, or `-` for every asset."), PageParams, CountParams),
+    responses((status = 200, description = "One page of events.", body = EventList,
+        headers(("X-Total-Count" = i64, description = "The number of matching events, when asked for."))), Errors))]
 #[tracing::instrument(skip_all)]
 async fn list(
     State(state): State<AppState>,
@@ -260,33 +323,56 @@ async fn list(
     list_page(&state, principal.tenant, scope, &headers, raw.as_deref()).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = v1EventRequest)]
 struct CreateFreeEvent {
     #[serde(default)]
+    #[schema(value_type = HashMap<String, Value>)]
     attributes: Map<String, Value>,
     #[serde(default)]
     trails: Vec<String>,
 }
 
 /// DataTrails' `v1EventResponse` (asset-free events).
-fn free_event_response(event: &Event) -> Value {
-    json!({
-        "identity": EventId(event.id).identity(),
-        "attributes": json_text(&event.event_attributes),
-        "trails": json_text(&event.trails),
-        "origin_tenant": TenantId(event.tenant_id).identity(),
-        "created_by": event.subject,
-        "created_at": timestamp(event.timestamp_accepted),
-        "confirmation_status": "CONFIRMED",
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1EventResponse)]
+struct FreeEventResponse {
+    /// `events/<uuid>`.
+    identity: String,
+    #[schema(value_type = HashMap<String, Value>)]
+    attributes: Value,
+    #[schema(value_type = Vec<String>)]
+    trails: Value,
+    origin_tenant: String,
+    created_by: String,
+    created_at: String,
+    confirmation_status: &'static str,
 }
 
+impl FreeEventResponse {
+    fn new(event: &Event) -> Self {
+        Self {
+            identity: EventId(event.id).identity(),
+            attributes: json_text(&event.event_attributes),
+            trails: json_text(&event.trails),
+            origin_tenant: TenantId(event.tenant_id).identity(),
+            created_by: event.subject.clone(),
+            created_at: timestamp(event.timestamp_accepted),
+            confirmation_status: "CONFIRMED",
+        }
+    }
+}
+
+/// Records an event that belongs to no asset.
+#[utoipa::path(post, path = "/archivist/v1/events", operation_id = "Events_CreateEvent", tag = "events",
+    request_body = CreateFreeEvent,
+    responses((status = 200, description = "The stored event.", body = FreeEventResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn create_free(
     State(state): State<AppState>,
     principal: Principal,
     body: Result<Json<CreateFreeEvent>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FreeEventResponse>> {
     let Json(body) = body?;
     let attributes = Value::Object(body.attributes);
     check_references(&state, principal.tenant, &[("attributes", &attributes)]).await?;
@@ -304,7 +390,7 @@ async fn create_free(
         subject: principal.subject.clone(),
     };
     let stored = state.repo.create_event(principal.tenant, &event).await?;
-    Ok(Json(free_event_response(&stored)))
+    Ok(Json(FreeEventResponse::new(&stored)))
 }
 
 /// An asset-free event of `tenant`, or 404.
@@ -318,12 +404,15 @@ pub async fn free_event(state: &AppState, tenant: TenantId, uuid: &str) -> ApiRe
         .ok_or_else(|| ApiError::not_found("event"))
 }
 
+#[utoipa::path(get, path = "/archivist/v1/events/{uuid}", operation_id = "Events_GetEvent", tag = "events",
+    params(("uuid" = String, Path, description = "The event's id.")),
+    responses((status = 200, description = "The event.", body = FreeEventResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn get_free(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FreeEventResponse>> {
     let event = free_event(&state, principal.tenant, &uuid).await?;
-    Ok(Json(free_event_response(&event)))
+    Ok(Json(FreeEventResponse::new(&event)))
 }

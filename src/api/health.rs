@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use utoipa::OpenApi;
 
 use super::routes::Routes;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -16,12 +16,35 @@ pub fn routes() -> Routes {
         .probes()
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(healthz, readyz, metrics))]
+pub struct Doc;
+
+/// `{"status": "ok"}`, or with the database kind for readiness.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Status {
+    status: &'static str,
+    /// `postgres` or `sqlite`; readiness only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<&'static str>,
+}
+
 /// The process is up.
-async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+#[utoipa::path(get, path = "/healthz", operation_id = "Operations_Healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Up.", body = Status)))]
+async fn healthz() -> Json<Status> {
+    Json(Status {
+        status: "ok",
+        database: None,
+    })
 }
 
 /// Prometheus text; tenant usage is read fresh from the database at each scrape.
+#[utoipa::path(get, path = "/metrics", operation_id = "Operations_Metrics", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Prometheus text exposition format.", content_type = "text/plain", body = String),
+        (status = "default", description = "The database did not answer.", body = ErrorBody),
+    ))]
 async fn metrics(State(state): State<AppState>) -> ApiResult<impl axum::response::IntoResponse> {
     use crate::metrics::{TENANT_BLOBS, TENANT_BYTES, TENANT_MAX_BLOBS, TENANT_MAX_BYTES};
     let limits = state.upload_limits;
@@ -47,10 +70,18 @@ async fn metrics(State(state): State<AppState>) -> ApiResult<impl axum::response
 }
 
 /// The database answers.
-async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+#[utoipa::path(get, path = "/readyz", operation_id = "Operations_Readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Ready to serve.", body = Status),
+        (status = 503, description = "The database did not answer (code 14).", body = ErrorBody),
+    ))]
+async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
     state.repo.ping().await.map_err(|err| {
         tracing::warn!(error = %err, "database not reachable");
         ApiError::Unavailable("database not reachable".into())
     })?;
-    Ok(Json(json!({"status": "ready", "database": state.repo.backend()})))
+    Ok(Json(Status {
+        status: "ready",
+        database: Some(state.repo.backend()),
+    }))
 }

@@ -6,9 +6,11 @@ mod attachments;
 mod blobs;
 mod events;
 mod health;
+mod openapi;
 mod paging;
 mod public;
 pub mod routes;
+pub use openapi::{spec, spec_json};
 mod token;
 
 use std::time::Duration;
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
 fn routes() -> Routes {
     Routes::new()
         .merge(health::routes())
+        .merge(openapi::routes())
         .merge(token::routes().without_token())
         .merge(applications::routes())
         .merge(blobs::routes())

@@ -14,6 +14,28 @@ pub const MAX_PAGE_SIZE: i64 = 1000;
 pub static REQUEST_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-request-total-count");
 pub static TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
 
+/// The paging parameters every list takes, for the OpenAPI description.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    /// Results per page: 1 to 1000, 50 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<i64>,
+    /// The `next_page_token` of the page before.
+    page_token: Option<String>,
+}
+
+/// The header asking a list for its total, for the OpenAPI description.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct CountParams {
+    /// `true` to get the number of matching items in `X-Total-Count`.
+    #[serde(rename = "X-Request-Total-Count")]
+    total: Option<bool>,
+}
+
 /// The query string of a list request. DataTrails' other list filters (`proof_mechanism`,
 /// `tracked`, …) do not narrow anything here and are ignored.
 pub struct ListParams {

@@ -3,10 +3,13 @@
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
+use utoipa::OpenApi;
 
 use super::assets::AssetResponse;
 use super::attachments::public_asset;
 use super::events::{asset_event, list_page, EventList, EventResponse};
+use super::openapi::PublicErrors;
+use super::paging::{CountParams, PageParams};
 use super::routes::Routes;
 use super::PathParams;
 use crate::error::ApiResult;
@@ -22,6 +25,14 @@ pub fn routes() -> Routes {
         .without_token()
 }
 
+#[derive(OpenApi)]
+#[openapi(paths(get_asset, list_events, get_event))]
+pub struct Doc;
+
+/// A public asset, for anyone.
+#[utoipa::path(get, path = "/archivist/v2/publicassets/{uuid}", operation_id = "PublicAssets_GetPublicAsset", tag = "public", security(()),
+    params(("uuid" = String, Path, description = "The asset's id.")),
+    responses((status = 200, description = "The asset.", body = AssetResponse), PublicErrors))]
 async fn get_asset(
     State(state): State<AppState>,
     PathParams(uuid): PathParams<String>,
@@ -29,6 +40,11 @@ async fn get_asset(
     Ok(Json(AssetResponse::from(&public_asset(&state, &uuid).await?)))
 }
 
+/// A public asset's events, newest first, with the same filters as the private list.
+#[utoipa::path(get, path = "/archivist/v2/publicassets/{uuid}/events", operation_id = "PublicAssets_ListPublicEvents", tag = "public", security(()),
+    params(("uuid" = String, Path, description = "The asset's id."), PageParams, CountParams),
+    responses((status = 200, description = "One page of events.", body = EventList,
+        headers(("X-Total-Count" = i64, description = "The number of matching events, when asked for."))), PublicErrors))]
 async fn list_events(
     State(state): State<AppState>,
     PathParams(uuid): PathParams<String>,
@@ -40,6 +56,10 @@ async fn list_events(
     list_page(&state, TenantId(asset.tenant_id), scope, &headers, raw.as_deref()).await
 }
 
+#[utoipa::path(get, path = "/archivist/v2/publicassets/{asset_uuid}/events/{uuid}", operation_id = "PublicAssets_GetPublicEvent", tag = "public", security(()),
+    params(("asset_uuid" = String, Path, description = "The asset's id."),
+        ("uuid" = String, Path, description = "The event's id.")),
+    responses((status = 200, description = "The event.", body = EventResponse), PublicErrors))]
 async fn get_event(
     State(state): State<AppState>,
     PathParams((uuid, event)): PathParams<(String, String)>,

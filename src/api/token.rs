@@ -4,10 +4,12 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::State;
 use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 
+use super::openapi::PublicErrors;
 use super::routes::Routes;
 use crate::auth::secrets::verify_secret;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{AppId, TenantId};
 use crate::AppState;
 
@@ -15,20 +17,38 @@ pub fn routes() -> Routes {
     Routes::new().post("/archivist/iam/v1/appidp/token", issue_token)
 }
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(issue_token))]
+pub struct Doc;
+
+/// OAuth 2 client credentials, form-encoded.
+#[derive(Deserialize, ToSchema)]
 struct TokenRequest {
+    #[schema(value_type = String, required = true, pattern = "^client_credentials$")]
     grant_type: Option<String>,
+    /// The `client_id` of an app registration.
+    #[schema(value_type = String, required = true)]
     client_id: Option<String>,
+    /// The secret given when the registration was created or its secret regenerated.
+    #[schema(value_type = String, required = true)]
     client_secret: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: u64,
 }
 
+/// A bearer token for an app registration's client credentials.
+#[utoipa::path(post, path = "/archivist/iam/v1/appidp/token", operation_id = "AppIdp_Token", tag = "identity", security(()),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A signed JWT for the registration.", body = TokenResponse),
+        (status = 401, description = "Unknown client or wrong secret (code 16).", body = ErrorBody),
+        PublicErrors,
+    ))]
 #[tracing::instrument(skip_all)]
 async fn issue_token(
     State(state): State<AppState>,

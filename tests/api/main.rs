@@ -8,6 +8,7 @@ mod identity;
 mod isolation;
 mod limits;
 mod oidc;
+mod openapi;
 mod operations;
 mod scanning;
 mod sdk;

@@ -1,21 +1,22 @@
 //! `/archivist/iam/v1/applications` (appregistrationsv1): machine identities of a tenant.
 //! Only administrator registrations may manage them.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::openapi::AdminErrors;
-use super::paging::{PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::routes::Routes;
-use super::{json_text, timestamp, PathParams};
+use super::paging::{decode_token, PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::routes::{method_not_allowed, Routes};
+use super::{json_text, timestamp, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
 use crate::auth::secrets::{generate_secret, hash_secret};
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{AppId, TenantId};
 use crate::repo::{App, NewApp};
 use crate::AppState;
@@ -31,8 +32,8 @@ pub fn routes() -> Routes {
         .get(one, get_one)
         .patch(one, update)
         .delete(one, delete)
-        // `{uuid}:regenerate-secret` is one path segment, so it is this route's POST.
         .post(one, regenerate_secret)
+        .as_verb(":regenerate-secret")
 }
 
 #[derive(OpenApi)]
@@ -152,10 +153,10 @@ enum Role {
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    body: Result<Json<CreateApplication>, JsonRejection>,
+    body: Result<JsonObject<CreateApplication>, ApiError>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     require_admin(&principal)?;
-    let Json(body) = body?;
+    let JsonObject(body) = body?;
     let admin = match body.roles.as_slice() {
         [] => false,
         [Role::Administrator] => true,
@@ -211,11 +212,7 @@ async fn list(
     };
     let offset = match query.page_token.as_deref() {
         None | Some("") => 0,
-        Some(token) => token
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or_else(|| ApiError::bad_request("invalid page_token"))?,
+        Some(token) => decode_token(token)?,
     };
     let display_name = query.display_name.as_deref().filter(|n| !n.is_empty());
     let apps = state
@@ -243,7 +240,7 @@ async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<
 }
 
 #[utoipa::path(get, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_GetAppRegistration", tag = "identity",
-    params(("uuid" = String, Path, description = "The registration's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The registration's id.")),
     responses((status = 200, description = "The registration, without its secret.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn get_one(
@@ -269,7 +266,7 @@ struct PatchApplication {
 
 /// Renames a registration or replaces its custom claims; tokens issued later carry them.
 #[utoipa::path(patch, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_UpdateAppRegistration", tag = "identity",
-    params(("uuid" = String, Path, description = "The registration's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The registration's id.")),
     request_body = PatchApplication,
     responses((status = 200, description = "The registration as changed.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
@@ -277,11 +274,11 @@ async fn update(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-    body: Result<Json<PatchApplication>, JsonRejection>,
+    body: Result<JsonObject<PatchApplication>, ApiError>,
 ) -> ApiResult<Json<ApplicationResponse>> {
     require_admin(&principal)?;
     let id = AppId::parse_bare(&uuid)?;
-    let Json(body) = body?;
+    let JsonObject(body) = body?;
     let name = body.display_name.map(|n| display_name(Some(n))).transpose()?;
     let claims = body.custom_claims.as_ref().map(claims_text).transpose()?;
     let app = state
@@ -294,8 +291,12 @@ async fn update(
 
 /// Deletes a registration; its tokens stop working at once.
 #[utoipa::path(delete, path = "/archivist/iam/v1/applications/{uuid}", operation_id = "AppRegistrations_DeleteAppRegistration", tag = "identity",
-    params(("uuid" = String, Path, description = "The registration's id.")),
-    responses((status = 200, description = "Deleted: `{}`.", body = Object), AdminErrors))]
+    params(("uuid" = uuid::Uuid, Path, description = "The registration's id.")),
+    responses(
+        (status = 200, description = "Deleted: `{}`.", body = Object),
+        (status = 409, description = "The token's own registration: it cannot delete itself (code 6).", body = ErrorBody),
+        AdminErrors,
+    ))]
 #[tracing::instrument(skip_all)]
 async fn delete(
     State(state): State<AppState>,
@@ -304,6 +305,12 @@ async fn delete(
 ) -> ApiResult<Json<Value>> {
     require_admin(&principal)?;
     let id = AppId::parse_bare(&uuid)?;
+    // The last administrator deleting itself would lock the tenant out.
+    if principal.app == Some(id) {
+        return Err(ApiError::Conflict(
+            "a registration cannot delete itself: use another administrator's token".into(),
+        ));
+    }
     if !state.repo.delete_app(principal.tenant, id).await? {
         return Err(ApiError::not_found("application"));
     }
@@ -312,20 +319,23 @@ async fn delete(
 
 /// `POST /applications/{uuid}:regenerate-secret`: a new secret; the old one stops working.
 #[utoipa::path(post, path = "/archivist/iam/v1/applications/{uuid}:regenerate-secret", operation_id = "AppRegistrations_RegenerateAppRegistrationSecret", tag = "identity",
-    params(("uuid" = String, Path, description = "The registration's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The registration's id.")),
     responses((status = 200, description = "The registration and its new secret.", body = ApplicationResponse), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn regenerate_secret(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Json<ApplicationResponse>> {
-    require_admin(&principal)?;
+) -> ApiResult<Response> {
     let Some(uuid) = uuid.strip_suffix(":regenerate-secret") else {
-        return Err(ApiError::MethodNotAllowed(
-            "POST here is only :regenerate-secret".into(),
-        ));
+        return Ok(method_not_allowed(&[
+            Method::GET,
+            Method::HEAD,
+            Method::PATCH,
+            Method::DELETE,
+        ]));
     };
+    require_admin(&principal)?;
     let app = find(&state, &principal, uuid).await?;
     let (secret, secret_hash) = new_secret().await?;
     if !state
@@ -336,5 +346,5 @@ async fn regenerate_secret(
         return Err(ApiError::not_found("application"));
     }
     let app = find(&state, &principal, uuid).await?;
-    Ok(Json(ApplicationResponse::new(&app, Some(secret))))
+    Ok(Json(ApplicationResponse::new(&app, Some(secret))).into_response())
 }

@@ -1,6 +1,5 @@
 //! `/archivist/v2/assets`: create, get, list (assetsv2).
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -13,7 +12,7 @@ use super::attachments::check_references;
 use super::openapi::{Errors, PublicUrl};
 use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
 use super::routes::Routes;
-use super::{json_text, public_url, timestamp, PathParams};
+use super::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
@@ -24,8 +23,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/archivist/v2/assets", create)
         .get("/archivist/v2/assets", list)
-        // `{uuid}:publicurl` is the same path segment to the router.
         .get("/archivist/v2/assets/{uuid}", get_one_or_url)
+        .and_verb(":publicurl")
 }
 
 #[derive(OpenApi)]
@@ -94,9 +93,9 @@ impl From<&Asset> for AssetResponse {
 async fn create(
     State(state): State<AppState>,
     principal: Principal,
-    body: Result<Json<CreateAsset>, JsonRejection>,
+    body: Result<JsonObject<CreateAsset>, ApiError>,
 ) -> ApiResult<Json<AssetResponse>> {
-    let Json(body) = body?;
+    let JsonObject(body) = body?;
     let attributes = Value::Object(body.attributes);
     check_references(&state, principal.tenant, &[("attributes", &attributes)]).await?;
     let asset = NewAsset {
@@ -134,7 +133,7 @@ async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<
 }
 
 #[utoipa::path(get, path = "/archivist/v2/assets/{uuid}", operation_id = "Assets_GetAsset", tag = "assets",
-    params(("uuid" = String, Path, description = "The asset's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
     responses((status = 200, description = "The asset.", body = AssetResponse), Errors))]
 async fn get_one(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<AssetResponse>> {
     Ok(Json(AssetResponse::from(&find(state, principal, uuid).await?)))
@@ -142,7 +141,7 @@ async fn get_one(state: &AppState, principal: &Principal, uuid: &str) -> ApiResu
 
 /// Where a public asset can be read without a token.
 #[utoipa::path(get, path = "/archivist/v2/assets/{uuid}:publicurl", operation_id = "Assets_GetAssetPublicURL", tag = "assets",
-    params(("uuid" = String, Path, description = "The asset's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
     responses((status = 200, description = "The public address.", body = PublicUrl), Errors))]
 async fn publicurl(
     state: &AppState,
@@ -186,7 +185,7 @@ async fn list(
 ) -> ApiResult<(HeaderMap, Json<AssetList>)> {
     let params = ListParams::parse(raw.as_deref(), asset_filter)?;
     let assets = state.repo.list_assets(principal.tenant, &params.query).await?;
-    let total = match wants_total(&headers) {
+    let total = match wants_total(&headers)? {
         true => Some(state.repo.count_assets(principal.tenant, &params.query).await?),
         false => None,
     };

@@ -254,10 +254,10 @@ type Triple = PathParams<(String, String, String)>;
 
 /// An attachment of an asset, verified against the attribute's hash.
 #[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/{uuid}", operation_id = "Attachments_Asset_Download", tag = "attachments",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range.")),
     responses(Downloaded, Errors))]
 async fn asset_download(
     State(s): State<AppState>,
@@ -274,8 +274,8 @@ async fn asset_download(
 
 /// The metadata of an asset's attachment.
 #[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/{uuid}/info", operation_id = "Attachments_Asset_Info", tag = "attachments",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it.")),
     responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn asset_info(
     State(s): State<AppState>,
@@ -287,11 +287,11 @@ async fn asset_info(
 
 /// An attachment of an asset's event, verified against the attribute's hash.
 #[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/events/{event_uuid}/{uuid}", operation_id = "Attachments_Event_Download", tag = "attachments",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range.")),
     responses(Downloaded, Errors))]
 async fn asset_event_download(
     State(s): State<AppState>,
@@ -306,9 +306,9 @@ async fn asset_event_download(
 
 /// The metadata of an event's attachment.
 #[utoipa::path(get, path = "/archivist/v2/attachments/assets/{asset_uuid}/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_Event_Info", tag = "attachments",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it.")),
     responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn asset_event_info(
     State(s): State<AppState>,
@@ -323,10 +323,10 @@ async fn asset_event_info(
 
 /// An attachment of an asset-free event (attachd's own route), verified against the attribute's hash.
 #[utoipa::path(get, path = "/archivist/v2/attachments/events/{event_uuid}/{uuid}", operation_id = "Attachments_FreeEvent_Download", tag = "attachments",
-    params(("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+    params(("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range.")),
     responses(Downloaded, Errors))]
 async fn free_event_download(
     State(s): State<AppState>,
@@ -343,8 +343,8 @@ async fn free_event_download(
 
 /// The metadata of an asset-free event's attachment.
 #[utoipa::path(get, path = "/archivist/v2/attachments/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_FreeEvent_Info", tag = "attachments",
-    params(("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    params(("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it.")),
     responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), Errors))]
 async fn free_event_info(
     State(s): State<AppState>,
@@ -356,10 +356,10 @@ async fn free_event_info(
 
 /// An attachment of a public asset, for anyone, verified against the attribute's hash.
 #[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/{uuid}", operation_id = "Attachments_PublicAsset_Download", tag = "attachments", security(()),
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range.")),
     responses(Downloaded, PublicErrors))]
 async fn public_asset_download(
     State(s): State<AppState>,
@@ -375,8 +375,8 @@ async fn public_asset_download(
 
 /// The metadata of a public asset's attachment.
 #[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/{uuid}/info", operation_id = "Attachments_PublicAsset_Info", tag = "attachments", security(()),
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it.")),
     responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), PublicErrors))]
 async fn public_asset_info(
     State(s): State<AppState>,
@@ -387,11 +387,11 @@ async fn public_asset_info(
 
 /// An attachment of a public asset's event, for anyone, verified against the attribute's hash.
 #[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/events/{event_uuid}/{uuid}", operation_id = "Attachments_PublicEvent_Download", tag = "attachments", security(()),
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it."),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range.")),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range.")),
     responses(Downloaded, PublicErrors))]
 async fn public_event_download(
     State(s): State<AppState>,
@@ -405,9 +405,9 @@ async fn public_event_download(
 
 /// The metadata of a public asset's event's attachment.
 #[utoipa::path(get, path = "/archivist/v2/attachments/publicassets/{asset_uuid}/events/{event_uuid}/{uuid}/info", operation_id = "Attachments_PublicEvent_Info", tag = "attachments", security(()),
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("event_uuid" = String, Path, description = "The event's id."),
-        ("uuid" = String, Path, description = "The blob's id, as the attachment attribute names it.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("event_uuid" = uuid::Uuid, Path, description = "The event's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id, as the attachment attribute names it.")),
     responses((status = 200, description = "The blob's metadata, named `attachments/<uuid>`.", body = BlobResponse), PublicErrors))]
 async fn public_event_info(
     State(s): State<AppState>,

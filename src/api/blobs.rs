@@ -49,7 +49,8 @@ pub fn routes() -> Routes {
 pub struct Doc;
 
 /// The upload form: one part named `file`; its file name and Content-Type are kept.
-#[derive(ToSchema)]
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 struct UploadForm {
     file: Binary,
@@ -141,37 +142,63 @@ async fn upload(
         }
         return Err(too_large(limits.max_blob_bytes));
     }
-    loop {
-        let field = multipart
-            .next_field()
-            .await
-            .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
-        let Some(field) = field else {
-            return Err(ApiError::bad_request("missing form part \"file\""));
-        };
-        if field.name() != Some("file") {
-            continue;
-        }
-        let source = UploadSource {
-            content_type: field.content_type().map(str::to_string),
-            file_name: field.file_name().map(str::to_string),
-        };
-        let mut field = field;
-        let blob = match store_upload(state.repo.as_ref(), &principal, source, &mut field, limits).await {
-            Ok(blob) => blob,
-            Err(err @ ApiError::PayloadTooLarge(_)) => {
-                let mut drain = Drain::new();
-                if drain.field(&mut field).await {
-                    drop(field);
-                    drain.rest(&mut multipart).await;
-                }
-                return Err(err);
-            }
-            Err(err) => return Err(err),
-        };
-        tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
-        return Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())));
+    let malformed =
+        |e: axum::extract::multipart::MultipartError| ApiError::bad_request(format!("malformed multipart body: {e}"));
+    let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
+        return Err(ApiError::bad_request("missing form part \"file\""));
+    };
+    if field.name() != Some("file") {
+        let name = part_name(&field);
+        drop(field);
+        return Err(unexpected_part(name, &mut multipart).await);
     }
+    let source = UploadSource {
+        content_type: field.content_type().map(str::to_string),
+        file_name: field.file_name().map(str::to_string),
+    };
+    let pending = match store_upload(state.repo.as_ref(), &principal, source, &mut field, limits).await {
+        Ok(pending) => pending,
+        Err(err @ ApiError::PayloadTooLarge(_)) => {
+            let mut drain = Drain::new();
+            if drain.field(&mut field).await {
+                drop(field);
+                drain.rest(&mut multipart).await;
+            }
+            return Err(err);
+        }
+        Err(err) => return Err(err),
+    };
+    drop(field);
+    // The body must end after the file: a part the server would drop is refused, not lost,
+    // and a body cut short stores nothing.
+    match multipart.next_field().await {
+        Ok(None) => {}
+        Ok(Some(extra)) => {
+            let name = part_name(&extra);
+            drop(extra);
+            pending.abort().await;
+            return Err(unexpected_part(name, &mut multipart).await);
+        }
+        Err(err) => {
+            pending.abort().await;
+            return Err(malformed(err));
+        }
+    }
+    let blob = pending.commit().await?;
+    tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
+    Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
+}
+
+fn part_name(field: &Field<'_>) -> String {
+    field.name().unwrap_or_default().to_string()
+}
+
+/// The answer to a form part other than the one `file`, once the rest of the body is read.
+async fn unexpected_part(name: String, multipart: &mut Multipart) -> ApiError {
+    Drain::new().rest(multipart).await;
+    ApiError::bad_request(format!(
+        "unexpected form part {name:?}: send the file as the one part named \"file\""
+    ))
 }
 
 /// Reads and discards what is left of a refused upload, within `DRAIN_BYTES` and `DRAIN_TIME`.
@@ -223,9 +250,9 @@ async fn find_blob(state: &AppState, principal: &Principal, uuid: &str) -> ApiRe
 /// The content, hashed as it is sent and checked against the blob's recorded hash.
 #[utoipa::path(get, path = "/archivist/v1/blobs/{uuid}", operation_id = "Blobs_Download", tag = "blobs",
     params(
-        ("uuid" = String, Path, description = "The blob's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The blob's id."),
         ScanGateQuery,
-        ("Range" = Option<String>, Header, description = "`bytes=<first>-<last>`: one range."),
+        ("Range" = Option<String>, Header, nullable = false, description = "`bytes=<first>-<last>`: one range."),
     ),
     responses(Downloaded, Errors))]
 #[tracing::instrument(skip_all)]
@@ -247,7 +274,7 @@ async fn download(
 }
 
 #[utoipa::path(get, path = "/archivist/v1/blobs/{uuid}/info", operation_id = "Blobs_Info", tag = "blobs",
-    params(("uuid" = String, Path, description = "The blob's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The blob's id.")),
     responses((status = 200, description = "The blob's metadata and scan state.", body = BlobResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn info(

@@ -1,7 +1,6 @@
 //! Asset events (`/archivist/v2/assets/{uuid}/events`, assetsv2) and asset-free events
 //! (`/archivist/v1/events`).
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use super::attachments::check_references;
 use super::openapi::{Errors, PublicUrl};
 use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
 use super::routes::Routes;
-use super::{json_text, public_url, timestamp, PathParams};
+use super::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
@@ -25,8 +24,8 @@ pub fn routes() -> Routes {
     Routes::new()
         .post("/archivist/v2/assets/{uuid}/events", create)
         .get("/archivist/v2/assets/{uuid}/events", list)
-        // `{event}:publicurl` is the same path segment to the router.
         .get("/archivist/v2/assets/{uuid}/events/{event}", get_one_or_url)
+        .and_verb(":publicurl")
         .post("/archivist/v1/events", create_free)
         .get("/archivist/v1/events/{uuid}", get_free)
 }
@@ -121,7 +120,7 @@ fn required(value: Option<String>, name: &str) -> ApiResult<String> {
 
 /// Records an event on an asset; `asset_attributes` are merged into the asset.
 #[utoipa::path(post, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Events_Create", tag = "events",
-    params(("uuid" = String, Path, description = "The asset's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
     request_body = CreateEvent,
     responses((status = 200, description = "The stored event.", body = EventResponse), Errors))]
 #[tracing::instrument(skip_all)]
@@ -129,14 +128,14 @@ async fn create(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-    body: Result<Json<CreateEvent>, JsonRejection>,
+    body: Result<JsonObject<CreateEvent>, ApiError>,
 ) -> ApiResult<Json<EventResponse>> {
     let asset = AssetId::parse_bare(&uuid)?;
     // An unknown asset is 404 before anything about the body is judged.
     if state.repo.asset(principal.tenant, asset).await?.is_none() {
         return Err(ApiError::not_found("asset"));
     }
-    let Json(body) = body?;
+    let JsonObject(body) = body?;
     let operation = required(body.operation, "operation")?;
     let behaviour = required(body.behaviour, "behaviour")?;
     let event_attributes = Value::Object(body.event_attributes);
@@ -211,8 +210,8 @@ async fn get_one_or_url(
 }
 
 #[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}", operation_id = "Assets_GetEvent", tag = "events",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The event's id.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The event's id.")),
     responses((status = 200, description = "The event.", body = EventResponse), Errors))]
 async fn get_one(
     state: &AppState,
@@ -226,8 +225,8 @@ async fn get_one(
 
 /// Where an event of a public asset can be read without a token.
 #[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}:publicurl", operation_id = "Assets_GetEventPublicURL", tag = "events",
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The event's id.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The event's id.")),
     responses((status = 200, description = "The public address.", body = PublicUrl), Errors))]
 async fn publicurl(
     state: &AppState,
@@ -280,7 +279,7 @@ pub async fn list_page(
 ) -> ApiResult<(HeaderMap, Json<EventList>)> {
     let params = ListParams::parse(raw_query, event_filter)?;
     let events = state.repo.list_events(tenant, scope, &params.query).await?;
-    let total = match wants_total(headers) {
+    let total = match wants_total(headers)? {
         true => Some(state.repo.count_events(tenant, scope, &params.query).await?),
         false => None,
     };
@@ -298,7 +297,12 @@ pub async fn list_page(
 /// `event_attributes.<name>`, `asset_attributes.<name>`, `principal_declared.<field>`,
 /// `principal_accepted.issuer|subject`.
 #[utoipa::path(get, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Assets_ListEvents", tag = "events",
-    params(("uuid" = String, Path, description = "The asset's id, or `-` for every asset."), PageParams, CountParams),
+    params(
+        ("uuid" = String, Path, pattern = "^(-|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$",
+            description = "The asset's id, or `-` for every asset."),
+        PageParams,
+        CountParams,
+    ),
     responses((status = 200, description = "One page of events.", body = EventList,
         headers(("X-Total-Count" = i64, description = "The number of matching events, when asked for."))), Errors))]
 #[tracing::instrument(skip_all)]
@@ -371,9 +375,9 @@ impl FreeEventResponse {
 async fn create_free(
     State(state): State<AppState>,
     principal: Principal,
-    body: Result<Json<CreateFreeEvent>, JsonRejection>,
+    body: Result<JsonObject<CreateFreeEvent>, ApiError>,
 ) -> ApiResult<Json<FreeEventResponse>> {
-    let Json(body) = body?;
+    let JsonObject(body) = body?;
     let attributes = Value::Object(body.attributes);
     check_references(&state, principal.tenant, &[("attributes", &attributes)]).await?;
     let event = NewEvent {
@@ -405,7 +409,7 @@ pub async fn free_event(state: &AppState, tenant: TenantId, uuid: &str) -> ApiRe
 }
 
 #[utoipa::path(get, path = "/archivist/v1/events/{uuid}", operation_id = "Events_GetEvent", tag = "events",
-    params(("uuid" = String, Path, description = "The event's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The event's id.")),
     responses((status = 200, description = "The event.", body = FreeEventResponse), Errors))]
 #[tracing::instrument(skip_all)]
 async fn get_free(

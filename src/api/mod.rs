@@ -51,12 +51,17 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ));
-    let (routes, _) = routes().into_parts();
+    let (routes, table) = routes().into_parts();
     routes
         // A route layer sees the matched route, which labels the metrics.
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        // After the 405 fallback, which would otherwise replace this layer on it.
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::from(table),
+            routes::allow_methods,
+        ))
         .layer(layers)
         .layer(axum::Extension(state.rate_limits.clone()))
         .with_state(state)
@@ -143,6 +148,27 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
+    }
+}
+
+/// A JSON body that must be an object: serde alone would read `[]` as a struct of defaults.
+pub struct JsonObject<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for JsonObject<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request("invalid JSON body: expected an object"));
+        }
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
     }
 }
 

@@ -88,7 +88,7 @@ impl Modify for BearerAuth {
 }
 
 /// Any content, as stored: downloads answer with the blob's own media type.
-#[derive(ToSchema)]
+#[derive(serde::Deserialize, ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct Binary(#[allow(dead_code)] Vec<u8>);
 

@@ -2,8 +2,6 @@
 //! (`X-Request-Total-Count: true` → `X-Total-Count`).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{Filter, FilterField, ListQuery};
@@ -23,6 +21,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i64>,
     /// The `next_page_token` of the page before.
+    #[param(pattern = "^[0-9]{0,18}$")]
     page_token: Option<String>,
 }
 
@@ -33,6 +32,7 @@ pub struct PageParams {
 pub struct CountParams {
     /// `true` to get the number of matching items in `X-Total-Count`.
     #[serde(rename = "X-Request-Total-Count")]
+    #[param(nullable = false)]
     total: Option<bool>,
 }
 
@@ -84,28 +84,34 @@ pub fn json_filter(name: &str, prefix: &str, column: &'static str) -> Option<Fil
     })
 }
 
-/// The token for the page after one that ended at `last_seq`, if the page was full.
+/// The token for the page after one that ended at `last_seq`, if the page was full: a
+/// cursor, so any number is a valid token (the page before that position).
 pub fn next_page_token(page_len: usize, limit: i64, last_seq: Option<i64>) -> String {
     match last_seq {
-        Some(seq) if page_len as i64 == limit => URL_SAFE_NO_PAD.encode(format!("seq:{seq}")),
+        Some(seq) if page_len as i64 == limit => seq.to_string(),
         _ => String::new(),
     }
 }
 
-fn decode_token(token: &str) -> ApiResult<i64> {
-    URL_SAFE_NO_PAD
-        .decode(token)
+/// A page token: a number, as `next_page_token` writes it.
+pub fn decode_token(token: &str) -> ApiResult<i64> {
+    token
+        .parse::<i64>()
         .ok()
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|text| text.strip_prefix("seq:").and_then(|n| n.parse().ok()))
-        .ok_or_else(|| ApiError::bad_request("invalid page_token"))
+        .filter(|n| *n >= 0 && token.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ApiError::bad_request("invalid page_token: pass back a next_page_token"))
 }
 
 /// Whether the client asked for the total count.
-pub fn wants_total(headers: &HeaderMap) -> bool {
-    headers
-        .get(&REQUEST_TOTAL_COUNT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+pub fn wants_total(headers: &HeaderMap) -> ApiResult<bool> {
+    let Some(value) = headers.get(&REQUEST_TOTAL_COUNT) else {
+        return Ok(false);
+    };
+    match value.as_bytes().to_ascii_lowercase().as_slice() {
+        b"true" => Ok(true),
+        b"false" => Ok(false),
+        _ => Err(ApiError::bad_request("X-Request-Total-Count must be true or false")),
+    }
 }
 
 /// Headers carrying `total`, when it was asked for.

@@ -31,7 +31,7 @@ pub struct Doc;
 
 /// A public asset, for anyone.
 #[utoipa::path(get, path = "/archivist/v2/publicassets/{uuid}", operation_id = "PublicAssets_GetPublicAsset", tag = "public", security(()),
-    params(("uuid" = String, Path, description = "The asset's id.")),
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
     responses((status = 200, description = "The asset.", body = AssetResponse), PublicErrors))]
 async fn get_asset(
     State(state): State<AppState>,
@@ -42,7 +42,7 @@ async fn get_asset(
 
 /// A public asset's events, newest first, with the same filters as the private list.
 #[utoipa::path(get, path = "/archivist/v2/publicassets/{uuid}/events", operation_id = "PublicAssets_ListPublicEvents", tag = "public", security(()),
-    params(("uuid" = String, Path, description = "The asset's id."), PageParams, CountParams),
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id."), PageParams, CountParams),
     responses((status = 200, description = "One page of events.", body = EventList,
         headers(("X-Total-Count" = i64, description = "The number of matching events, when asked for."))), PublicErrors))]
 async fn list_events(
@@ -57,8 +57,8 @@ async fn list_events(
 }
 
 #[utoipa::path(get, path = "/archivist/v2/publicassets/{asset_uuid}/events/{uuid}", operation_id = "PublicAssets_GetPublicEvent", tag = "public", security(()),
-    params(("asset_uuid" = String, Path, description = "The asset's id."),
-        ("uuid" = String, Path, description = "The event's id.")),
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The event's id.")),
     responses((status = 200, description = "The event.", body = EventResponse), PublicErrors))]
 async fn get_event(
     State(state): State<AppState>,

@@ -34,14 +34,34 @@ pub struct UploadSource {
     pub file_name: Option<String>,
 }
 
-/// Stores `body` as a new blob of the principal's tenant and returns it once durable.
+/// A blob whose content is written but not yet committed: invisible until `commit`.
+pub struct PendingBlob {
+    writer: Box<dyn BlobWriter>,
+    blob: NewBlob,
+    quota: CommitLimits,
+}
+
+impl PendingBlob {
+    /// Makes the blob durable and visible, within the tenant's quota.
+    pub async fn commit(self) -> Result<Blob, ApiError> {
+        let stored = self.writer.commit(self.blob, self.quota).await?;
+        metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
+        Ok(stored)
+    }
+
+    pub async fn abort(self) {
+        self.writer.abort().await;
+    }
+}
+
+/// Writes `body` as a new blob of the principal's tenant, to be committed by the caller.
 pub async fn store_upload<S, E>(
     repo: &dyn Repo,
     principal: &Principal,
     source: UploadSource,
     body: S,
     limits: UploadLimits,
-) -> Result<Blob, ApiError>
+) -> Result<PendingBlob, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -86,9 +106,7 @@ where
         subject: principal.subject.clone(),
         timestamp_accepted: chrono::Utc::now(),
     };
-    let stored = writer.commit(blob, quota).await?;
-    metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
-    Ok(stored)
+    Ok(PendingBlob { writer, blob, quota })
 }
 
 /// The answer to a blob over the server's size limit.

@@ -185,6 +185,14 @@ async fn bad_requests_are_json_400(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
     let no_file = reqwest::multipart::Form::new().text("note", "no file here");
+    let file = || reqwest::multipart::Part::bytes(b"evidence".to_vec()).file_name("e.txt");
+    // A part the server would drop is refused, before or after the file.
+    let note_first = reqwest::multipart::Form::new()
+        .text("note", "kept nowhere")
+        .part("file", file());
+    let note_after = reqwest::multipart::Form::new()
+        .part("file", file())
+        .text("note", "kept nowhere");
     let not_multipart = app
         .http
         .post(app.url("/archivist/v1/blobs"))
@@ -196,6 +204,30 @@ async fn bad_requests_are_json_400(backend: Backend) -> anyhow::Result<()> {
             .bearer_auth(&tenant.token)
             .multipart(no_file),
         not_multipart,
+        app.http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(note_first),
+        app.http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(note_after),
+        app.http
+            .get(app.url("/archivist/v2/assets"))
+            .header("X-Request-Total-Count", "yes")
+            .bearer_auth(&tenant.token),
+        app.http
+            .get(app.url("/archivist/v2/assets?page_token=c2VxOjE1"))
+            .bearer_auth(&tenant.token),
+        // serde alone would read an array as an empty struct.
+        app.http
+            .post(app.url("/archivist/v2/assets"))
+            .bearer_auth(&tenant.token)
+            .json(&serde_json::json!([])),
+        app.http
+            .post(app.url("/archivist/v1/events"))
+            .bearer_auth(&tenant.token)
+            .json(&serde_json::json!([])),
         app.http
             .get(app.url("/archivist/v1/blobs/not-a-uuid"))
             .bearer_auth(&tenant.token),
@@ -220,6 +252,8 @@ async fn bad_requests_are_json_400(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), 404);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM assets").await?, 0);
     Ok(())
 }
 

@@ -119,6 +119,24 @@ async fn app_registrations_lifecycle(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), 404);
 
+    // An administrator cannot delete its own registration (and lock the tenant out).
+    let (_, all) = app.get_json(Some(&admin.token), APPS).await?;
+    let own = all["applications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["client_id"] == admin.credentials.client_id.as_str())
+        .map(|a| bare_id(&a["identity"]))
+        .unwrap_or_default();
+    let response = app
+        .http
+        .delete(app.url(&format!("{APPS}/{own}")))
+        .bearer_auth(&admin.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 409);
+    assert_eq!(app.get_json(Some(&admin.token), APPS).await?.0, 200);
+
     // Deleting it stops its tokens at once.
     let blob = app.upload(&token, "x.txt", b"x".to_vec()).await?;
     let info = format!("/archivist/v1/blobs/{}/info", bare_id(&blob["identity"]));

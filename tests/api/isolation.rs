@@ -86,18 +86,6 @@ impl Resources {
     }
 }
 
-/// The paths to try for a route: as filled, and with the verb suffixes it also answers.
-fn variants(method: &Method, path: &str, filled: &str) -> Vec<String> {
-    let mut all = vec![filled.to_string()];
-    if *method == Method::GET && (path.ends_with("/assets/{uuid}") || path.ends_with("/events/{event}")) {
-        all.push(format!("{filled}:publicurl"));
-    }
-    if *method == Method::POST && path.ends_with("/applications/{uuid}") {
-        all.push(format!("{filled}:regenerate-secret"));
-    }
-    all
-}
-
 fn body_for(path: &str) -> Value {
     if path.contains("applications") {
         json!({"display_name": "taken over"})
@@ -138,26 +126,22 @@ async fn other_tenants_get_nothing_on_any_route(backend: Backend) -> anyhow::Res
     let resources = Resources::create(&app, &a.token).await?;
     let table = route_table();
     assert!(table.len() >= 30, "the route table has {} routes", table.len());
-    let mut walked = 0;
+    assert!(table.iter().any(|e| e.verb.is_some()), "the verbs are walked too");
     for entry in &table {
-        let filled = resources.fill(&entry.path);
-        for path in variants(&entry.method, &entry.path, &filled) {
-            let (status, body) = send(&app, &entry.method, &path, Some(&b.token)).await?;
-            walked += 1;
-            assert!(status != 500, "{} {path}: {status} {body}", entry.method);
-            if entry.path.contains('{') {
-                assert!(
-                    !(200..300).contains(&status),
-                    "B got {status} from {} {path}: {body}",
-                    entry.method
-                );
-            }
-            for id in resources.ids() {
-                assert!(!body.contains(id), "{} {path} revealed {id}: {body}", entry.method);
-            }
+        let path = format!("{}{}", resources.fill(&entry.path), entry.verb.unwrap_or_default());
+        let (status, body) = send(&app, &entry.method, &path, Some(&b.token)).await?;
+        assert!(status != 500, "{} {path}: {status} {body}", entry.method);
+        if entry.path.contains('{') {
+            assert!(
+                !(200..300).contains(&status),
+                "B got {status} from {} {path}: {body}",
+                entry.method
+            );
+        }
+        for id in resources.ids() {
+            assert!(!body.contains(id), "{} {path} revealed {id}: {body}", entry.method);
         }
     }
-    assert!(walked > table.len());
     // A's things are as they were.
     let (status, asset) = app
         .get_json(Some(&a.token), &format!("/archivist/v2/assets/{}", resources.asset))

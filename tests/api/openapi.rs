@@ -9,7 +9,10 @@ use serde_json::Value;
 use crate::both;
 use crate::common::{Backend, TestApp, TestDb};
 
-both!(served_without_a_token);
+both!(
+    served_without_a_token,
+    undocumented_methods_get_405_with_the_documented_allow
+);
 
 const COMMITTED: &str = "openapi/attachd.json";
 
@@ -24,13 +27,15 @@ fn committed_spec_is_what_the_code_generates() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `(METHOD, path)` with parameter names and `:verb` suffixes erased: the router names
-/// some parameters differently (matchit needs one name per position), and `{uuid}:verb`
-/// is one path segment to it.
+/// `(METHOD, path)` with parameter names erased: the router names some parameters
+/// differently from DataTrails (matchit needs one name per position).
 fn shape(method: &str, path: &str) -> (String, String) {
-    let segments: Vec<&str> = path
+    let segments: Vec<String> = path
         .split('/')
-        .map(|segment| if segment.starts_with('{') { "{}" } else { segment })
+        .map(|segment| match segment.split_once('}') {
+            Some((_, verb)) if segment.starts_with('{') => format!("{{}}{verb}"),
+            _ => segment.to_string(),
+        })
         .collect();
     (method.to_uppercase(), segments.join("/"))
 }
@@ -82,7 +87,7 @@ fn operations_are_unique_and_public_routes_need_no_token() -> anyhow::Result<()>
     let public: BTreeSet<_> = route_table()
         .iter()
         .filter(|r| r.public)
-        .map(|r| shape(r.method.as_str(), &r.path))
+        .map(|r| shape(r.method.as_str(), &r.client_path()))
         .collect();
     for (method, path, operation) in &operations {
         let anonymous = operation["security"] == serde_json::json!([{}]);
@@ -333,5 +338,49 @@ async fn served_without_a_token(backend: Backend) -> anyhow::Result<()> {
     let served: Value = response.json().await?;
     assert_eq!(served, serde_json::to_value(spec())?);
     assert_eq!(served["openapi"], "3.1.0");
+    Ok(())
+}
+
+async fn undocumented_methods_get_405_with_the_documented_allow(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let doc = serde_json::to_value(spec())?;
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let mut documented: BTreeSet<String> = item
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(method, _)| method.to_uppercase())
+            .collect();
+        if documented.contains("GET") {
+            documented.insert("HEAD".into());
+        }
+        let filled: Vec<String> = path
+            .split('/')
+            .map(|segment| match segment.split_once('}') {
+                Some((_, verb)) if segment.starts_with('{') => format!("{}{verb}", uuid::Uuid::new_v4()),
+                _ => segment.to_string(),
+            })
+            .collect();
+        for method in ["OPTIONS", "PUT"] {
+            let response = app
+                .http
+                .request(method.parse()?, app.url(&filled.join("/")))
+                .bearer_auth(&tenant.token)
+                .send()
+                .await?;
+            assert_eq!(response.status(), 405, "{method} {path}");
+            let allow: BTreeSet<String> = response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect();
+            assert_eq!(allow, documented, "{method} {path}");
+        }
+    }
     Ok(())
 }

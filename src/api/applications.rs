@@ -12,7 +12,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::openapi::AdminErrors;
 use super::paging::{decode_token, PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use super::routes::{method_not_allowed, Routes};
-use super::{json_text, timestamp, JsonObject, PathParams};
+use super::{json_text, timestamp, without_nul, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
 use crate::auth::secrets::{generate_secret, hash_secret};
 use crate::auth::Principal;
@@ -203,7 +203,7 @@ async fn list(
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     let limit = match query.page_size.as_deref() {
-        None | Some("") => DEFAULT_PAGE_SIZE,
+        None => DEFAULT_PAGE_SIZE,
         Some(n) => n
             .parse::<i64>()
             .ok()
@@ -215,6 +215,9 @@ async fn list(
         Some(token) => decode_token(token)?,
     };
     let display_name = query.display_name.as_deref().filter(|n| !n.is_empty());
+    if let Some(name) = display_name {
+        without_nul(name, "display_name")?;
+    }
     let apps = state
         .repo
         .list_apps(principal.tenant, display_name, offset, limit)

@@ -332,8 +332,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScanGate {
             .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
         let flag = |value: Option<String>, name: &str| match value.as_deref() {
             None => Ok(false),
-            Some("true" | "1") => Ok(true),
-            Some("false" | "0" | "") => Ok(false),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
             Some(other) => Err(ApiError::bad_request(format!(
                 "{name} must be true or false, not {other:?}"
             ))),

@@ -52,8 +52,9 @@ struct CreateEvent {
     asset_attributes: Map<String, Value>,
     /// When the event happened, as the client says; the time accepted when absent.
     timestamp_declared: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    principal_declared: Option<Value>,
+    /// Who the client says acted: `issuer`, `subject`, `display_name`, `email`.
+    #[schema(value_type = Option<HashMap<String, Value>>)]
+    principal_declared: Option<Map<String, Value>>,
 }
 
 /// DataTrails' `v2EventResponse`.
@@ -174,10 +175,10 @@ async fn create(
     Ok(Json(EventResponse::new(&stored)))
 }
 
-fn declared_principal(given: Option<Value>) -> Value {
+fn declared_principal(given: Option<Map<String, Value>>) -> Value {
     match given {
-        Some(value @ Value::Object(_)) => value,
-        _ => json!({"issuer": "", "subject": "", "display_name": "", "email": ""}),
+        Some(principal) => Value::Object(principal),
+        None => json!({"issuer": "", "subject": "", "display_name": "", "email": ""}),
     }
 }
 

@@ -27,7 +27,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use routes::Routes;
 
@@ -166,9 +166,31 @@ where
         if !value.is_object() {
             return Err(ApiError::bad_request("invalid JSON body: expected an object"));
         }
+        json_without_nul(&value)?;
         serde_json::from_value(value)
             .map(Self)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// PostgreSQL text cannot hold U+0000, so no backend accepts it: the same 400 on both.
+pub fn without_nul(text: &str, what: &str) -> ApiResult<()> {
+    if text.contains('\0') {
+        return Err(ApiError::bad_request(format!("{what} may not contain U+0000")));
+    }
+    Ok(())
+}
+
+fn json_without_nul(value: &serde_json::Value) -> ApiResult<()> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => without_nul(text, "JSON strings"),
+        Value::Array(items) => items.iter().try_for_each(json_without_nul),
+        Value::Object(map) => map.iter().try_for_each(|(key, value)| {
+            without_nul(key, "JSON keys")?;
+            json_without_nul(value)
+        }),
+        _ => Ok(()),
     }
 }
 

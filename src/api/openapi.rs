@@ -24,7 +24,8 @@ pub fn routes() -> Routes {
         title = "attachd",
         description = "Self-hostable attachment server that speaks the DataTrails API. \
             Every download is hashed as it is sent and checked against the hash the referencing \
-            attribute recorded."
+            attribute recorded. No string, anywhere in a request, may contain U+0000 (400): \
+            PostgreSQL cannot store it, and both backends answer alike."
     ),
     paths(openapi_json),
     components(schemas(ErrorBody)),
@@ -100,7 +101,11 @@ pub struct PublicUrl {
 
 /// The error responses, shared by name under `components/responses`.
 const ERRORS: &[(&str, &str, &str)] = &[
-    ("BadRequest", "400", "The request is malformed (code 3)."),
+    (
+        "BadRequest",
+        "400",
+        "The request is malformed, or a string in it contains U+0000 (code 3).",
+    ),
     ("Unauthenticated", "401", "No valid bearer token (code 16)."),
     (
         "NotAdministrator",

@@ -52,6 +52,8 @@ impl ListParams {
             ..ListQuery::default()
         };
         for (name, value) in pairs {
+            super::without_nul(&name, "query parameters")?;
+            super::without_nul(&value, "query parameters")?;
             match name.as_str() {
                 "page_size" => {
                     query.limit = value

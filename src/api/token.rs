@@ -63,6 +63,7 @@ async fn issue_token(
     let (Some(client_id), Some(secret)) = (request.client_id, request.client_secret) else {
         return Err(ApiError::bad_request("missing client_id or client_secret"));
     };
+    super::without_nul(&client_id, "client_id")?;
     let app = state.repo.app_by_client_id(&client_id).await?;
     // Unknown client ids are checked against a decoy hash, so a miss costs as much as a hit.
     let phc = app

@@ -3,6 +3,7 @@
 mod attachments;
 mod blobs;
 mod common;
+mod contract;
 mod fuzz;
 mod identity;
 mod isolation;

@@ -2,12 +2,9 @@
 //! a venv the test makes (kept under target/ between runs).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use anyhow::Context;
 
 use crate::both;
-use crate::common::{default_settings, Backend, TestApp, TestDb};
+use crate::common::{default_settings, python, Backend, TestApp, TestDb};
 
 both!(official_sdk_flows, sdk_retries_when_rate_limited);
 
@@ -16,32 +13,9 @@ const SDK: &str = "datatrails-archivist==0.35.0";
 
 fn venv() -> anyhow::Result<PathBuf> {
     static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    VENV.get_or_init(|| make_venv().map_err(|e| format!("{e:#}")))
+    VENV.get_or_init(|| python::venv("sdk-venv", &[SDK]).map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow::anyhow!(e))
-}
-
-fn make_venv() -> anyhow::Result<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv");
-    let python = dir.join("bin/python");
-    let ready = dir.join(format!(".installed-{SDK}"));
-    if !ready.exists() {
-        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir))?;
-        run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", SDK]))?;
-        std::fs::write(&ready, b"")?;
-    }
-    Ok(python)
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let output = command.output().with_context(|| format!("running {command:?}"))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{command:?} failed:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
 }
 
 async fn official_sdk_flows(backend: Backend) -> anyhow::Result<()> {
@@ -61,7 +35,7 @@ async fn sdk_retries_when_rate_limited(backend: Backend) -> anyhow::Result<()> {
 
 /// Runs `tests/sdk/<script> URL CLIENT_ID CLIENT_SECRET` for a new tenant; it must exit 0.
 async fn run_script(app: &TestApp, script: &str) -> anyhow::Result<()> {
-    let python = tokio::task::spawn_blocking(venv).await??;
+    let python = tokio::task::spawn_blocking(venv).await??.join("python");
     let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let output = tokio::process::Command::new(python)

@@ -2,6 +2,7 @@
 
 pub mod clamd;
 pub mod postgres;
+pub mod python;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,32 @@
+//! Python tools the tests drive (the DataTrails SDK, schemathesis), each pip-installed into
+//! its own venv under target/ once and kept between runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+
+/// The venv `target/<name>` with `requirements` installed; returns its `bin` directory.
+pub fn venv(name: &str, requirements: &[&str]) -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(name);
+    let ready = dir.join(format!(".installed-{}", requirements.join("-")));
+    if !ready.exists() {
+        run(Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir))?;
+        run(Command::new(dir.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements))?;
+        std::fs::write(&ready, b"")?;
+    }
+    Ok(dir.join("bin"))
+}
+
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let output = command.output().with_context(|| format!("running {command:?}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{command:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Real tools hunt for faults through the published contract: schemathesis fuzzes every
+//! operation of /openapi.json, and newman runs the Postman collection, each against a live
+//! attachd with a tenant that has one of everything.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::both;
+use crate::common::{attachment, bare_id, python, Backend, TestApp, TestDb};
+
+both!(schemathesis_finds_no_fault);
+
+/// Pinned with the Hypothesis it was run against, so a run is repeatable.
+const SCHEMATHESIS: &[&str] = &["schemathesis==4.32.5", "hypothesis==6.170.15"];
+/// Bounds that keep a run inside CI's time on 2 cores: examples per operation, and seconds.
+const EXAMPLES: &str = "10";
+const MAX_SECONDS: &str = "90";
+
+fn schemathesis() -> anyhow::Result<PathBuf> {
+    static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    VENV.get_or_init(|| python::venv("schemathesis-venv", SCHEMATHESIS).map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// One of each resource in a tenant, by the environment names the tools' files use.
+struct Seeded {
+    vars: Vec<(&'static str, String)>,
+}
+
+impl Seeded {
+    async fn create(app: &TestApp, token: &str) -> anyhow::Result<Self> {
+        // Over one chunk, so ranges and the held-back last piece are exercised.
+        let content: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let blob = app.upload(token, "evidence.bin", content).await?;
+        let doc = json!({"doc": attachment(&blob, "evidence.bin")});
+        let asset = app.create_asset(token, doc.clone(), true).await?;
+        let asset_id = bare_id(&asset["identity"]);
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": doc});
+        let (_, event) = app
+            .post_json(token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+            .await?;
+        let (_, free) = app
+            .post_json(token, "/archivist/v1/events", &json!({"attributes": doc}))
+            .await?;
+        let (_, registration) = app
+            .post_json(
+                token,
+                "/archivist/iam/v1/applications",
+                &json!({"display_name": "fuzzed"}),
+            )
+            .await?;
+        let event_id = event["identity"]
+            .as_str()
+            .and_then(|i| i.rsplit('/').next())
+            .unwrap_or_default()
+            .to_string();
+        Ok(Self {
+            vars: vec![
+                ("BLOB", bare_id(&blob["identity"])),
+                ("ASSET", asset_id),
+                ("EVENT", event_id),
+                ("FREE_EVENT", bare_id(&free["identity"])),
+                ("APP", bare_id(&registration["identity"])),
+            ],
+        })
+    }
+}
+
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let seeded = Seeded::create(&app, &tenant.token).await?;
+    let bin = tokio::task::spawn_blocking(schemathesis).await??;
+    let reports = tempfile::tempdir()?;
+    let output = tokio::process::Command::new(bin.join("schemathesis"))
+        .arg("--config-file")
+        .arg(repo_file("tests/contract/schemathesis.toml"))
+        .args(["--no-color", "run"])
+        .arg(app.url("/openapi.json"))
+        .args(["--header", &format!("Authorization: Bearer {}", tenant.token)])
+        .args(["--checks", "all", "--max-examples", EXAMPLES, "--max-time", MAX_SECONDS])
+        // One worker: Hypothesis' lambda-source parsing is not thread-safe.
+        .args(["--seed", "1", "--workers", "1"])
+        .arg("--report-dir")
+        .arg(reports.path())
+        .envs(seeded.vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "schemathesis found faults:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The run reached every operation (the CLI leaves out the one serving the spec itself).
+    let spec = serde_json::to_value(attachd::api::spec())?;
+    let operations: usize = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, item)| item.as_object().map_or(0, |methods| methods.len()))
+        .sum();
+    let fuzzed = operations - 1;
+    assert!(
+        stdout.contains(&format!("Selected: {fuzzed}/{fuzzed}")) && stdout.contains(&format!("Tested: {fuzzed}")),
+        "{stdout}"
+    );
+    Ok(())
+}

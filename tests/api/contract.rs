@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::both;
 use crate::common::{attachment, bare_id, python, Backend, TestApp, TestDb};
 
-both!(schemathesis_finds_no_fault);
+both!(schemathesis_finds_no_fault, postman_collection_passes_in_newman);
 
 /// Pinned with the Hypothesis it was run against, so a run is repeatable.
 const SCHEMATHESIS: &[&str] = &["schemathesis==4.32.5", "hypothesis==6.170.15"];
@@ -112,5 +112,65 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
         stdout.contains(&format!("Selected: {fuzzed}/{fuzzed}")) && stdout.contains(&format!("Tested: {fuzzed}")),
         "{stdout}"
     );
+    Ok(())
+}
+
+/// newman as `postman/package-lock.json` pins it, installed once under target/.
+fn newman() -> anyhow::Result<PathBuf> {
+    static NEWMAN: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    NEWMAN
+        .get_or_init(|| install_newman().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+fn install_newman() -> anyhow::Result<PathBuf> {
+    let dir = repo_file("target/newman");
+    let lock = std::fs::read(repo_file("postman/package-lock.json"))?;
+    let installed = dir.join("package-lock.json");
+    let bin = dir.join("node_modules/.bin/newman");
+    if !bin.exists() || std::fs::read(&installed).ok().as_deref() != Some(lock.as_slice()) {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(repo_file("postman/package.json"), dir.join("package.json"))?;
+        std::fs::write(&installed, &lock)?;
+        python::run(
+            std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+                .current_dir(&dir),
+        )?;
+    }
+    Ok(bin)
+}
+
+async fn postman_collection_passes_in_newman(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "postman").await?;
+    let newman = tokio::task::spawn_blocking(newman).await??;
+    let output = tokio::process::Command::new(newman)
+        .arg("run")
+        .arg(repo_file("postman/attachd.postman_collection.json"))
+        .arg("--environment")
+        .arg(repo_file("postman/attachd.postman_environment.json"))
+        .args(["--env-var", &format!("baseUrl={}", app.base)])
+        .args(["--env-var", &format!("clientId={}", tenant.client_id)])
+        .args(["--env-var", &format!("clientSecret={}", tenant.client_secret)])
+        .arg("--working-dir")
+        .arg(repo_file("postman"))
+        .args(["--reporters", "cli", "--color", "off"])
+        .output()
+        .await?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "newman failed:\n{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Every request ran its tests, and the token came from the pre-request script.
+    assert!(
+        stdout.contains("✓  the content hashes to the recorded SHA-256"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("appidp/token"), "{stdout}");
     Ok(())
 }

@@ -2,8 +2,6 @@
 //! Only administrator registrations may manage them.
 
 use axum::extract::{RawQuery, State};
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -11,7 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::openapi::AdminErrors;
 use super::paging::{decode_token, PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use super::routes::{method_not_allowed, Routes};
+use super::routes::Routes;
 use super::{json_text, timestamp, without_nul, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
 use crate::auth::secrets::{generate_secret, hash_secret};
@@ -329,15 +327,11 @@ async fn regenerate_secret(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Response> {
-    let Some(uuid) = uuid.strip_suffix(":regenerate-secret") else {
-        return Ok(method_not_allowed(&[
-            Method::GET,
-            Method::HEAD,
-            Method::PATCH,
-            Method::DELETE,
-        ]));
-    };
+) -> ApiResult<Json<ApplicationResponse>> {
+    // The route table answers a plain POST here with 405 before this runs.
+    let uuid = uuid
+        .strip_suffix(":regenerate-secret")
+        .ok_or_else(|| ApiError::MethodNotAllowed("POST here is only :regenerate-secret".into()))?;
     require_admin(&principal)?;
     let app = find(&state, &principal, uuid).await?;
     let (secret, secret_hash) = new_secret().await?;
@@ -349,5 +343,5 @@ async fn regenerate_secret(
         return Err(ApiError::not_found("application"));
     }
     let app = find(&state, &principal, uuid).await?;
-    Ok(Json(ApplicationResponse::new(&app, Some(secret))).into_response())
+    Ok(Json(ApplicationResponse::new(&app, Some(secret))))
 }

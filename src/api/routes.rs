@@ -124,15 +124,11 @@ pub async fn allow_methods(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let Some(matched) = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-    else {
+    let Some(matched) = request.extensions().get::<MatchedPath>().cloned() else {
         return next.run(request).await;
     };
     let last = request.uri().path().rsplit('/').next().unwrap_or_default();
-    let on_route = || table.iter().filter(|e| e.path == matched);
+    let on_route = || table.iter().filter(|e| e.path == matched.as_str());
     let verb = on_route().filter_map(|e| e.verb).find(|verb| last.ends_with(verb));
     let mut methods: Vec<Method> = on_route()
         .filter(|e| e.verb == verb)

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
 use crate::both;
-use crate::common::{attachment, bare_id, python, Backend, TestApp, TestDb};
+use crate::common::resources::Resources;
+use crate::common::{python, Backend, TestApp, TestDb};
 
 both!(schemathesis_finds_no_fault, postman_collection_passes_in_newman);
 
@@ -24,48 +23,18 @@ fn schemathesis() -> anyhow::Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// One of each resource in a tenant, by the environment names the tools' files use.
-struct Seeded {
-    vars: Vec<(&'static str, String)>,
-}
-
-impl Seeded {
-    async fn create(app: &TestApp, token: &str) -> anyhow::Result<Self> {
-        // Over one chunk, so ranges and the held-back last piece are exercised.
-        let content: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
-        let blob = app.upload(token, "evidence.bin", content).await?;
-        let doc = json!({"doc": attachment(&blob, "evidence.bin")});
-        let asset = app.create_asset(token, doc.clone(), true).await?;
-        let asset_id = bare_id(&asset["identity"]);
-        let body = json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": doc});
-        let (_, event) = app
-            .post_json(token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
-            .await?;
-        let (_, free) = app
-            .post_json(token, "/archivist/v1/events", &json!({"attributes": doc}))
-            .await?;
-        let (_, registration) = app
-            .post_json(
-                token,
-                "/archivist/iam/v1/applications",
-                &json!({"display_name": "fuzzed"}),
-            )
-            .await?;
-        let event_id = event["identity"]
-            .as_str()
-            .and_then(|i| i.rsplit('/').next())
-            .unwrap_or_default()
-            .to_string();
-        Ok(Self {
-            vars: vec![
-                ("BLOB", bare_id(&blob["identity"])),
-                ("ASSET", asset_id),
-                ("EVENT", event_id),
-                ("FREE_EVENT", bare_id(&free["identity"])),
-                ("APP", bare_id(&registration["identity"])),
-            ],
-        })
-    }
+/// One of each resource, by the environment names `tests/contract/schemathesis.toml` uses.
+async fn seed(app: &TestApp, token: &str) -> anyhow::Result<Vec<(&'static str, String)>> {
+    // Over one chunk, so ranges and the held-back last piece are exercised.
+    let content: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let made = Resources::create(app, token, content, true).await?;
+    Ok(vec![
+        ("BLOB", made.blob),
+        ("ASSET", made.asset),
+        ("EVENT", made.event),
+        ("FREE_EVENT", made.free_event),
+        ("APP", made.app),
+    ])
 }
 
 fn repo_file(path: &str) -> PathBuf {
@@ -76,7 +45,7 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
-    let seeded = Seeded::create(&app, &tenant.token).await?;
+    let seeded = seed(&app, &tenant.token).await?;
     let bin = tokio::task::spawn_blocking(schemathesis).await??;
     let reports = tempfile::tempdir()?;
     let output = tokio::process::Command::new(bin.join("schemathesis"))
@@ -90,7 +59,7 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
         .args(["--seed", "1", "--workers", "1"])
         .arg("--report-dir")
         .arg(reports.path())
-        .envs(seeded.vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .envs(seeded)
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);

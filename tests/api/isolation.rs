@@ -6,84 +6,41 @@ use axum::http::Method;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::{attachment, bare_id, Backend, TestApp, TestDb};
+use crate::common::resources::Resources;
+use crate::common::{Backend, TestApp, TestDb};
 
 both!(
     other_tenants_get_nothing_on_any_route,
     public_routes_never_serve_private_assets
 );
 
-/// Tenant A's resources, by the name the route table's parameters refer to them.
-struct Resources {
-    blob: String,
-    asset: String,
-    event: String,
-    free_event: String,
-    app: String,
+/// Tenant A's resources (private), named as the route table's parameters refer to them.
+async fn tenant_a(app: &TestApp, token: &str) -> anyhow::Result<Resources> {
+    Resources::create(app, token, b"tenant A's evidence".to_vec(), false).await
 }
 
-impl Resources {
-    async fn create(app: &TestApp, token: &str) -> anyhow::Result<Self> {
-        let blob = app.upload(token, "a.txt", b"tenant A's evidence".to_vec()).await?;
-        let asset = app
-            .create_asset(token, json!({"doc": attachment(&blob, "a.txt")}), false)
-            .await?;
-        let asset_id = bare_id(&asset["identity"]);
-        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
-                          "event_attributes": {"doc": attachment(&blob, "a.txt")}});
-        let (_, event) = app
-            .post_json(token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
-            .await?;
-        let (_, free) = app
-            .post_json(
-                token,
-                "/archivist/v1/events",
-                &json!({"attributes": {"doc": attachment(&blob, "a.txt")}}),
-            )
-            .await?;
-        let (_, registration) = app
-            .post_json(
-                token,
-                "/archivist/iam/v1/applications",
-                &json!({"display_name": "a-plain"}),
-            )
-            .await?;
-        Ok(Self {
-            blob: bare_id(&blob["identity"]),
-            asset: asset_id,
-            event: bare_id(&event["identity"]),
-            free_event: bare_id(&free["identity"]),
-            app: bare_id(&registration["identity"]),
-        })
+/// `path` with every parameter replaced by the A resource it names.
+fn fill(resources: &Resources, path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut filled = Vec::new();
+    for (i, segment) in segments.iter().enumerate() {
+        let before = if i > 0 { segments[i - 1] } else { "" };
+        let value: &str = match *segment {
+            "{asset}" => &resources.asset,
+            "{event}" if path.contains("/assets/") => &resources.event,
+            "{event}" => &resources.free_event,
+            "{uuid}" => match before {
+                "assets" | "publicassets" => &resources.asset,
+                "applications" => &resources.app,
+                "events" => &resources.free_event,
+                // blobs/{uuid} and the attachment routes' last parameter
+                _ => &resources.blob,
+            },
+            other => other,
+        };
+        filled.push(value);
     }
-
-    fn ids(&self) -> [&str; 5] {
-        [&self.blob, &self.asset, &self.event, &self.free_event, &self.app]
-    }
-
-    /// `path` with every parameter replaced by the A resource it names.
-    fn fill(&self, path: &str) -> String {
-        let segments: Vec<&str> = path.split('/').collect();
-        let mut filled = Vec::new();
-        for (i, segment) in segments.iter().enumerate() {
-            let before = if i > 0 { segments[i - 1] } else { "" };
-            let value: &str = match *segment {
-                "{asset}" => &self.asset,
-                "{event}" if path.contains("/assets/") => &self.event,
-                "{event}" => &self.free_event,
-                "{uuid}" => match before {
-                    "assets" | "publicassets" => &self.asset,
-                    "applications" => &self.app,
-                    "events" => &self.free_event,
-                    // blobs/{uuid} and the attachment routes' last parameter
-                    _ => &self.blob,
-                },
-                other => other,
-            };
-            filled.push(value);
-        }
-        filled.join("/")
-    }
+    filled.join("/")
 }
 
 fn body_for(path: &str) -> Value {
@@ -123,12 +80,12 @@ async fn other_tenants_get_nothing_on_any_route(backend: Backend) -> anyhow::Res
     let app = TestApp::start(&db).await?;
     let a = app.tenant().await?;
     let b = app.tenant().await?;
-    let resources = Resources::create(&app, &a.token).await?;
+    let resources = tenant_a(&app, &a.token).await?;
     let table = route_table();
     assert!(table.len() >= 30, "the route table has {} routes", table.len());
     assert!(table.iter().any(|e| e.verb.is_some()), "the verbs are walked too");
     for entry in &table {
-        let path = format!("{}{}", resources.fill(&entry.path), entry.verb.unwrap_or_default());
+        let path = format!("{}{}", fill(&resources, &entry.path), entry.verb.unwrap_or_default());
         let (status, body) = send(&app, &entry.method, &path, Some(&b.token)).await?;
         assert!(status != 500, "{} {path}: {status} {body}", entry.method);
         if entry.path.contains('{') {
@@ -154,7 +111,7 @@ async fn other_tenants_get_nothing_on_any_route(backend: Backend) -> anyhow::Res
             &format!("/archivist/iam/v1/applications/{}", resources.app),
         )
         .await?;
-    assert_eq!((status, registration["display_name"].as_str()), (200, Some("a-plain")));
+    assert_eq!((status, registration["display_name"].as_str()), (200, Some("plain")));
     let (_, events) = app.get_json(Some(&a.token), "/archivist/v2/assets/-/events").await?;
     assert_eq!(events["events"].as_array().map(Vec::len), Some(1));
     let free = format!("/archivist/v1/events/{}", resources.free_event);
@@ -166,14 +123,14 @@ async fn public_routes_never_serve_private_assets(backend: Backend) -> anyhow::R
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let a = app.tenant().await?;
-    let resources = Resources::create(&app, &a.token).await?;
+    let resources = tenant_a(&app, &a.token).await?;
     let public: Vec<_> = route_table()
         .into_iter()
         .filter(|e| e.public && e.path.contains("publicassets"))
         .collect();
     assert!(public.len() >= 7, "{public:?}");
     for entry in public {
-        let path = resources.fill(&entry.path);
+        let path = fill(&resources, &entry.path);
         // Not even the owner's token makes a private asset public.
         for token in [None, Some(a.token.as_str())] {
             let (status, body) = send(&app, &entry.method, &path, token).await?;

@@ -3,6 +3,7 @@
 pub mod clamd;
 pub mod postgres;
 pub mod python;
+pub mod resources;
 
 use std::time::{Duration, Instant};
 

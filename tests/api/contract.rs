@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::both;
 use crate::common::resources::Resources;
-use crate::common::{python, Backend, TestApp, TestDb};
+use crate::common::{tools, Backend, TestApp, TestDb};
 
 both!(schemathesis_finds_no_fault, postman_collection_passes_in_newman);
 
@@ -17,10 +17,8 @@ const EXAMPLES: &str = "10";
 const MAX_SECONDS: &str = "90";
 
 fn schemathesis() -> anyhow::Result<PathBuf> {
-    static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    VENV.get_or_init(|| python::venv("schemathesis-venv", SCHEMATHESIS).map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow::anyhow!(e))
+    static VENV: tools::Installed = tools::Installed::new();
+    tools::installed_once(&VENV, || tools::venv("schemathesis-venv", SCHEMATHESIS))
 }
 
 /// One of each resource, by the environment names `tests/contract/schemathesis.toml` uses.
@@ -86,11 +84,8 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
 
 /// newman as `postman/package-lock.json` pins it, installed once under target/.
 fn newman() -> anyhow::Result<PathBuf> {
-    static NEWMAN: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    NEWMAN
-        .get_or_init(|| install_newman().map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow::anyhow!(e))
+    static NEWMAN: tools::Installed = tools::Installed::new();
+    tools::installed_once(&NEWMAN, install_newman)
 }
 
 fn install_newman() -> anyhow::Result<PathBuf> {
@@ -102,7 +97,7 @@ fn install_newman() -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(&dir)?;
         std::fs::copy(repo_file("postman/package.json"), dir.join("package.json"))?;
         std::fs::write(&installed, &lock)?;
-        python::run(
+        tools::run(
             std::process::Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
                 .current_dir(&dir),

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::both;
-use crate::common::{default_settings, python, Backend, TestApp, TestDb};
+use crate::common::{default_settings, tools, Backend, TestApp, TestDb};
 
 both!(official_sdk_flows, sdk_retries_when_rate_limited);
 
@@ -12,10 +12,8 @@ both!(official_sdk_flows, sdk_retries_when_rate_limited);
 const SDK: &str = "datatrails-archivist==0.35.0";
 
 fn venv() -> anyhow::Result<PathBuf> {
-    static VENV: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
-    VENV.get_or_init(|| python::venv("sdk-venv", &[SDK]).map_err(|e| format!("{e:#}")))
-        .clone()
-        .map_err(|e| anyhow::anyhow!(e))
+    static VENV: tools::Installed = tools::Installed::new();
+    tools::installed_once(&VENV, || tools::venv("sdk-venv", &[SDK]))
 }
 
 async fn official_sdk_flows(backend: Backend) -> anyhow::Result<()> {

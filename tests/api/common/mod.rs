@@ -2,8 +2,8 @@
 
 pub mod clamd;
 pub mod postgres;
-pub mod python;
 pub mod resources;
+pub mod tools;
 
 use std::time::{Duration, Instant};
 

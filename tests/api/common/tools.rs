@@ -1,10 +1,23 @@
-//! Python tools the tests drive (the DataTrails SDK, schemathesis), each pip-installed into
-//! its own venv under target/ once and kept between runs.
+//! Outside tools the tests drive (the DataTrails SDK and schemathesis from PyPI, newman from
+//! npm), each installed under target/ once and kept between runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
+
+/// An installed tool's path, made by `install` once per test run (tests of both backends
+/// share it, and its error, rather than install it twice at once).
+pub type Installed = std::sync::OnceLock<Result<PathBuf, String>>;
+
+pub fn installed_once(
+    cell: &'static Installed,
+    install: impl FnOnce() -> anyhow::Result<PathBuf>,
+) -> anyhow::Result<PathBuf> {
+    cell.get_or_init(|| install().map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))
+}
 
 /// The venv `target/<name>` with `requirements` installed; returns its `bin` directory.
 pub fn venv(name: &str, requirements: &[&str]) -> anyhow::Result<PathBuf> {

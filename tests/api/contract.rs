@@ -3,10 +3,12 @@
 //! attachd with a tenant that has one of everything.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::both;
+use crate::common::clamd::Clamd;
 use crate::common::resources::Resources;
-use crate::common::{tools, Backend, TestApp, TestDb};
+use crate::common::{eventually, tools, Backend, TestApp, TestDb};
 
 both!(schemathesis_finds_no_fault, postman_collection_passes_in_newman);
 
@@ -26,12 +28,21 @@ async fn seed(app: &TestApp, token: &str) -> anyhow::Result<Vec<(&'static str, S
     // Over one chunk, so ranges and the held-back last piece are exercised.
     let content: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 251) as u8).collect();
     let made = Resources::create(app, token, content, true).await?;
+    // Deleted by the first DELETE the fuzzer sends, so the other operations keep theirs.
+    let (_, doomed) = app
+        .post_json(
+            token,
+            "/archivist/iam/v1/applications",
+            &serde_json::json!({"display_name": "doomed"}),
+        )
+        .await?;
     Ok(vec![
         ("BLOB", made.blob),
         ("ASSET", made.asset),
         ("EVENT", made.event),
         ("FREE_EVENT", made.free_event),
         ("APP", made.app),
+        ("APP_TO_DELETE", crate::common::bare_id(&doomed["identity"])),
     ])
 }
 
@@ -41,9 +52,20 @@ fn repo_file(path: &str) -> PathBuf {
 
 async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
-    let app = TestApp::start(&db).await?;
+    // Scanned clean, the seeded blob is served under `strict=true` too.
+    let clamd = Clamd::start("25M").await?;
+    let app = TestApp::start_with(&db, clamd.serve_args()).await?;
     let tenant = app.tenant().await?;
     let seeded = seed(&app, &tenant.token).await?;
+    let blob = seeded
+        .iter()
+        .find(|(name, _)| *name == "BLOB")
+        .map(|(_, id)| id.clone());
+    let info = format!("/archivist/v1/blobs/{}/info", blob.unwrap_or_default());
+    eventually("the seeded blob is scanned", Duration::from_secs(60), || async {
+        Ok(app.get_json(Some(&tenant.token), &info).await?.1["scanned_status"] == "SCANNED_OK")
+    })
+    .await?;
     let bin = tokio::task::spawn_blocking(schemathesis).await??;
     let reports = tempfile::tempdir()?;
     let output = tokio::process::Command::new(bin.join("schemathesis"))
@@ -61,6 +83,8 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // Shown with `cargo test -- --nocapture`: the cases run and any warnings.
+    println!("{stdout}");
     assert!(
         output.status.success(),
         "schemathesis found faults:\n{stdout}{}",

@@ -6,22 +6,13 @@ use serde_json::{json, Value};
 
 use crate::both;
 use crate::common::clamd::{Clamd, EICAR, SIGNATURE};
-use crate::common::{
-    attachment, bare_id, default_settings, download_routes, eventually, random_bytes, Backend, TestApp, TestDb,
-};
+use crate::common::{attachment, bare_id, download_routes, eventually, random_bytes, Backend, TestApp, TestDb};
 
 both!(
     verdicts_and_the_scan_gate,
     clamd_outage_loses_nothing,
     two_scanners_scan_each_blob_once
 );
-
-fn scanning_settings(clamd: &Clamd) -> attachd::config::ServeArgs {
-    let mut settings = default_settings();
-    settings.clamd = Some(clamd.addr());
-    settings.scan_interval = 1.into();
-    settings
-}
 
 async fn info(app: &TestApp, token: &str, blob: &Value) -> anyhow::Result<Value> {
     let path = format!("/archivist/v1/blobs/{}/info", bare_id(&blob["identity"]));
@@ -42,7 +33,7 @@ async fn verdicts_and_the_scan_gate(backend: Backend) -> anyhow::Result<()> {
     // clamd refuses streams over 1 MiB; attachd itself sends nothing over 3 MiB.
     let clamd = Clamd::start("1M").await?;
     let db = TestDb::new(backend).await?;
-    let mut settings = scanning_settings(&clamd);
+    let mut settings = clamd.serve_args();
     settings.clamd_max_bytes = 3 << 20;
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
@@ -131,7 +122,7 @@ async fn verdicts_and_the_scan_gate(backend: Backend) -> anyhow::Result<()> {
 async fn clamd_outage_loses_nothing(backend: Backend) -> anyhow::Result<()> {
     let mut clamd = Clamd::start("25M").await?;
     let db = TestDb::new(backend).await?;
-    let app = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
+    let app = TestApp::start_with(&db, clamd.serve_args()).await?;
     let tenant = app.tenant().await?;
     let first = app
         .upload(&tenant.token, "before.txt", b"scanned while clamd is up".to_vec())
@@ -169,8 +160,8 @@ async fn two_scanners_scan_each_blob_once(backend: Backend) -> anyhow::Result<()
     let clamd = Clamd::start("25M").await?;
     let db = TestDb::new(backend).await?;
     // Two attachd processes on one database, each with its scanner.
-    let one = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
-    let two = TestApp::start_with(&db, scanning_settings(&clamd)).await?;
+    let one = TestApp::start_with(&db, clamd.serve_args()).await?;
+    let two = TestApp::start_with(&db, clamd.serve_args()).await?;
     let tenant = one.tenant().await?;
     for i in 0..30 {
         let app = if i % 2 == 0 { &one } else { &two };

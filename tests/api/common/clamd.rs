@@ -52,6 +52,14 @@ impl Clamd {
         ClamdAddr::Unix(self.dir.path().join("clamd.sock"))
     }
 
+    /// Server settings that scan with this clamd, looking for new blobs every second.
+    pub fn serve_args(&self) -> attachd::config::ServeArgs {
+        let mut settings = super::default_settings();
+        settings.clamd = Some(self.addr());
+        settings.scan_interval = 1.into();
+        settings
+    }
+
     /// Starts (again) and waits until clamd answers PING.
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         let child = tokio::process::Command::new(clamd_binary()?)

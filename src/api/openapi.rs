@@ -66,7 +66,9 @@ pub fn spec_json() -> String {
     responses((status = 200, description = "The OpenAPI 3.1 description of every route.", body = Object))
 )]
 async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], spec_json())
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let spec = SPEC.get_or_init(spec_json).as_str();
+    ([(header::CONTENT_TYPE, "application/json")], spec)
 }
 
 struct BearerAuth;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::openapi::AdminErrors;
-use super::paging::{decode_token, PageParams, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use super::paging::{decode_token, page_size, PageParams, DEFAULT_PAGE_SIZE};
 use super::routes::Routes;
 use super::{json_text, timestamp, without_nul, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
@@ -200,14 +200,7 @@ async fn list(
     require_admin(&principal)?;
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
-    let limit = match query.page_size.as_deref() {
-        None => DEFAULT_PAGE_SIZE,
-        Some(n) => n
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}")))?,
-    };
+    let limit = query.page_size.as_deref().map_or(Ok(DEFAULT_PAGE_SIZE), page_size)?;
     let offset = match query.page_token.as_deref() {
         None | Some("") => 0,
         Some(token) => decode_token(token)?,

@@ -55,15 +55,7 @@ impl ListParams {
             super::without_nul(&name, "query parameters")?;
             super::without_nul(&value, "query parameters")?;
             match name.as_str() {
-                "page_size" => {
-                    query.limit = value
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}"))
-                        })?;
-                }
+                "page_size" => query.limit = page_size(&value)?,
                 "page_token" if value.is_empty() => {}
                 "page_token" => query.before = Some(decode_token(&value)?),
                 _ => {
@@ -93,6 +85,15 @@ pub fn next_page_token(page_len: usize, limit: i64, last_seq: Option<i64>) -> St
         Some(seq) if page_len as i64 == limit => seq.to_string(),
         _ => String::new(),
     }
+}
+
+/// A `page_size`: 1 to `MAX_PAGE_SIZE`.
+pub fn page_size(value: &str) -> ApiResult<i64> {
+    value
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+        .ok_or_else(|| ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}")))
 }
 
 /// A page token: a number, as `next_page_token` writes it.

@@ -30,14 +30,19 @@ fn committed_spec_is_what_the_code_generates() -> anyhow::Result<()> {
 /// `(METHOD, path)` with parameter names erased: the router names some parameters
 /// differently from DataTrails (matchit needs one name per position).
 fn shape(method: &str, path: &str) -> (String, String) {
+    (method.to_uppercase(), replace_params(path, || "{}".to_string()))
+}
+
+/// `path` with each `{parameter}` replaced by `value()`, keeping any `:verb` after it.
+fn replace_params(path: &str, value: impl Fn() -> String) -> String {
     let segments: Vec<String> = path
         .split('/')
         .map(|segment| match segment.split_once('}') {
-            Some((_, verb)) if segment.starts_with('{') => format!("{{}}{verb}"),
+            Some((_, verb)) if segment.starts_with('{') => format!("{}{verb}", value()),
             _ => segment.to_string(),
         })
         .collect();
-    (method.to_uppercase(), segments.join("/"))
+    segments.join("/")
 }
 
 fn spec_operations() -> anyhow::Result<Vec<(String, String, Value)>> {
@@ -356,17 +361,11 @@ async fn undocumented_methods_get_405_with_the_documented_allow(backend: Backend
         if documented.contains("GET") {
             documented.insert("HEAD".into());
         }
-        let filled: Vec<String> = path
-            .split('/')
-            .map(|segment| match segment.split_once('}') {
-                Some((_, verb)) if segment.starts_with('{') => format!("{}{verb}", uuid::Uuid::new_v4()),
-                _ => segment.to_string(),
-            })
-            .collect();
+        let filled = replace_params(path, || uuid::Uuid::new_v4().to_string());
         for method in ["OPTIONS", "PUT"] {
             let response = app
                 .http
-                .request(method.parse()?, app.url(&filled.join("/")))
+                .request(method.parse()?, app.url(&filled))
                 .bearer_auth(&tenant.token)
                 .send()
                 .await?;

@@ -66,7 +66,8 @@ fn strict_uuid(s: &str) -> Option<Uuid> {
     Uuid::try_parse(s).ok()
 }
 
-fn parse_uuid(s: &str, what: &str) -> Result<Uuid, ApiError> {
+/// A bare uuid from a URL path, or 400 naming `what`.
+pub fn parse_uuid(s: &str, what: &str) -> Result<Uuid, ApiError> {
     strict_uuid(s).ok_or_else(|| ApiError::bad_request(format!("malformed {what} id: {s:?} is not a uuid")))
 }
 

@@ -1,6 +1,5 @@
 //! `/archivist/v1/blobs`: streamed upload, verified download, info.
 
-use axum::extract::multipart::Field;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::Method;
@@ -8,29 +7,20 @@ use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::post;
 use axum::Json;
-use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
 use super::openapi::{Binary, Downloaded, Errors};
 use super::routes::Routes;
+use super::upload_form::read_upload;
 use super::PathParams;
 use crate::auth::Principal;
-use crate::blob::{store_upload, too_large, verified_download, DownloadCheck, UploadSource};
+use crate::blob::{verified_download, DownloadCheck};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{BlobId, TenantId};
 use crate::repo::Blob;
 use crate::AppState;
-
-/// Multipart framing and other form parts a client may send around the file.
-const MULTIPART_OVERHEAD: u64 = 1 << 20;
-
-/// After refusing an upload, at most this much of the rest of its body is read and thrown
-/// away, so a client still sending can finish and read the error instead of a broken pipe
-/// (hyper has no lingering close). Clients sending `Expect: 100-continue` send nothing.
-const DRAIN_BYTES: u64 = 64 << 20;
-const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -126,116 +116,10 @@ async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<BlobResponse>> {
-    let limits = state.upload_limits;
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let mut multipart =
-        multipart.map_err(|r| ApiError::bad_request(format!("expected multipart/form-data: {}", r.body_text())))?;
-    if let Some(len) = declared_length.filter(|len| *len > limits.max_blob_bytes.saturating_add(MULTIPART_OVERHEAD)) {
-        let expects_continue = headers
-            .get(header::EXPECT)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        if !expects_continue && len <= DRAIN_BYTES {
-            Drain::new().rest(&mut multipart).await;
-        }
-        return Err(too_large(limits.max_blob_bytes));
-    }
-    let malformed =
-        |e: axum::extract::multipart::MultipartError| ApiError::bad_request(format!("malformed multipart body: {e}"));
-    let Some(mut field) = multipart.next_field().await.map_err(malformed)? else {
-        return Err(ApiError::bad_request("missing form part \"file\""));
-    };
-    if field.name() != Some("file") {
-        let name = part_name(&field);
-        drop(field);
-        return Err(unexpected_part(name, &mut multipart).await);
-    }
-    let source = UploadSource {
-        content_type: field.content_type().map(str::to_string),
-        file_name: field.file_name().map(str::to_string),
-    };
-    let pending = match store_upload(state.repo.as_ref(), &principal, source, &mut field, limits).await {
-        Ok(pending) => pending,
-        Err(err @ ApiError::PayloadTooLarge(_)) => {
-            let mut drain = Drain::new();
-            if drain.field(&mut field).await {
-                drop(field);
-                drain.rest(&mut multipart).await;
-            }
-            return Err(err);
-        }
-        Err(err) => return Err(err),
-    };
-    drop(field);
-    // The body must end after the file: a part the server would drop is refused, not lost,
-    // and a body cut short stores nothing.
-    match multipart.next_field().await {
-        Ok(None) => {}
-        Ok(Some(extra)) => {
-            let name = part_name(&extra);
-            drop(extra);
-            pending.abort().await;
-            return Err(unexpected_part(name, &mut multipart).await);
-        }
-        Err(err) => {
-            pending.abort().await;
-            return Err(malformed(err));
-        }
-    }
-    let blob = pending.commit().await?;
+    let upload = read_upload(&state, &principal, &headers, multipart, &[]).await?;
+    let blob = upload.blob.commit().await?;
     tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
-}
-
-fn part_name(field: &Field<'_>) -> String {
-    field.name().unwrap_or_default().to_string()
-}
-
-/// The answer to a form part other than the one `file`, once the rest of the body is read.
-async fn unexpected_part(name: String, multipart: &mut Multipart) -> ApiError {
-    Drain::new().rest(multipart).await;
-    ApiError::bad_request(format!(
-        "unexpected form part {name:?}: send the file as the one part named \"file\""
-    ))
-}
-
-/// Reads and discards what is left of a refused upload, within `DRAIN_BYTES` and `DRAIN_TIME`.
-struct Drain {
-    left: u64,
-    deadline: tokio::time::Instant,
-}
-
-impl Drain {
-    fn new() -> Self {
-        Self {
-            left: DRAIN_BYTES,
-            deadline: tokio::time::Instant::now() + DRAIN_TIME,
-        }
-    }
-
-    /// False once the budget is spent.
-    async fn field(&mut self, field: &mut Field<'_>) -> bool {
-        loop {
-            match tokio::time::timeout_at(self.deadline, field.chunk()).await {
-                Ok(Ok(Some(piece))) => match self.left.checked_sub(piece.len() as u64) {
-                    Some(left) => self.left = left,
-                    None => return false,
-                },
-                Ok(Ok(None)) => return true,
-                Ok(Err(_)) | Err(_) => return false,
-            }
-        }
-    }
-
-    async fn rest(&mut self, multipart: &mut Multipart) {
-        while let Ok(Ok(Some(mut field))) = tokio::time::timeout_at(self.deadline, multipart.next_field()).await {
-            if !self.field(&mut field).await {
-                return;
-            }
-        }
-    }
 }
 
 async fn find_blob(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Blob> {

@@ -6,12 +6,15 @@ mod attachments;
 mod blobs;
 mod events;
 mod health;
+mod mediapocket;
+mod navarik;
 mod openapi;
 mod paging;
 mod public;
 pub mod routes;
 pub use openapi::{spec, spec_json};
 mod token;
+mod upload_form;
 
 use std::time::Duration;
 
@@ -78,6 +81,8 @@ fn routes() -> Routes {
         .merge(assets::routes())
         .merge(events::routes())
         .merge(attachments::routes())
+        .merge(navarik::routes())
+        .merge(mediapocket::routes())
         .merge(public::routes())
         .merge(attachments::public_routes())
 }
@@ -148,6 +153,23 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
         let axum::extract::Path(value) = axum::extract::Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
+    }
+}
+
+/// `Query` whose rejection is our JSON 400.
+pub struct QueryParams<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for QueryParams<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(Self)
+            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
     }
 }
 

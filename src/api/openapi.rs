@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, KnownFormat, ObjectBuilder, Ref, RefOr, SchemaFormat, Type};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
@@ -46,6 +46,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::events::Doc::openapi(),
         super::public::Doc::openapi(),
         super::attachments::Doc::openapi(),
+        super::navarik::Doc::openapi(),
+        super::mediapocket::Doc::openapi(),
     ] {
         doc.merge(part);
     }
@@ -83,10 +85,13 @@ impl Modify for BearerAuth {
                  the configured OIDC issuer.",
             ))
             .build();
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let api_key = ApiKeyValue::with_description(
+            "X-API-KEY",
+            "The Mediapocket routes' header: the same access token as the bearer one.",
+        );
+        components.add_security_scheme("api_key", SecurityScheme::ApiKey(ApiKey::Header(api_key)));
     }
 }
 

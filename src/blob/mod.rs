@@ -10,7 +10,7 @@ pub use download::{verified_download, DownloadCheck};
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
 pub use references::{find_references, BlobReference};
-pub use upload::{store_upload, too_large, UploadLimits, UploadSource};
+pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSource};
 
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;

@@ -12,7 +12,7 @@ use super::mime::{choose_mime, SNIFF_BYTES};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ids::BlobId;
-use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, Repo, TenantUsage};
+use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, NewRecord, Repo, TenantUsage};
 
 /// Limits applied to every upload.
 #[derive(Clone, Copy, Debug)]
@@ -36,15 +36,30 @@ pub struct UploadSource {
 
 /// A blob whose content is written but not yet committed: invisible until `commit`.
 pub struct PendingBlob {
+    id: BlobId,
     writer: Box<dyn BlobWriter>,
     blob: NewBlob,
     quota: CommitLimits,
 }
 
 impl PendingBlob {
+    pub fn id(&self) -> BlobId {
+        self.id
+    }
+
+    /// The SHA-256 of the content, hex.
+    pub fn hash(&self) -> &str {
+        &self.blob.hash_sha256
+    }
+
     /// Makes the blob durable and visible, within the tenant's quota.
     pub async fn commit(self) -> Result<Blob, ApiError> {
-        let stored = self.writer.commit(self.blob, self.quota).await?;
+        self.commit_with(None).await
+    }
+
+    /// Commits the blob together with a record naming it: both or neither.
+    pub async fn commit_with(self, record: Option<&NewRecord>) -> Result<Blob, ApiError> {
+        let stored = self.writer.commit(self.blob, self.quota, record).await?;
         metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
         Ok(stored)
     }
@@ -78,7 +93,8 @@ where
         )));
     }
     let cap = SizeCap::smallest(limits.max_blob_bytes, &usage, quota);
-    let writer = repo.begin_blob(principal.tenant, BlobId::new()).await?;
+    let id = BlobId::new();
+    let writer = repo.begin_blob(principal.tenant, id).await?;
     let (chunks, to_store) = mpsc::channel::<Bytes>(STORE_QUEUE);
     // Storage runs as its own task so inserts proceed while this one hashes.
     let storing = tokio::spawn(store_chunks(writer, to_store));
@@ -106,7 +122,12 @@ where
         subject: principal.subject.clone(),
         timestamp_accepted: chrono::Utc::now(),
     };
-    Ok(PendingBlob { writer, blob, quota })
+    Ok(PendingBlob {
+        id,
+        writer,
+        blob,
+        quota,
+    })
 }
 
 /// The answer to a blob over the server's size limit.

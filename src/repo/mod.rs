@@ -4,6 +4,7 @@
 mod cache;
 mod models;
 mod postgres;
+mod records;
 mod sql;
 mod sqlite;
 
@@ -17,6 +18,7 @@ use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
 
 pub use models::{Asset, Event, Filter, FilterField, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
+pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use sqlite::SqliteRepo;
 
 #[derive(Debug, thiserror::Error)]
@@ -178,14 +180,20 @@ pub struct NewBlob {
 pub trait BlobWriter: Send {
     async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> RepoResult<()>;
     /// Makes the blob visible, counting it against the tenant's quotas atomically:
-    /// `QuotaExceeded` (and nothing stored) if it would pass `limits`.
-    async fn commit(self: Box<Self>, blob: NewBlob, limits: CommitLimits) -> RepoResult<Blob>;
+    /// `QuotaExceeded` (and nothing stored) if it would pass `limits`. A `record` naming
+    /// the blob becomes visible in the same transaction.
+    async fn commit(
+        self: Box<Self>,
+        blob: NewBlob,
+        limits: CommitLimits,
+        record: Option<&NewRecord>,
+    ) -> RepoResult<Blob>;
     /// Rolls back now rather than when dropped.
     async fn abort(self: Box<Self>);
 }
 
 #[async_trait]
-pub trait Repo: Send + Sync {
+pub trait Repo: RecordRepo + Send + Sync {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> RepoResult<()>;

@@ -3,6 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
+use super::records::impl_records;
 use super::sql::{impl_repo, WriteTx};
 use super::RepoResult;
 
@@ -48,3 +49,4 @@ impl PgRepo {
 }
 
 impl_repo!(PgRepo, sqlx::Postgres, "postgres");
+impl_records!(PgRepo, sqlx::Postgres, " COLLATE \"C\"");

@@ -152,6 +152,7 @@ macro_rules! impl_repo {
                 mut self: Box<Self>,
                 blob: $crate::repo::NewBlob,
                 limits: $crate::repo::CommitLimits,
+                record: Option<&$crate::repo::NewRecord>,
             ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
                 let reserved = sqlx::query($crate::repo::sql::RESERVE_QUOTA)
                     .bind(self.tenant.0)
@@ -186,6 +187,9 @@ macro_rules! impl_repo {
                     .bind(self.blob.0)
                     .fetch_one(&mut *self.write.tx)
                     .await?;
+                if let Some(record) = record {
+                    <$repo>::insert_record(&mut self.write.tx, self.tenant, record).await?;
+                }
                 let this = *self;
                 this.write.tx.commit().await?;
                 Ok(stored)

@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
+use super::records::impl_records;
 use super::sql::{impl_repo, WriteTx};
 use super::RepoResult;
 
@@ -78,3 +79,4 @@ impl SqliteRepo {
 }
 
 impl_repo!(SqliteRepo, sqlx::Sqlite, "sqlite");
+impl_records!(SqliteRepo, sqlx::Sqlite, "");

@@ -36,7 +36,28 @@ async fn seed(app: &TestApp, token: &str) -> anyhow::Result<Vec<(&'static str, S
             &serde_json::json!({"display_name": "doomed"}),
         )
         .await?;
+    // Likewise for the Navarik DELETE, in the same document as the one the others read.
+    let part = reqwest::multipart::Part::bytes(b"doomed".to_vec()).file_name("doomed.txt");
+    let doomed_attachment: serde_json::Value = app
+        .http
+        .post(app.url(&format!(
+            "/v2/workspaces/{}/documents/{}/attachments",
+            made.workspace, made.document
+        )))
+        .bearer_auth(token)
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+        .send()
+        .await?
+        .json()
+        .await?;
     Ok(vec![
+        (
+            "NAVARIK_TO_DELETE",
+            doomed_attachment["body"]["id"].as_str().unwrap_or_default().to_string(),
+        ),
+        ("WORKSPACE", made.workspace),
+        ("DOCUMENT", made.document),
+        ("NAVARIK", made.navarik),
         ("BLOB", made.blob),
         ("ASSET", made.asset),
         ("EVENT", made.event),
@@ -74,6 +95,8 @@ async fn schemathesis_finds_no_fault(backend: Backend) -> anyhow::Result<()> {
         .args(["--no-color", "run"])
         .arg(app.url("/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {}", tenant.token)])
+        // The Mediapocket routes' own header, holding the same token.
+        .args(["--header", &format!("X-API-KEY: {}", tenant.token)])
         .args(["--checks", "all", "--max-examples", EXAMPLES, "--max-time", MAX_SECONDS])
         // One worker: Hypothesis' lambda-source parsing is not thread-safe.
         .args(["--seed", "1", "--workers", "1"])

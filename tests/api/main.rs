@@ -8,6 +8,8 @@ mod fuzz;
 mod identity;
 mod isolation;
 mod limits;
+mod mediapocket;
+mod navarik;
 mod oidc;
 mod openapi;
 mod operations;

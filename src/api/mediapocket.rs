@@ -204,8 +204,8 @@ struct Parent {
 }
 
 impl Parent {
-    async fn asset(state: &AppState, tenant: TenantId, id: &str) -> Result<Self, Failure> {
-        let id = AssetId::parse_bare(id)?;
+    async fn asset(state: &AppState, tenant: TenantId, path: IdPath) -> Result<Self, Failure> {
+        let id = AssetId::parse_bare(&path_id(path)?)?;
         let asset = state
             .repo
             .asset(tenant, id)
@@ -220,8 +220,10 @@ impl Parent {
         })
     }
 
-    async fn project(state: &AppState, tenant: TenantId, id: &str) -> Result<Self, Failure> {
-        let id = EventId::parse_bare(id).map_err(|_| ApiError::bad_request(format!("malformed project id: {id:?}")))?;
+    async fn project(state: &AppState, tenant: TenantId, path: IdPath) -> Result<Self, Failure> {
+        let id = path_id(path)?;
+        let id =
+            EventId::parse_bare(&id).map_err(|_| ApiError::bad_request(format!("malformed project id: {id:?}")))?;
         let event = state
             .repo
             .event(tenant, id)
@@ -478,6 +480,29 @@ impl IntoResponses for MissingTitle {
 
 type IdPath = Result<Path<String>, PathRejection>;
 
+/// A list handler's answer, once the path has named (or failed to name) the parent.
+async fn list_of(
+    state: &AppState,
+    parent: Result<Parent, Failure>,
+    headers: &HeaderMap,
+) -> Result<Json<AttachmentList>, Failure> {
+    let attachments = parent?.attachments(state, headers).await?;
+    Ok(Json(AttachmentList { attachments }))
+}
+
+/// A create handler's answer, likewise.
+async fn create_on(
+    state: &AppState,
+    caller: &Principal,
+    parent: Result<Parent, Failure>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match parent {
+        Ok(parent) => parent.create(state, caller, body).await,
+        Err(failure) => failure.into_response(),
+    }
+}
+
 /// An asset's attachments: the blobs its attributes reference, and placeholders.
 #[utoipa::path(get, path = "/api/v2/assets/{asset_id}/attachments", operation_id = "Mediapocket_ListAssetAttachments",
     tag = "mediapocket", security(("api_key" = []), ("bearer" = [])),
@@ -489,9 +514,7 @@ async fn asset_list(
     path: IdPath,
     headers: HeaderMap,
 ) -> Result<Json<AttachmentList>, Failure> {
-    let parent = Parent::asset(&state, caller.0.tenant, &path_id(path)?).await?;
-    let attachments = parent.attachments(&state, &headers).await?;
-    Ok(Json(AttachmentList { attachments }))
+    list_of(&state, Parent::asset(&state, caller.0.tenant, path).await, &headers).await
 }
 
 /// Creates a placeholder attachment of an asset: a title, no content yet.
@@ -506,14 +529,8 @@ async fn asset_create(
     path: IdPath,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parent = match path_id(path) {
-        Ok(id) => Parent::asset(&state, caller.0.tenant, &id).await,
-        Err(failure) => Err(failure),
-    };
-    match parent {
-        Ok(parent) => parent.create(&state, &caller.0, body).await,
-        Err(failure) => failure.into_response(),
-    }
+    let parent = Parent::asset(&state, caller.0.tenant, path).await;
+    create_on(&state, &caller.0, parent, body).await
 }
 
 /// A project's attachments; a project is an asset-free event.
@@ -527,9 +544,7 @@ async fn project_list(
     path: IdPath,
     headers: HeaderMap,
 ) -> Result<Json<AttachmentList>, Failure> {
-    let parent = Parent::project(&state, caller.0.tenant, &path_id(path)?).await?;
-    let attachments = parent.attachments(&state, &headers).await?;
-    Ok(Json(AttachmentList { attachments }))
+    list_of(&state, Parent::project(&state, caller.0.tenant, path).await, &headers).await
 }
 
 /// Creates a placeholder attachment of a project.
@@ -544,14 +559,8 @@ async fn project_create(
     path: IdPath,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let parent = match path_id(path) {
-        Ok(id) => Parent::project(&state, caller.0.tenant, &id).await,
-        Err(failure) => Err(failure),
-    };
-    match parent {
-        Ok(parent) => parent.create(&state, &caller.0, body).await,
-        Err(failure) => failure.into_response(),
-    }
+    let parent = Parent::project(&state, caller.0.tenant, path).await;
+    create_on(&state, &caller.0, parent, body).await
 }
 
 #[cfg(test)]

@@ -144,6 +144,25 @@ macro_rules! impl_records {
                     .map_err(|e| $crate::repo::RepoError::from_insert(e, "attachment"))?;
                 Ok(())
             }
+
+            /// The container's record `id`, unless deleted, through a pool or a transaction.
+            async fn live_record<'c, E>(
+                executor: E,
+                tenant: $crate::ids::TenantId,
+                container: &str,
+                id: uuid::Uuid,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>>
+            where
+                E: sqlx::Executor<'c, Database = $db>,
+            {
+                use $crate::repo::records::*;
+                Ok(sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
+                    .bind(tenant.0)
+                    .bind(container)
+                    .bind(id)
+                    .fetch_optional(executor)
+                    .await?)
+            }
         }
 
         #[async_trait::async_trait]
@@ -153,15 +172,11 @@ macro_rules! impl_records {
                 tenant: $crate::ids::TenantId,
                 record: &$crate::repo::NewRecord,
             ) -> $crate::repo::RepoResult<$crate::repo::Record> {
-                use $crate::repo::records::*;
                 let mut write = self.begin_write().await?;
                 Self::insert_record(&mut write.tx, tenant, record).await?;
-                let stored = sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
-                    .bind(tenant.0)
-                    .bind(&record.container)
-                    .bind(record.id)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
+                let stored = Self::live_record(&mut *write.tx, tenant, &record.container, record.id)
+                    .await?
+                    .ok_or($crate::repo::RepoError::NotFound)?;
                 write.tx.commit().await?;
                 Ok(stored)
             }
@@ -172,13 +187,7 @@ macro_rules! impl_records {
                 container: &str,
                 id: uuid::Uuid,
             ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>> {
-                use $crate::repo::records::*;
-                Ok(sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
-                    .bind(tenant.0)
-                    .bind(container)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?)
+                Self::live_record(&self.pool, tenant, container, id).await
             }
 
             async fn list_records(
@@ -210,19 +219,12 @@ macro_rules! impl_records {
                 container: &str,
                 id: uuid::Uuid,
             ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>> {
-                use $crate::repo::records::*;
                 let mut write = self.begin_write().await?;
-                let found: Option<$crate::repo::Record> = sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
-                    .bind(tenant.0)
-                    .bind(container)
-                    .bind(id)
-                    .fetch_optional(&mut *write.tx)
-                    .await?;
-                let Some(mut found) = found else {
+                let Some(mut found) = Self::live_record(&mut *write.tx, tenant, container, id).await? else {
                     return Ok(None);
                 };
                 let now = chrono::Utc::now();
-                sqlx::query(DELETE_RECORD)
+                sqlx::query($crate::repo::records::DELETE_RECORD)
                     .bind(tenant.0)
                     .bind(container)
                     .bind(id)

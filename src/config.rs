@@ -194,7 +194,13 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_HEADER_READ_TIMEOUT", default_value = "30", value_parser = parse_secs)]
     pub header_read_timeout: SecsArg,
 
-    /// Seconds an upload may go without sending a byte before it is abandoned.
+    /// Seconds a query waits for a database connection before the request is answered 503
+    /// (the database is down or overloaded).
+    #[arg(long, env = "ATTACHD_DATABASE_ACQUIRE_TIMEOUT", default_value = "2", value_parser = parse_secs)]
+    pub database_acquire_timeout: SecsArg,
+
+    /// Seconds an upload may go without sending a byte before it is abandoned (408). A staged
+    /// upload untouched for twice this is removed by the sweeper.
     #[arg(long, env = "ATTACHD_BODY_IDLE_TIMEOUT", default_value = "60", value_parser = parse_secs)]
     pub body_idle_timeout: SecsArg,
 

@@ -50,8 +50,12 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("range not satisfiable: the blob has {0} bytes")]
     RangeNotSatisfiable(u64),
+    /// The database (or another service) cannot be reached; the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Storage is full.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Stored content no longer matches its recorded hash.
     #[error("{0}")]
     DataLoss(String),
@@ -96,6 +100,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::DataLoss(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +119,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => grpc::UNIMPLEMENTED,
             Self::RangeNotSatisfiable(_) => grpc::OUT_OF_RANGE,
             Self::Unavailable(_) => grpc::UNAVAILABLE,
+            Self::InsufficientStorage(_) => grpc::RESOURCE_EXHAUSTED,
             Self::DataLoss(_) => grpc::DATA_LOSS,
             Self::Internal(_) => grpc::INTERNAL,
         }
@@ -143,6 +149,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert("archivist-rate-limit-reset", HeaderValue::from(*seconds));
             }
+            Self::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            }
             Self::RangeNotSatisfiable(size) => {
                 if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     response.headers_mut().insert(header::CONTENT_RANGE, value);
@@ -154,15 +165,60 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a 503 tells the client to wait before trying again.
+const RETRY_AFTER_SECS: u64 = 2;
+
 impl From<RepoError> for ApiError {
     fn from(err: RepoError) -> Self {
         match err {
             RepoError::NotFound => Self::NotFound("not found".into()),
             RepoError::Conflict(what) => Self::Conflict(what),
             RepoError::QuotaExceeded(what) => Self::PaymentRequired(what),
-            RepoError::Database(e) => Self::Internal(e.into()),
+            RepoError::Database(e) => Self::from_database(e),
             RepoError::Other(e) => Self::Internal(e),
         }
+    }
+}
+
+impl ApiError {
+    /// A database failure: 503 when the database cannot be reached, 507 when it is full,
+    /// 500 otherwise. The cause is logged, never sent.
+    fn from_database(err: sqlx::Error) -> Self {
+        match database_failure(&err) {
+            Some(DatabaseFailure::Unreachable) => {
+                tracing::warn!(error = %err, "database unreachable");
+                Self::Unavailable("the database cannot be reached: try again shortly".into())
+            }
+            Some(DatabaseFailure::Full) => {
+                tracing::error!(error = %err, "database storage is full");
+                Self::InsufficientStorage("storage is full: nothing was stored".into())
+            }
+            None => Self::Internal(err.into()),
+        }
+    }
+}
+
+enum DatabaseFailure {
+    Unreachable,
+    Full,
+}
+
+fn database_failure(err: &sqlx::Error) -> Option<DatabaseFailure> {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            Some(DatabaseFailure::Unreachable)
+        }
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            match code.as_ref() {
+                // PostgreSQL disk_full; SQLite SQLITE_FULL.
+                "53100" | "13" => Some(DatabaseFailure::Full),
+                // PostgreSQL: connection exceptions, shutting down, too many connections.
+                c if c.starts_with("08") || c.starts_with("57P") || c == "53300" => Some(DatabaseFailure::Unreachable),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 

@@ -82,7 +82,7 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
-    let repo = repo::connect(url)
+    let repo = repo::connect_with(url, args.database_acquire_timeout.0)
         .await
         .with_context(|| format!("opening {}", attachd::config::redact_url(url)))?;
     let state = AppState::new(repo.clone(), &args).await?;

@@ -27,6 +27,10 @@ pub async fn serve(
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(crate::blob::sweep_uploads(
+        state.repo.clone(),
+        state.upload_limits.body_idle,
+    ));
     let app = crate::api::router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -63,6 +67,7 @@ pub async fn serve(
         });
     }
     drop(listener);
+    sweeper.abort();
     tracing::info!("shutting down: finishing in-flight requests");
     if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err() {
         tracing::warn!("gave up waiting for open connections");

@@ -2,10 +2,9 @@
 //! the asset or event that references them, verified against the referencing hash.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use utoipa::OpenApi;
 
@@ -153,57 +152,16 @@ impl Referrer {
         let check = DownloadCheck {
             route: self.route,
             expected: naming.iter().map(|r| r.hash.clone()).collect(),
+            file_name: Some(file_name.unwrap_or_else(|| uuid.to_string())),
         };
         let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-        let mut response = verified_download(state.repo.clone(), blob, check, range).await?;
-        let disposition = content_disposition(file_name.as_deref().unwrap_or(uuid));
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, disposition);
-        Ok(response)
+        verified_download(state.repo.clone(), blob, check, range).await
     }
 
     async fn info(&self, state: &AppState, uuid: &str) -> ApiResult<Json<BlobResponse>> {
         let (blob, _) = self.blob(state, uuid).await?;
         Ok(Json(BlobResponse::new(&blob, format!("attachments/{}", blob.id))))
     }
-}
-
-/// RFC 5987 `attr-char`s are sent as they are; everything else is percent-encoded.
-const ATTR_CHAR_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback with no
-/// quotes, controls or path separators, and the exact name percent-encoded.
-pub fn content_disposition(name: &str) -> HeaderValue {
-    let name: String = name
-        .chars()
-        .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
-        .collect();
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c == ' ' || (c.is_ascii_graphic() && !matches!(c, '"' | '%')) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded = utf8_percent_encode(&name, ATTR_CHAR_ESCAPES);
-    HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
 async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {
@@ -414,24 +372,4 @@ async fn public_event_info(
     PathParams((asset, event, uuid)): Triple,
 ) -> ApiResult<Json<BlobResponse>> {
     public_event_referrer(&s, &asset, &event).await?.info(&s, &uuid).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dispositions_cannot_inject_headers() {
-        let value = content_disposition("a\"b\r\nSet-Cookie: x=1/../é.pdf");
-        let text = value.to_str().unwrap_or_default();
-        assert!(!text.contains('\r') && !text.contains('\n'));
-        assert!(
-            text.starts_with("attachment; filename=\"a_b__Set-Cookie: x=1_.._"),
-            "{text}"
-        );
-        assert!(
-            text.contains("filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20x%3D1_.._%C3%A9.pdf"),
-            "{text}"
-        );
-    }
 }

@@ -1,7 +1,7 @@
 //! `/archivist/v1/blobs`: streamed upload, verified download, info.
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Method;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
@@ -114,9 +114,9 @@ async fn upload(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    body: Body,
 ) -> ApiResult<Json<BlobResponse>> {
-    let upload = read_upload(&state, &principal, &headers, multipart, &[]).await?;
+    let upload = read_upload(&state, &principal, &headers, body, &[]).await?;
     let blob = upload.blob.commit().await?;
     tracing::info!(blob = %BlobId(blob.id), size = blob.size, "blob stored");
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
@@ -153,6 +153,8 @@ async fn download(
     let check = DownloadCheck {
         route: "blobs",
         expected: Vec::new(),
+        // Blobs keep no file name: the client saves it under its id.
+        file_name: Some(blob.id.to_string()),
     };
     verified_download(state.repo.clone(), blob, check, range).await
 }

@@ -97,12 +97,13 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let key = crate::auth::single_header(&parts.headers, "x-api-key")?.cloned();
         let bearer = if parts.headers.contains_key(header::AUTHORIZATION) {
             Some(Principal::from_request_parts(parts, state).await?)
         } else {
             None
         };
-        let Some(key) = parts.headers.get("x-api-key") else {
+        let Some(key) = key else {
             return bearer.map(Self).ok_or_else(|| {
                 ApiError::Unauthenticated("missing X-API-KEY: send an access token in it".into()).into()
             });

@@ -13,6 +13,7 @@ mod paging;
 mod public;
 pub mod routes;
 pub use openapi::{spec, spec_json};
+mod multipart;
 mod token;
 mod upload_form;
 
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             routes::allow_methods,
         ))
         .layer(layers)
+        .layer(axum::middleware::from_fn(private_when_authenticated))
         .layer(axum::Extension(state.rate_limits.clone()))
         .with_state(state)
 }
@@ -122,8 +124,28 @@ fn on_response<B>(response: &axum::http::Response<B>, latency: Duration, _span: 
     }
 }
 
+/// A response to a request carrying credentials is for that caller alone: no shared cache
+/// may keep it.
+async fn private_when_authenticated(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let authenticated =
+        request.headers().contains_key(header::AUTHORIZATION) || request.headers().contains_key("x-api-key");
+    let mut response = next.run(request).await;
+    if authenticated {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    response
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::PayloadTooLarge(format!("JSON body too large: {}", rejection.body_text()));
+        }
         Self::BadRequest(format!("invalid JSON body: {}", rejection.body_text()))
     }
 }

@@ -3,8 +3,8 @@
 //! tenant. The file is a blob like any other, and every download is checked against the
 //! hash recorded when it was attached.
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::attachments::content_disposition;
 use super::blobs::{HashValue, ScanGate, ScanGateQuery};
 use super::openapi::{Binary, Downloaded, Errors};
 use super::routes::Routes;
@@ -306,7 +305,7 @@ async fn create(
     PathParams((workspace, document)): DocumentPath,
     QueryParams(details): QueryParams<DetailsQuery>,
     headers: HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    body: Body,
 ) -> ApiResult<Response> {
     let doc = Document::parse(&workspace, &document)?;
     for name in DETAILS {
@@ -314,7 +313,7 @@ async fn create(
             check_detail(name, value)?;
         }
     }
-    let mut upload = read_upload(&state, &principal, &headers, multipart, &DETAILS).await?;
+    let mut upload = read_upload(&state, &principal, &headers, body, &DETAILS).await?;
     let mut detail = |name: &str| match (upload.text.remove(name), details.get(name)) {
         (Some(_), Some(_)) => Err(ApiError::bad_request(format!(
             "{name} was sent both as a form part and in the query string"
@@ -427,13 +426,10 @@ async fn content(
     let check = DownloadCheck {
         route: "navarik/attachments",
         expected: vec![hash],
+        file_name: Some(record.title.clone()),
     };
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let mut response = verified_download(state.repo.clone(), blob, check, range).await?;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_DISPOSITION, content_disposition(&record.title));
-    Ok(response)
+    verified_download(state.repo.clone(), blob, check, range).await
 }
 
 #[cfg(test)]

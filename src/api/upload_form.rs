@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::Multipart;
+use axum::body::Body;
 use axum::http::{header, HeaderMap};
 
+use super::multipart::{MultipartReader, PartHeaders};
 use super::without_nul;
 use crate::auth::Principal;
 use crate::blob::{store_upload, too_large, PendingBlob, UploadSource};
@@ -39,12 +39,11 @@ pub async fn read_upload(
     state: &AppState,
     principal: &Principal,
     headers: &HeaderMap,
-    multipart: Result<Multipart, MultipartRejection>,
+    body: Body,
     text_parts: &[&str],
 ) -> ApiResult<Upload> {
     let limits = state.upload_limits;
-    let mut multipart =
-        multipart.map_err(|r| ApiError::bad_request(format!("expected multipart/form-data: {}", r.body_text())))?;
+    let mut form = MultipartReader::new(headers, body, limits.body_idle)?;
     let declared_length = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -54,52 +53,13 @@ pub async fn read_upload(
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         if !expects_continue && len <= DRAIN_BYTES {
-            Drain::new().rest(&mut multipart).await;
+            form.drain(DRAIN_BYTES, DRAIN_TIME).await;
         }
         return Err(too_large(limits.max_blob_bytes));
     }
     let mut text = BTreeMap::new();
     let mut file: Option<(PendingBlob, Option<String>)> = None;
-    let outcome = loop {
-        let mut field = match multipart.next_field().await {
-            Ok(Some(field)) => field,
-            Ok(None) => break Ok(()),
-            Err(err) => break Err(malformed(err)),
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        if name == "file" && file.is_none() {
-            let source = UploadSource {
-                content_type: field.content_type().map(str::to_string),
-                file_name: field.file_name().map(str::to_string),
-            };
-            let file_name = source.file_name.clone();
-            match store_upload(state.repo.as_ref(), principal, source, &mut field, limits).await {
-                Ok(pending) => file = Some((pending, file_name)),
-                Err(err @ ApiError::PayloadTooLarge(_)) => {
-                    let mut drain = Drain::new();
-                    if drain.field(&mut field).await {
-                        drop(field);
-                        drain.rest(&mut multipart).await;
-                    }
-                    break Err(err);
-                }
-                Err(err) => break Err(err),
-            }
-        } else if text_parts.contains(&name.as_str()) && !text.contains_key(&name) {
-            match read_text(&name, &mut field).await {
-                Ok(value) => text.insert(name, value),
-                Err(err) => break Err(err),
-            };
-        } else {
-            drop(field);
-            // Roll back before draining: on SQLite the pending blob holds the write gate.
-            if let Some((blob, _)) = file.take() {
-                blob.abort().await;
-            }
-            Drain::new().rest(&mut multipart).await;
-            break Err(unexpected_part(&name, file.is_some(), text_parts));
-        }
-    };
+    let outcome = read_parts(state, principal, &mut form, text_parts, &mut text, &mut file).await;
     match (outcome, file) {
         (Ok(()), Some((blob, file_name))) => Ok(Upload { blob, file_name, text }),
         (Ok(()), None) => Err(ApiError::bad_request("missing form part \"file\"")),
@@ -107,13 +67,59 @@ pub async fn read_upload(
             if let Some((blob, _)) = pending {
                 blob.abort().await;
             }
+            // A refused body is read on (raw, capped) so the client sees the answer; one
+            // that timed out or broke has nothing more to give.
+            if matches!(
+                err,
+                ApiError::PayloadTooLarge(_) | ApiError::PaymentRequired(_) | ApiError::BadRequest(_)
+            ) {
+                form.drain(DRAIN_BYTES, DRAIN_TIME).await;
+            }
             Err(err)
         }
     }
 }
 
-fn malformed(err: MultipartError) -> ApiError {
-    ApiError::bad_request(format!("malformed multipart body: {err}"))
+async fn read_parts(
+    state: &AppState,
+    principal: &Principal,
+    form: &mut MultipartReader,
+    text_parts: &[&str],
+    text: &mut BTreeMap<String, String>,
+    file: &mut Option<(PendingBlob, Option<String>)>,
+) -> ApiResult<()> {
+    while let Some(part) = form.next_part().await? {
+        let PartHeaders {
+            name,
+            file_name,
+            content_type,
+        } = part;
+        let name = name.unwrap_or_default();
+        if name == "file" && file.is_none() {
+            let source = UploadSource {
+                content_type,
+                file_name: file_name.clone(),
+            };
+            let content = futures::stream::unfold(&mut *form, |form| async move {
+                form.next_chunk().await.transpose().map(|piece| (piece, form))
+            });
+            let pending = store_upload(
+                state.repo.as_ref(),
+                principal,
+                source,
+                std::pin::pin!(content),
+                state.upload_limits,
+            )
+            .await?;
+            *file = Some((pending, file_name));
+        } else if text_parts.contains(&name.as_str()) && !text.contains_key(&name) {
+            let value = read_text(&name, form).await?;
+            text.insert(name, value);
+        } else {
+            return Err(unexpected_part(&name, file.is_some(), text_parts));
+        }
+    }
+    Ok(())
 }
 
 fn unexpected_part(name: &str, had_file: bool, text_parts: &[&str]) -> ApiError {
@@ -130,9 +136,9 @@ fn unexpected_part(name: &str, had_file: bool, text_parts: &[&str]) -> ApiError 
     ApiError::bad_request(format!("{what}: {expected}"))
 }
 
-async fn read_text(name: &str, field: &mut Field<'_>) -> ApiResult<String> {
+async fn read_text(name: &str, form: &mut MultipartReader) -> ApiResult<String> {
     let mut bytes = Vec::new();
-    while let Some(piece) = field.chunk().await.map_err(malformed)? {
+    while let Some(piece) = form.next_chunk().await? {
         bytes.extend_from_slice(&piece);
         if bytes.len() > MAX_TEXT_PART {
             return Err(ApiError::bad_request(format!(
@@ -144,41 +150,4 @@ async fn read_text(name: &str, field: &mut Field<'_>) -> ApiResult<String> {
         String::from_utf8(bytes).map_err(|_| ApiError::bad_request(format!("form part {name:?} is not UTF-8")))?;
     without_nul(&text, &format!("form part {name:?}"))?;
     Ok(text)
-}
-
-/// Reads and discards what is left of a refused upload, within `DRAIN_BYTES` and `DRAIN_TIME`.
-struct Drain {
-    left: u64,
-    deadline: tokio::time::Instant,
-}
-
-impl Drain {
-    fn new() -> Self {
-        Self {
-            left: DRAIN_BYTES,
-            deadline: tokio::time::Instant::now() + DRAIN_TIME,
-        }
-    }
-
-    /// False once the budget is spent.
-    async fn field(&mut self, field: &mut Field<'_>) -> bool {
-        loop {
-            match tokio::time::timeout_at(self.deadline, field.chunk()).await {
-                Ok(Ok(Some(piece))) => match self.left.checked_sub(piece.len() as u64) {
-                    Some(left) => self.left = left,
-                    None => return false,
-                },
-                Ok(Ok(None)) => return true,
-                Ok(Err(_)) | Err(_) => return false,
-            }
-        }
-    }
-
-    async fn rest(&mut self, multipart: &mut Multipart) {
-        while let Ok(Ok(Some(mut field))) = tokio::time::timeout_at(self.deadline, multipart.next_field()).await {
-            if !self.field(&mut field).await {
-                return;
-            }
-        }
-    }
 }

@@ -7,6 +7,7 @@ pub mod secrets;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, TenantId};
@@ -28,9 +29,7 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
+        let header = single_header(&parts.headers, AUTHORIZATION.as_str())?
             .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
         let token = header
             .to_str()
@@ -41,6 +40,19 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| ApiError::Unauthenticated("Authorization header is not a Bearer token".into()))?;
         Self::from_token(state, token).await
     }
+}
+
+/// The one value of credential header `name`, if sent. Sent twice is 400: which one to
+/// believe would be a guess, and "valid, garbage" must not pass as valid.
+pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h HeaderValue>, ApiError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ApiError::bad_request(format!(
+            "the {name} header was sent more than once: send one credential"
+        )));
+    }
+    Ok(first)
 }
 
 impl Principal {

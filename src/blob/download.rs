@@ -22,6 +22,8 @@ pub struct DownloadCheck {
     pub route: &'static str,
     /// Hashes recorded by referencing attributes (hex SHA-256).
     pub expected: Vec<String>,
+    /// The name the client should save the content as, where one is known.
+    pub file_name: Option<String>,
 }
 
 /// Streams `blob` (or one range of it) after or while verifying its content.
@@ -49,6 +51,9 @@ pub async fn verified_download(
         None => builder.status(StatusCode::OK).header(header::CONTENT_LENGTH, size),
     };
 
+    if let Some(headers) = builder.headers_mut() {
+        super::headers::content_headers(headers, check.file_name.as_deref());
+    }
     let mut verifier = Verifier::new(repo, &blob, check, range)?;
     let body = if blob.chunk_count() <= 1 {
         // Fits in one chunk: verify before the response starts.

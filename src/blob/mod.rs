@@ -1,15 +1,18 @@
 //! Blob content: the streamed upload pipeline and the verified download stream.
 
 mod download;
+mod headers;
 mod mime;
 mod range;
 mod references;
+mod sweep;
 mod upload;
 
 pub use download::{verified_download, DownloadCheck};
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
 pub use references::{find_references, BlobReference};
+pub use sweep::sweep_uploads;
 pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSource};
 
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).

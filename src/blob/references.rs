@@ -28,6 +28,13 @@ fn walk(path: &str, value: &Value, found: &mut Vec<BlobReference>) -> Result<(),
         Value::Object(map) if map.get("arc_attribute_type").and_then(Value::as_str) == Some("arc_attachment") => {
             found.push(parse_reference(path, map)?);
         }
+        // A blob identity under any other type (a typo, another case, a number, none) would be
+        // stored as unchecked external content: refuse it instead.
+        Value::Object(map) if map.contains_key("arc_blob_identity") => {
+            return Err(format!(
+                "attachment attribute {path}: arc_blob_identity needs \"arc_attribute_type\": \"arc_attachment\""
+            ));
+        }
         Value::Object(map) => {
             for (key, child) in map {
                 walk(&join(path, key), child, found)?;
@@ -152,6 +159,28 @@ mod tests {
             .iter()
             .any(|r| r.blob == b && r.attribute == "event_attributes.arc_attachments[0]"));
         Ok(())
+    }
+
+    #[test]
+    fn a_blob_identity_of_any_other_type_is_refused() {
+        let hash = "ab".repeat(32);
+        for kind in [
+            json!(1),
+            json!(null),
+            json!(["arc_attachment"]),
+            json!("ARC_ATTACHMENT"),
+            json!("arc_attachment "),
+        ] {
+            let tree = json!({"doc": {"arc_attribute_type": kind, "arc_blob_identity": BlobId::new().identity(),
+                                      "arc_blob_hash_alg": "SHA256", "arc_blob_hash_value": hash}});
+            let err = find_references("attributes", &tree).err().unwrap_or_default();
+            assert!(
+                err.contains("attributes.doc") && err.contains("arc_attribute_type"),
+                "{kind}: {err}"
+            );
+        }
+        let untyped = json!({"doc": {"arc_blob_identity": BlobId::new().identity(), "arc_blob_hash_value": hash}});
+        assert!(find_references("attributes", &untyped).is_err());
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub struct UploadLimits {
     /// Tenant quotas where a tenant has no override of its own.
     pub default_max_blobs: i64,
     pub default_max_bytes: i64,
-    /// How long the client may send nothing before the upload is abandoned.
+    /// How long the client may send nothing before the upload is abandoned; also how
+    /// long a staged upload may go untouched before the sweeper removes it.
     pub body_idle: Duration,
     pub chunk_bytes: usize,
 }
@@ -70,7 +71,7 @@ impl PendingBlob {
 }
 
 /// Writes `body` as a new blob of the principal's tenant, to be committed by the caller.
-pub async fn store_upload<S, E>(
+pub async fn store_upload<S>(
     repo: &dyn Repo,
     principal: &Principal,
     source: UploadSource,
@@ -78,8 +79,7 @@ pub async fn store_upload<S, E>(
     limits: UploadLimits,
 ) -> Result<PendingBlob, ApiError>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes, ApiError>> + Unpin,
 {
     let usage = repo.tenant_usage(principal.tenant).await?.unwrap_or_default();
     let quota = CommitLimits {
@@ -95,7 +95,7 @@ where
     let cap = SizeCap::smallest(limits.max_blob_bytes, &usage, quota);
     let id = BlobId::new();
     let writer = repo.begin_blob(principal.tenant, id).await?;
-    let (chunks, to_store) = mpsc::channel::<Bytes>(STORE_QUEUE);
+    let (chunks, to_store) = mpsc::channel::<Staged>(STORE_QUEUE);
     // Storage runs as its own task so inserts proceed while this one hashes.
     let storing = tokio::spawn(store_chunks(writer, to_store));
     let read = read_body(body, limits, cap, chunks).await;
@@ -191,18 +191,33 @@ impl SizeCap {
 /// Chunks read ahead of storage: bounds memory at a few chunks per upload.
 const STORE_QUEUE: usize = 2;
 
+/// What the reader hands to storage.
+enum Staged {
+    Chunk(Bytes),
+    /// The client is still sending, though slower than a chunk per idle timeout: keep the
+    /// staged upload from looking abandoned to the sweeper.
+    KeepAlive,
+}
+
 /// Writes chunks in order until the sender is gone, then hands the writer back.
-/// If the upload is abandoned, the writer is dropped with this task's output: rollback.
+/// If the upload is abandoned, the writer is dropped with this task's output, which
+/// removes what it staged.
 async fn store_chunks(
     mut writer: Box<dyn BlobWriter>,
-    mut chunks: mpsc::Receiver<Bytes>,
+    mut chunks: mpsc::Receiver<Staged>,
 ) -> (Box<dyn BlobWriter>, Result<(), ApiError>) {
     let mut seq: i64 = 0;
-    while let Some(chunk) = chunks.recv().await {
-        if let Err(err) = writer.write_chunk(seq, &chunk).await {
+    while let Some(staged) = chunks.recv().await {
+        let written = match staged {
+            Staged::Chunk(chunk) => {
+                seq += 1;
+                writer.write_chunk(seq - 1, &chunk).await
+            }
+            Staged::KeepAlive => writer.keep_alive().await,
+        };
+        if let Err(err) = written {
             return (writer, Err(err.into()));
         }
-        seq += 1;
     }
     (writer, Ok(()))
 }
@@ -214,36 +229,25 @@ struct Written {
 }
 
 /// Reads, counts and hashes the body, handing full chunks to storage.
-async fn read_body<S, E>(
+async fn read_body<S>(
     mut body: S,
     limits: UploadLimits,
     cap: SizeCap,
-    chunks: mpsc::Sender<Bytes>,
+    chunks: mpsc::Sender<Staged>,
 ) -> Result<Written, ApiError>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    S: Stream<Item = Result<Bytes, ApiError>> + Unpin,
 {
     let storage_stopped = || ApiError::internal(anyhow::anyhow!("chunk storage stopped"));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut head = Vec::new();
     let mut pending = BytesMut::with_capacity(limits.chunk_bytes);
+    let mut last_write = tokio::time::Instant::now();
     loop {
-        let piece = match tokio::time::timeout(limits.body_idle, body.next()).await {
-            Err(_) => {
-                return Err(ApiError::RequestTimeout(format!(
-                    "upload abandoned: no data for {} s",
-                    limits.body_idle.as_secs()
-                )))
-            }
-            Ok(None) => break,
-            Ok(Some(Err(err))) => {
-                return Err(ApiError::bad_request(format!(
-                    "upload body was cut off or malformed: {err}"
-                )))
-            }
-            Ok(Some(Ok(piece))) => piece,
+        // The body's reader answers 408 when the client goes idle.
+        let Some(piece) = body.next().await.transpose()? else {
+            break;
         };
         size += piece.len() as u64;
         if size > cap.bytes {
@@ -257,11 +261,19 @@ where
         pending.extend_from_slice(&piece);
         while pending.len() >= limits.chunk_bytes {
             let chunk = pending.split_to(limits.chunk_bytes).freeze();
-            chunks.send(chunk).await.map_err(|_| storage_stopped())?;
+            chunks.send(Staged::Chunk(chunk)).await.map_err(|_| storage_stopped())?;
+            last_write = tokio::time::Instant::now();
+        }
+        if last_write.elapsed() >= limits.body_idle / 2 {
+            chunks.send(Staged::KeepAlive).await.map_err(|_| storage_stopped())?;
+            last_write = tokio::time::Instant::now();
         }
     }
     if !pending.is_empty() {
-        chunks.send(pending.freeze()).await.map_err(|_| storage_stopped())?;
+        chunks
+            .send(Staged::Chunk(pending.freeze()))
+            .await
+            .map_err(|_| storage_stopped())?;
     }
     Ok(Written {
         hash: hex::encode(hasher.finalize()),

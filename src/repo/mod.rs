@@ -7,6 +7,8 @@ mod postgres;
 mod records;
 mod sql;
 mod sqlite;
+mod tx;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -174,11 +176,13 @@ pub struct NewBlob {
     pub timestamp_accepted: DateTime<Utc>,
 }
 
-/// Storage for one blob being uploaded: chunks go into an open transaction that only
-/// `commit` makes visible. Dropping the writer rolls everything back.
+/// Storage for one blob being uploaded: chunks are staged as they arrive and only `commit`
+/// makes them visible. A failed commit, `abort` or dropping the writer removes them.
 #[async_trait]
 pub trait BlobWriter: Send {
     async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> RepoResult<()>;
+    /// Marks the upload as alive without writing a chunk (a slow but steady client).
+    async fn keep_alive(&mut self) -> RepoResult<()>;
     /// Makes the blob visible, counting it against the tenant's quotas atomically:
     /// `QuotaExceeded` (and nothing stored) if it would pass `limits`. A `record` naming
     /// the blob becomes visible in the same transaction.
@@ -188,7 +192,7 @@ pub trait BlobWriter: Send {
         limits: CommitLimits,
         record: Option<&NewRecord>,
     ) -> RepoResult<Blob>;
-    /// Rolls back now rather than when dropped.
+    /// Removes the staged chunks now rather than in the background when dropped.
     async fn abort(self: Box<Self>);
 }
 
@@ -249,6 +253,9 @@ pub trait Repo: RecordRepo + Send + Sync {
     async fn setting_or_insert(&self, key: &str, value: &str) -> RepoResult<String>;
 
     async fn begin_blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Box<dyn BlobWriter>>;
+    /// Removes uploads (and their chunks) untouched since then: those a crash or a lost
+    /// cleanup left. Returns how many.
+    async fn sweep_uploads(&self, untouched_since: DateTime<Utc>) -> RepoResult<u64>;
     async fn blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Option<Blob>>;
     async fn blob_chunk(&self, tenant: TenantId, blob: BlobId, seq: i64) -> RepoResult<Option<Vec<u8>>>;
     /// Records that the blob's content no longer matches its hash (first time only).
@@ -279,12 +286,21 @@ pub enum EventScope {
 
 pub type DynRepo = Arc<dyn Repo>;
 
+/// How long a query waits for a pooled connection by default: past it the database counts
+/// as unreachable (503) rather than leaving the client hanging.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Opens the backend the URL's scheme names and applies its migrations.
 pub async fn connect(url: &str) -> anyhow::Result<DynRepo> {
+    connect_with(url, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// `connect`, waiting at most `acquire_timeout` for a connection per query.
+pub async fn connect_with(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<DynRepo> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PgRepo::connect(url).await?))
+        Ok(Arc::new(PgRepo::connect(url, acquire_timeout).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteRepo::connect(url).await?))
+        Ok(Arc::new(SqliteRepo::connect(url, acquire_timeout).await?))
     } else {
         anyhow::bail!(
             "unsupported database URL {:?}: use sqlite://PATH or postgres://…",

@@ -4,7 +4,9 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
 use super::records::impl_records;
-use super::sql::{impl_repo, WriteTx};
+use super::sql::impl_repo;
+use super::tx::WriteTx;
+use super::uploads::impl_uploads;
 use super::RepoResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -18,10 +20,11 @@ pub struct PgRepo {
 }
 
 impl PgRepo {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
         let options: PgConnectOptions = url.parse()?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -40,13 +43,16 @@ impl PgRepo {
         name.to_string()
     }
 
+    /// PostgreSQL takes concurrent writers: no gate.
+    fn write_gate(&self) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
+        None
+    }
+
     async fn begin_write(&self) -> RepoResult<WriteTx<Postgres>> {
-        Ok(WriteTx {
-            tx: self.pool.begin().await?,
-            _gate: None,
-        })
+        super::tx::begin_write(&self.pool, None).await
     }
 }
 
 impl_repo!(PgRepo, sqlx::Postgres, "postgres");
 impl_records!(PgRepo, sqlx::Postgres, " COLLATE \"C\"");
+impl_uploads!(PgRepo, sqlx::Postgres);

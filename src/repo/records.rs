@@ -120,7 +120,7 @@ macro_rules! impl_records {
     ($repo:ty, $db:ty, $text_order:literal) => {
         impl $repo {
             pub(super) async fn insert_record(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut $crate::repo::tx::Tx<$db>,
                 tenant: $crate::ids::TenantId,
                 record: &$crate::repo::NewRecord,
             ) -> $crate::repo::RepoResult<()> {

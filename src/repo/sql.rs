@@ -1,9 +1,6 @@
 //! SQL shared by both backends (`$n` placeholders work on both) and the `Repo`
 //! implementation written once for them; a backend file holds only what differs.
 
-use sqlx::{Database, Transaction};
-use tokio::sync::OwnedMutexGuard;
-
 pub const INSERT_TENANT: &str = "INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)";
 pub const INSERT_APP: &str = "INSERT INTO apps (id, tenant_id, display_name, client_id, secret_hash, admin, \
      custom_claims, created_at, secret_created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)";
@@ -117,95 +114,13 @@ pub fn quota_message(usage: &super::TenantUsage, limits: super::CommitLimits, si
     }
 }
 
-/// A write transaction; on SQLite it also holds the process-wide write gate, so writers
-/// queue in order instead of failing with SQLITE_BUSY. Fields drop in order: the
-/// transaction rolls back before the gate opens.
-pub struct WriteTx<DB: Database> {
-    pub tx: Transaction<'static, DB>,
-    pub _gate: Option<OwnedMutexGuard<()>>,
-}
-
-/// Writes one blob's chunks inside its transaction.
-pub struct SqlBlobWriter<DB: Database> {
-    pub write: WriteTx<DB>,
-    pub tenant: crate::ids::TenantId,
-    pub blob: crate::ids::BlobId,
-}
-
-/// Implements `Repo` and `BlobWriter` for a backend struct with a `pool` field and a
-/// `begin_write()` method, over the database type `$db`.
+/// Implements `Repo` for a backend struct with a `pool` field and a `begin_write()` method,
+/// over the database type `$db`.
 macro_rules! impl_repo {
     ($repo:ty, $db:ty, $backend:literal) => {
-        #[async_trait::async_trait]
-        impl $crate::repo::BlobWriter for $crate::repo::sql::SqlBlobWriter<$db> {
-            async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> $crate::repo::RepoResult<()> {
-                sqlx::query($crate::repo::sql::INSERT_CHUNK)
-                    .bind(self.blob.0)
-                    .bind(seq)
-                    .bind(data)
-                    .execute(&mut *self.write.tx)
-                    .await?;
-                Ok(())
-            }
-
-            async fn commit(
-                mut self: Box<Self>,
-                blob: $crate::repo::NewBlob,
-                limits: $crate::repo::CommitLimits,
-                record: Option<&$crate::repo::NewRecord>,
-            ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
-                let reserved = sqlx::query($crate::repo::sql::RESERVE_QUOTA)
-                    .bind(self.tenant.0)
-                    .bind(blob.size)
-                    .bind(limits.max_blobs)
-                    .bind(limits.max_bytes)
-                    .execute(&mut *self.write.tx)
-                    .await?;
-                if reserved.rows_affected() == 0 {
-                    let usage: $crate::repo::TenantUsage = sqlx::query_as($crate::repo::sql::TENANT_USAGE)
-                        .bind(self.tenant.0)
-                        .fetch_one(&mut *self.write.tx)
-                        .await?;
-                    return Err($crate::repo::RepoError::QuotaExceeded(
-                        $crate::repo::sql::quota_message(&usage, limits, blob.size),
-                    ));
-                }
-                sqlx::query($crate::repo::sql::INSERT_BLOB)
-                    .bind(self.blob.0)
-                    .bind(self.tenant.0)
-                    .bind(&blob.hash_sha256)
-                    .bind(blob.size)
-                    .bind(blob.chunk_bytes)
-                    .bind(&blob.mime_type)
-                    .bind(&blob.issuer)
-                    .bind(&blob.subject)
-                    .bind(blob.timestamp_accepted)
-                    .execute(&mut *self.write.tx)
-                    .await?;
-                let stored: $crate::repo::Blob = sqlx::query_as($crate::repo::sql::SELECT_BLOB)
-                    .bind(self.tenant.0)
-                    .bind(self.blob.0)
-                    .fetch_one(&mut *self.write.tx)
-                    .await?;
-                if let Some(record) = record {
-                    <$repo>::insert_record(&mut self.write.tx, self.tenant, record).await?;
-                }
-                let this = *self;
-                this.write.tx.commit().await?;
-                Ok(stored)
-            }
-
-            async fn abort(self: Box<Self>) {
-                let this = *self;
-                if let Err(err) = this.write.tx.rollback().await {
-                    tracing::warn!(error = %err, "rollback of an abandoned upload failed");
-                }
-            }
-        }
-
         impl $repo {
             async fn insert_app(
-                tx: &mut sqlx::Transaction<'static, $db>,
+                tx: &mut $crate::repo::tx::Tx<$db>,
                 tenant: $crate::ids::TenantId,
                 app: &$crate::repo::NewApp,
                 now: chrono::DateTime<chrono::Utc>,
@@ -545,8 +460,14 @@ macro_rules! impl_repo {
                 tenant: $crate::ids::TenantId,
                 blob: $crate::ids::BlobId,
             ) -> $crate::repo::RepoResult<Box<dyn $crate::repo::BlobWriter>> {
-                let write = self.begin_write().await?;
-                Ok(Box::new($crate::repo::sql::SqlBlobWriter::<$db> { write, tenant, blob }))
+                self.begin_staged_blob(tenant, blob).await
+            }
+
+            async fn sweep_uploads(
+                &self,
+                untouched_since: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::repo::RepoResult<u64> {
+                self.sweep_staged_uploads(untouched_since).await
             }
 
             async fn blob(

@@ -10,7 +10,9 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
 use super::records::impl_records;
-use super::sql::{impl_repo, WriteTx};
+use super::sql::impl_repo;
+use super::tx::WriteTx;
+use super::uploads::impl_uploads;
 use super::RepoResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -27,13 +29,18 @@ pub struct SqliteRepo {
 }
 
 impl SqliteRepo {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit survives power loss; NORMAL may roll back the last ones.
             .synchronous(SqliteSynchronous::Full)
             .page_size(PAGE_SIZE)
+            // Checkpoint every 16 MiB of log (SQLite counts pages; its default of 1000 is
+            // 64 MiB at this page size) and shrink a log that grew past 64 MiB: on a small or
+            // nearly full disk the log must not be what fills it.
+            .pragma("wal_autocheckpoint", "256")
+            .pragma("journal_size_limit", (64u64 << 20).to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         if let Some(dir) = Path::new(options.get_filename()).parent() {
@@ -43,6 +50,7 @@ impl SqliteRepo {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
@@ -69,14 +77,15 @@ impl SqliteRepo {
         format!("$.\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
     }
 
+    fn write_gate(&self) -> Option<Arc<Mutex<()>>> {
+        Some(self.write_gate.clone())
+    }
+
     async fn begin_write(&self) -> RepoResult<WriteTx<Sqlite>> {
-        let gate = self.write_gate.clone().lock_owned().await;
-        Ok(WriteTx {
-            tx: self.pool.begin().await?,
-            _gate: Some(gate),
-        })
+        super::tx::begin_write(&self.pool, Some(&self.write_gate)).await
     }
 }
 
 impl_repo!(SqliteRepo, sqlx::Sqlite, "sqlite");
 impl_records!(SqliteRepo, sqlx::Sqlite, "");
+impl_uploads!(SqliteRepo, sqlx::Sqlite);

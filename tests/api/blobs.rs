@@ -299,15 +299,17 @@ async fn cut_off_upload_leaves_nothing(backend: Backend) -> anyhow::Result<()> {
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
     let socket = start_raw_upload(&app, &tenant.token, 10 << 20, &random_bytes(3 << 20, 1)).await?;
-    // The server has written chunks inside its transaction before the client vanishes.
-    eventually("the upload has written chunks", Duration::from_secs(30), || {
-        db.write_in_progress()
+    // The server has staged chunks before the client vanishes.
+    eventually("the upload has staged chunks", Duration::from_secs(30), || async {
+        Ok(db.staged_chunks().await? > 0)
     })
     .await?;
     drop(socket);
-    eventually("the upload is rolled back", Duration::from_secs(30), || async {
-        Ok(!db.write_in_progress().await?)
-    })
+    eventually(
+        "the upload's staged chunks are gone",
+        Duration::from_secs(30),
+        || async { Ok(!db.upload_staged().await?) },
+    )
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
@@ -354,7 +356,7 @@ async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow:
         .await?;
     assert_eq!(response.status(), 413);
     eventually("no upload is open", Duration::from_secs(30), || async {
-        Ok(!db.write_in_progress().await?)
+        Ok(!db.upload_staged().await?)
     })
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);

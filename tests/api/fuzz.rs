@@ -116,7 +116,7 @@ async fn random_multipart_bodies_never_break_the_server(backend: Backend) -> any
     );
     // Only complete uploads left rows behind, and the server still works.
     crate::common::eventually("no upload is open", std::time::Duration::from_secs(30), || async {
-        Ok(!db.write_in_progress().await?)
+        Ok(!db.upload_staged().await?)
     })
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, stored);

@@ -87,9 +87,11 @@ async fn idle_upload_is_abandoned(backend: Backend) -> anyhow::Result<()> {
     read??;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    eventually("the upload is rolled back", Duration::from_secs(30), || async {
-        Ok(!db.write_in_progress().await?)
-    })
+    eventually(
+        "the upload's staged chunks are gone",
+        Duration::from_secs(30),
+        || async { Ok(!db.upload_staged().await?) },
+    )
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
     Ok(())
@@ -111,10 +113,7 @@ async fn shutdown_finishes_in_flight_uploads(backend: Backend) -> anyhow::Result
         .send();
     let response = tokio::spawn(request);
     tx.send(Ok(content[..1 << 20].to_vec())).await?;
-    eventually("the upload has begun writing", Duration::from_secs(30), || {
-        db.write_in_progress()
-    })
-    .await?;
+    eventually("the upload has begun", Duration::from_secs(30), || db.upload_staged()).await?;
     app.begin_shutdown();
     tx.send(Ok(content[1 << 20..].to_vec())).await?;
     drop(tx);

@@ -2,6 +2,7 @@
 
 pub mod clamd;
 pub mod postgres;
+pub mod raw;
 pub mod resources;
 pub mod tools;
 
@@ -67,6 +68,15 @@ impl TestDb {
         }
     }
 
+    /// A database at `url` that something else made (and removes).
+    pub fn at(backend: Backend, url: String) -> Self {
+        Self {
+            backend,
+            url,
+            _dir: None,
+        }
+    }
+
     /// A number from a query run straight against the database, e.g. a row count.
     pub async fn scalar(&self, sql: &str) -> anyhow::Result<i64> {
         Ok(match self.backend {
@@ -95,33 +105,17 @@ impl TestDb {
         })
     }
 
-    /// Whether some other session holds an open transaction that has written.
-    pub async fn write_in_progress(&self) -> anyhow::Result<bool> {
-        match self.backend {
-            Backend::Sqlite => {
-                use std::str::FromStr;
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(&self.url)?.busy_timeout(Duration::ZERO);
-                let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
-                // BEGIN IMMEDIATE takes the write lock, or fails at once while another writer has it.
-                match sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await {
-                    Ok(_) => {
-                        sqlx::query("ROLLBACK").execute(&mut conn).await?;
-                        Ok(false)
-                    }
-                    Err(sqlx::Error::Database(e)) if e.message().contains("locked") || e.message().contains("busy") => {
-                        Ok(true)
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-            Backend::Postgres => Ok(self
-                .scalar(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
-                     AND pid <> pg_backend_pid() AND datname = current_database()",
-                )
-                .await?
-                > 0),
-        }
+    /// Content chunks no blob row makes visible: staged uploads, or leftovers.
+    pub async fn staged_chunks(&self) -> anyhow::Result<i64> {
+        self.scalar(
+            "SELECT COUNT(*) FROM blob_chunks c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = c.blob_id)",
+        )
+        .await
+    }
+
+    /// Whether any upload is staged: listed as in progress, or holding invisible chunks.
+    pub async fn upload_staged(&self) -> anyhow::Result<bool> {
+        Ok(self.scalar("SELECT COUNT(*) FROM blob_uploads").await? > 0 || self.staged_chunks().await? > 0)
     }
 }
 

@@ -26,6 +26,15 @@ pub fn cluster() -> anyhow::Result<&'static Cluster> {
         .map_err(|e| anyhow::anyhow!("starting the test PostgreSQL cluster: {e}"))
 }
 
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &self.data_dir(), "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
 #[ctor::dtor]
 fn stop_cluster() {
     if let Some(Ok(cluster)) = CLUSTER.get() {
@@ -63,7 +72,8 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Cluster {
-    fn start() -> anyhow::Result<Self> {
+    /// A cluster of its own (the shared one is `cluster()`), stopped when dropped.
+    pub fn start() -> anyhow::Result<Self> {
         let bin = find_bin_dir()?;
         let dir = tempfile::Builder::new().prefix("attachd-pg-").tempdir()?;
         let is_root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
@@ -87,24 +97,37 @@ impl Cluster {
             "UTF8",
             "--no-sync",
         ]))?;
+        cluster.resume()?;
+        Ok(cluster)
+    }
+
+    /// Starts the (stopped) server; returns once it accepts connections.
+    pub fn resume(&self) -> anyhow::Result<()> {
         let options = format!(
             "-k {} -p {} -c listen_addresses='' -c max_connections=200 -c shared_buffers=128MB",
-            cluster.socket_dir().display(),
-            cluster.port
+            self.socket_dir().display(),
+            self.port
         );
-        let log = cluster.dir.path().join("postgres.log");
+        let log = self.dir.path().join("postgres.log");
         // -w: pg_ctl polls until the server accepts connections.
-        cluster.run(cluster.command("pg_ctl").args([
+        self.run(self.command("pg_ctl").args([
             "-D",
-            &cluster.data_dir(),
+            &self.data_dir(),
             "-o",
             &options,
             "-l",
             &log.display().to_string(),
             "-w",
             "start",
-        ]))?;
-        Ok(cluster)
+        ]))
+    }
+
+    /// Stops the server, cutting every connection (an outage); `resume` brings it back.
+    pub fn halt(&self) -> anyhow::Result<()> {
+        self.run(
+            self.command("pg_ctl")
+                .args(["-D", &self.data_dir(), "-m", "fast", "-w", "stop"]),
+        )
     }
 
     fn socket_dir(&self) -> &Path {

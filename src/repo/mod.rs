@@ -180,8 +180,9 @@ pub struct NewBlob {
 /// makes them visible. A failed commit, `abort` or dropping the writer removes them.
 #[async_trait]
 pub trait BlobWriter: Send {
-    async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> RepoResult<()>;
-    /// Marks the upload as alive without writing a chunk (a slow but steady client).
+    /// Stages `chunks` as numbers `first_seq`, `first_seq + 1`, … in one transaction.
+    async fn write_chunks(&mut self, first_seq: i64, chunks: &[bytes::Bytes]) -> RepoResult<()>;
+    /// Marks the upload as alive, so the sweeper leaves it; an error if it was swept.
     async fn keep_alive(&mut self) -> RepoResult<()>;
     /// Makes the blob visible, counting it against the tenant's quotas atomically:
     /// `QuotaExceeded` (and nothing stored) if it would pass `limits`. A `record` naming

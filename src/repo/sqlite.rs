@@ -39,7 +39,7 @@ impl SqliteRepo {
             // Checkpoint every 16 MiB of log (SQLite counts pages; its default of 1000 is
             // 64 MiB at this page size) and shrink a log that grew past 64 MiB: on a small or
             // nearly full disk the log must not be what fills it.
-            .pragma("wal_autocheckpoint", "256")
+            .pragma("wal_autocheckpoint", "1000")
             .pragma("journal_size_limit", (64u64 << 20).to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));

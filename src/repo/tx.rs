@@ -32,8 +32,31 @@ where
     gate: Option<OwnedMutexGuard<()>>,
 }
 
+/// How a transaction's commit must reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// Durable when `commit` returns.
+    Durable,
+    /// A staged chunk: durable with the next durable commit, which flushes the log it was
+    /// written to (SQLite's WAL, PostgreSQL's WAL) up to itself. A crash before that loses
+    /// only an upload that had not completed.
+    Staged,
+}
+
 /// Begins a write transaction, behind the write gate where the backend has one.
 pub async fn begin_write<DB: Database>(pool: &Pool<DB>, gate: Option<&Arc<Mutex<()>>>) -> RepoResult<WriteTx<DB>>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
+    begin_write_with(pool, gate, Sync::Durable).await
+}
+
+/// `begin_write` with the given commit durability.
+pub async fn begin_write_with<DB: Database>(
+    pool: &Pool<DB>,
+    gate: Option<&Arc<Mutex<()>>>,
+    sync: Sync,
+) -> RepoResult<WriteTx<DB>>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
@@ -42,13 +65,21 @@ where
         None => None,
     };
     let mut conn = pool.acquire().await?;
-    // SQLite: take the write lock now, not on the first write (no upgrade to fail).
-    let begin = if DB::NAME == "SQLite" {
-        "BEGIN IMMEDIATE"
+    if DB::NAME == "SQLite" {
+        // Set on every transaction, so no connection keeps a staged one's setting.
+        let pragma = match sync {
+            Sync::Durable => "PRAGMA synchronous = FULL",
+            Sync::Staged => "PRAGMA synchronous = NORMAL",
+        };
+        conn.execute(pragma).await?;
+        // Take the write lock now, not on the first write (no upgrade to fail).
+        conn.execute("BEGIN IMMEDIATE").await?;
     } else {
-        "BEGIN"
-    };
-    conn.execute(begin).await?;
+        conn.execute("BEGIN").await?;
+        if sync == Sync::Staged {
+            conn.execute("SET LOCAL synchronous_commit = off").await?;
+        }
+    }
     Ok(WriteTx {
         tx: Tx { conn: Some(conn), gate },
     })

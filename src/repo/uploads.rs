@@ -149,19 +149,25 @@ macro_rules! impl_uploads {
 
         #[async_trait::async_trait]
         impl $crate::repo::BlobWriter for $crate::repo::uploads::StagedBlobWriter<$db> {
-            async fn write_chunk(&mut self, seq: i64, data: &[u8]) -> $crate::repo::RepoResult<()> {
-                let mut write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
-                sqlx::query($crate::repo::sql::INSERT_CHUNK)
-                    .bind(self.blob.0)
-                    .bind(seq)
-                    .bind(data)
-                    .execute(&mut *write.tx)
-                    .await?;
-                self.touch(write).await
+            async fn write_chunks(&mut self, first_seq: i64, chunks: &[bytes::Bytes]) -> $crate::repo::RepoResult<()> {
+                let mut write =
+                    $crate::repo::tx::begin_write_with(&self.pool, self.gate.as_ref(), $crate::repo::tx::Sync::Staged)
+                        .await?;
+                for (seq, data) in (first_seq..).zip(chunks) {
+                    sqlx::query($crate::repo::sql::INSERT_CHUNK)
+                        .bind(self.blob.0)
+                        .bind(seq)
+                        .bind(data.as_ref())
+                        .execute(&mut *write.tx)
+                        .await?;
+                }
+                write.tx.commit().await
             }
 
             async fn keep_alive(&mut self) -> $crate::repo::RepoResult<()> {
-                let write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
+                let write =
+                    $crate::repo::tx::begin_write_with(&self.pool, self.gate.as_ref(), $crate::repo::tx::Sync::Staged)
+                        .await?;
                 self.touch(write).await
             }
 

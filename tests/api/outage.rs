@@ -32,9 +32,24 @@ async fn database_outage_is_a_fast_503() -> anyhow::Result<()> {
     let content = random_bytes(3 << 20, 21);
     let blob = app.upload(&tenant.token, "before.bin", content.clone()).await?;
 
+    let token = tenant.token.as_str();
+    // A database that takes connections and never answers: nothing may wait on it for long.
+    cluster.signal_all("STOP")?;
+    assert_unavailable(app.http.get(app.url("/readyz")), "readyz, frozen").await?;
+    assert_unavailable(
+        app.http.get(app.url("/archivist/v2/assets")).bearer_auth(token),
+        "list, frozen",
+    )
+    .await?;
+    cluster.signal_all("CONT")?;
+    eventually("the thawed database answers", Duration::from_secs(30), || async {
+        Ok(app.http.get(app.url("/readyz")).send().await?.status() == 200)
+    })
+    .await?;
+
+    // A database that is gone.
     let halted = cluster.clone();
     tokio::task::spawn_blocking(move || halted.halt()).await??;
-    let token = tenant.token.as_str();
     assert_unavailable(app.http.get(app.url("/readyz")), "readyz").await?;
     assert_unavailable(
         app.http.get(app.url("/archivist/v2/assets")).bearer_auth(token),

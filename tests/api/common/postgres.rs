@@ -130,6 +130,27 @@ impl Cluster {
         )
     }
 
+    /// Stops (or, with `CONT`, resumes) every process of the server with `signal`: a
+    /// database that accepts connections and never answers.
+    pub fn signal_all(&self, signal: &str) -> anyhow::Result<()> {
+        let pid_file = std::fs::read_to_string(self.dir.path().join("data").join("postmaster.pid"))?;
+        let postmaster = pid_file
+            .lines()
+            .next()
+            .context("empty postmaster.pid")?
+            .trim()
+            .to_string();
+        // Children first, so none is started by a postmaster that is still running.
+        let _ = Command::new("pkill")
+            .args([&format!("-{signal}"), "-P", &postmaster])
+            .status()?;
+        let killed = Command::new("kill")
+            .args([&format!("-{signal}"), &postmaster])
+            .status()?;
+        anyhow::ensure!(killed.success(), "kill -{signal} {postmaster} failed");
+        Ok(())
+    }
+
     fn socket_dir(&self) -> &Path {
         self.dir.path()
     }

@@ -25,6 +25,11 @@ pub const END_STALE_UPLOAD: &str = "DELETE FROM blob_uploads WHERE blob_id = $1 
 pub const STALE_UPLOADS: &str = "SELECT blob_id FROM blob_uploads WHERE touched_at < $1 LIMIT 1000";
 pub const DELETE_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob_id = $1";
 
+/// The error of an upload the sweeper removed while it was still being written.
+pub fn swept(blob: BlobId) -> super::RepoError {
+    super::RepoError::Other(anyhow::anyhow!("upload {blob} was swept as abandoned"))
+}
+
 /// Deletes an abandoned upload's chunks; the backend's own function, so `Drop` can call it.
 pub type Discard<DB> = fn(Pool<DB>, Option<Arc<Mutex<()>>>, BlobId) -> BoxFuture<'static, RepoResult<()>>;
 
@@ -199,10 +204,7 @@ macro_rules! impl_uploads {
                     .execute(&mut *write.tx)
                     .await?;
                 if touched.rows_affected() == 0 {
-                    return Err($crate::repo::RepoError::Other(anyhow::anyhow!(
-                        "upload {} was swept as abandoned",
-                        self.blob
-                    )));
+                    return Err($crate::repo::uploads::swept(self.blob));
                 }
                 write.tx.commit().await?;
                 Ok(())
@@ -224,10 +226,7 @@ macro_rules! impl_uploads {
                     .execute(&mut *write.tx)
                     .await?;
                 if ended.rows_affected() == 0 {
-                    return Err($crate::repo::RepoError::Other(anyhow::anyhow!(
-                        "upload {} was swept as abandoned",
-                        self.blob
-                    )));
+                    return Err($crate::repo::uploads::swept(self.blob));
                 }
                 let reserved = sqlx::query(RESERVE_QUOTA)
                     .bind(self.tenant.0)

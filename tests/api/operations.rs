@@ -12,7 +12,6 @@ use crate::common::{default_settings, eventually, random_bytes, sha256_hex, Back
 both!(
     health_and_unknown_routes,
     slow_headers_are_cut_off,
-    idle_upload_is_abandoned,
     shutdown_finishes_in_flight_uploads,
     metrics_are_scraped,
 );
@@ -53,47 +52,6 @@ async fn slow_headers_are_cut_off(backend: Backend) -> anyhow::Result<()> {
         started.elapsed()
     );
     assert!(!String::from_utf8_lossy(&sink).contains("200 OK"));
-    Ok(())
-}
-
-async fn idle_upload_is_abandoned(backend: Backend) -> anyhow::Result<()> {
-    let db = TestDb::new(backend).await?;
-    let mut settings = default_settings();
-    settings.body_idle_timeout = 1.into();
-    let app = TestApp::start_with(&db, settings).await?;
-    let tenant = app.tenant().await?;
-    let mut socket = tokio::net::TcpStream::connect(app.addr).await?;
-    let preamble = "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n\r\n";
-    let head = format!(
-        "POST /archivist/v1/blobs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: multipart/form-data; boundary=B\r\nContent-Length: 100000\r\n\r\n{preamble}",
-        tenant.token
-    );
-    socket.write_all(head.as_bytes()).await?;
-    socket.write_all(&random_bytes(1000, 1)).await?;
-    // Then nothing more: the server answers 408 without waiting for the rest.
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let n = socket.read(&mut buf).await?;
-            answer.extend_from_slice(&buf[..n]);
-            if n == 0 || String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
-                return Ok::<_, std::io::Error>(());
-            }
-        }
-    })
-    .await;
-    read??;
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    eventually(
-        "the upload's staged chunks are gone",
-        Duration::from_secs(30),
-        || async { Ok(!db.upload_staged().await?) },
-    )
-    .await?;
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
     Ok(())
 }
 

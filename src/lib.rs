@@ -35,6 +35,8 @@ pub struct AppState {
     pub rate_limits: Option<Arc<ratelimit::RateLimits>>,
     /// The external OpenID Connect issuer, when one is configured.
     pub oidc: Option<Arc<auth::oidc::Oidc>>,
+    /// Signs list page tokens.
+    pub page_keys: Arc<api::paging::PageKeys>,
 }
 
 /// The external issuer the settings name, if any.
@@ -105,6 +107,7 @@ impl AppState {
         if secret.len() < 32 {
             anyhow::bail!("the JWT signing secret must be at least 32 bytes");
         }
+        let page_keys = Arc::new(api::paging::PageKeys::derive(&secret));
         let keys = TokenKeys::new(
             &secret,
             &settings.jwt_issuer,
@@ -127,6 +130,7 @@ impl AppState {
             decoy_hash: decoy_hash.into(),
             rate_limits: ratelimit::RateLimits::new(settings.rate_limit_per_second, settings.rate_limit_burst),
             oidc: oidc(settings).await?.map(Arc::new),
+            page_keys,
         })
     }
 }

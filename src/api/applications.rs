@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::openapi::AdminErrors;
-use super::paging::{decode_token, page_size, PageParams, DEFAULT_PAGE_SIZE};
+use super::paging::{page_size, DEFAULT_PAGE_SIZE};
 use super::routes::Routes;
 use super::{json_text, timestamp, without_nul, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
@@ -189,7 +189,7 @@ struct ListQuery {
 
 /// The tenant's app registrations, newest first, without secrets.
 #[utoipa::path(get, path = "/archivist/iam/v1/applications", operation_id = "AppRegistrations_ListAppRegistrations", tag = "identity",
-    params(PageParams, ("display_name" = Option<String>, Query, description = "Only registrations of this name.")),
+    params(OffsetPageParams, ("display_name" = Option<String>, Query, description = "Only registrations of this name.")),
     responses((status = 200, description = "One page of registrations.", body = ApplicationList), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn list(
@@ -203,7 +203,7 @@ async fn list(
     let limit = query.page_size.as_deref().map_or(Ok(DEFAULT_PAGE_SIZE), page_size)?;
     let offset = match query.page_token.as_deref() {
         None | Some("") => 0,
-        Some(token) => decode_token(token)?,
+        Some(token) => decode_offset(token)?,
     };
     let display_name = query.display_name.as_deref().filter(|n| !n.is_empty());
     if let Some(name) = display_name {
@@ -337,4 +337,26 @@ async fn regenerate_secret(
     }
     let app = find(&state, &principal, uuid).await?;
     Ok(Json(ApplicationResponse::new(&app, Some(secret))))
+}
+
+/// The paging parameters of the registration list, for the OpenAPI description.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct OffsetPageParams {
+    /// Results per page: 1 to 1000, 50 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    page_size: Option<i64>,
+    /// The `next_page_token` of the page before.
+    #[param(pattern = "^[0-9]{0,18}$")]
+    page_token: Option<String>,
+}
+
+/// A registration list's page token: the offset it starts at, as `next_page_token` writes it.
+fn decode_offset(token: &str) -> ApiResult<i64> {
+    token
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0 && token.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| ApiError::bad_request("invalid page_token: pass back a next_page_token"))
 }

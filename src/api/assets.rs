@@ -10,13 +10,16 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::attachments::check_references;
 use super::openapi::{Errors, PublicUrl};
-use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
+use super::paging::{
+    always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, total_headers, wants_total,
+    CountParams, ListParams, Meaning, PageParams,
+};
 use super::routes::Routes;
 use super::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
-use crate::repo::{Asset, FilterField, NewAsset};
+use crate::repo::{Asset, FilterField, FilterValue, NewAsset};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -159,9 +162,49 @@ async fn publicurl(
     }))
 }
 
-/// `attributes.<name>=<value>`.
-fn asset_filter(name: &str) -> Option<FilterField> {
-    json_filter(name, "attributes.", "attributes")
+/// The asset list's parameters, as DataTrails' assetsv2 names them (plus `public`).
+fn asset_param(name: &str, value: &str) -> Result<Meaning, String> {
+    use Meaning::{Everything, Nothing};
+    if let Some(filter) = json_filter(name, "attributes.", "attributes", value) {
+        return Ok(filter);
+    }
+    let public = |flag: bool| Meaning::Filter(FilterField::Column("public"), FilterValue::Bool(flag));
+    match name {
+        "confirmation_status" => confirmation_status(value),
+        "proof_mechanism" => proof_mechanism(value),
+        "order_by" => order_by(value),
+        "tracked" => enum_value(
+            name,
+            value,
+            &[
+                ("TRACKED_STATUS_UNSPECIFIED", Everything),
+                ("TRACKED", Everything),
+                ("ANY", Everything),
+                ("NOT_TRACKED", Nothing),
+            ],
+        ),
+        "privacy" => enum_value(
+            name,
+            value,
+            &[
+                ("PRIVACY_UNSPECIFIED", Everything),
+                ("PUBLIC", public(true)),
+                ("RESTRICTED", public(false)),
+            ],
+        ),
+        // Python clients send `True` and `False`.
+        "public" => enum_value(
+            name,
+            &value.to_ascii_lowercase(),
+            &[("true", public(true)), ("false", public(false))],
+        ),
+        "behaviours" => Ok(Meaning::Filter(
+            FilterField::ArrayHolds("behaviours"),
+            FilterValue::Text(value.to_string()),
+        )),
+        "chain_id" => Ok(always_empty(value)),
+        _ => Err(format!("unknown query parameter {name:?} for the asset list")),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -183,13 +226,18 @@ async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(HeaderMap, Json<AssetList>)> {
-    let params = ListParams::parse(raw.as_deref(), asset_filter)?;
-    let assets = state.repo.list_assets(principal.tenant, &params.query).await?;
-    let total = match wants_total(&headers)? {
-        true => Some(state.repo.count_assets(principal.tenant, &params.query).await?),
-        false => None,
+    let params = ListParams::parse(raw.as_deref(), "assets".into(), asset_param, &state.page_keys)?;
+    let nothing = params.query.matches_nothing;
+    let assets = match nothing {
+        true => Vec::new(),
+        false => state.repo.list_assets(principal.tenant, &params.query).await?,
     };
-    let next_page_token = next_page_token(assets.len(), params.query.limit, assets.last().map(|a| a.seq));
+    let total = match (wants_total(&headers)?, nothing) {
+        (false, _) => None,
+        (true, true) => Some(0),
+        (true, false) => Some(state.repo.count_assets(principal.tenant, &params.query).await?),
+    };
+    let next_page_token = params.next_page_token(&state.page_keys, assets.len(), assets.last().map(|a| a.seq));
     Ok((
         total_headers(total),
         Json(AssetList {

@@ -11,13 +11,16 @@ use utoipa::{OpenApi, ToSchema};
 
 use super::attachments::check_references;
 use super::openapi::{Errors, PublicUrl};
-use super::paging::{json_filter, next_page_token, total_headers, wants_total, CountParams, ListParams, PageParams};
+use super::paging::{
+    always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, time, total_headers,
+    wants_total, CountParams, ListParams, Meaning, PageParams,
+};
 use super::routes::Routes;
 use super::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::repo::{Event, EventScope, FilterField, NewEvent};
+use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -258,15 +261,70 @@ pub struct EventList {
     next_page_token: String,
 }
 
-/// DataTrails' event list filters: `event_attributes.<name>`, `asset_attributes.<name>`,
-/// `principal_declared.<field>`, `principal_accepted.issuer|subject`.
-fn event_filter(name: &str) -> Option<FilterField> {
+/// The event list's parameters, as DataTrails' events swagger names them.
+fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
+    use Meaning::{Everything, Nothing};
+    let text = || FilterValue::Text(value.to_string());
+    if let Some(filter) = json_filter(name, "event_attributes.", "event_attributes", value)
+        .or_else(|| json_filter(name, "asset_attributes.", "asset_attributes", value))
+    {
+        return Ok(filter);
+    }
+    if let Some(key) = name.strip_prefix("asset.attributes.").filter(|k| !k.is_empty()) {
+        return Ok(Meaning::Filter(FilterField::AssetAttribute(key.to_string()), text()));
+    }
+    let since = |column| {
+        Ok(Meaning::Filter(
+            FilterField::After(column),
+            FilterValue::Time(time(name, value)?),
+        ))
+    };
+    let before = |column| {
+        Ok(Meaning::Filter(
+            FilterField::Before(column),
+            FilterValue::Time(time(name, value)?),
+        ))
+    };
+    // Declared times are kept as the client wrote them, compared as RFC 3339 UTC text.
+    let declared = |field: fn(&'static str) -> FilterField| {
+        let at = super::timestamp(time(name, value)?);
+        Ok(Meaning::Filter(field("timestamp_declared"), FilterValue::Text(at)))
+    };
     match name {
-        "principal_accepted.issuer" => Some(FilterField::Column("issuer")),
-        "principal_accepted.subject" => Some(FilterField::Column("subject")),
-        _ => json_filter(name, "event_attributes.", "event_attributes")
-            .or_else(|| json_filter(name, "asset_attributes.", "asset_attributes"))
-            .or_else(|| json_filter(name, "principal_declared.", "principal_declared")),
+        "principal_declared.issuer"
+        | "principal_declared.subject"
+        | "principal_declared.display_name"
+        | "principal_declared.email" => {
+            Ok(json_filter(name, "principal_declared.", "principal_declared", value).unwrap_or(Nothing))
+        }
+        "principal_accepted.issuer" => Ok(Meaning::Filter(FilterField::Column("issuer"), text())),
+        "principal_accepted.subject" => Ok(Meaning::Filter(FilterField::Column("subject"), text())),
+        "principal_accepted.display_name" | "principal_accepted.email" => Ok(always_empty(value)),
+        "operation" => Ok(Meaning::Filter(FilterField::Column("operation"), text())),
+        "behaviour" => Ok(Meaning::Filter(FilterField::Column("behaviour"), text())),
+        // Events are committed as they are accepted.
+        "timestamp_accepted_since" | "timestamp_committed_since" => since("timestamp_accepted"),
+        "timestamp_accepted_before" | "timestamp_committed_before" => before("timestamp_accepted"),
+        "timestamp_declared_since" => declared(FilterField::After),
+        "timestamp_declared_before" => declared(FilterField::Before),
+        "confirmation_status" => confirmation_status(value),
+        "minimum_trust" => enum_value(
+            name,
+            value,
+            &[
+                ("CONFIRMATION_STATUS_UNSPECIFIED", Everything),
+                ("PENDING", Everything),
+                ("STORED", Everything),
+                ("COMMITTED", Everything),
+                ("CONFIRMED", Everything),
+                ("FAILED", Nothing),
+                ("UNEQUIVOCAL", Nothing),
+            ],
+        ),
+        "proof_mechanism" => proof_mechanism(value),
+        "order_by" => order_by(value),
+        "mmr_index" | "from" | "transaction_id" => Ok(always_empty(value)),
+        _ => Err(format!("unknown query parameter {name:?} for the event list")),
     }
 }
 
@@ -278,13 +336,22 @@ pub async fn list_page(
     headers: &HeaderMap,
     raw_query: Option<&str>,
 ) -> ApiResult<(HeaderMap, Json<EventList>)> {
-    let params = ListParams::parse(raw_query, event_filter)?;
-    let events = state.repo.list_events(tenant, scope, &params.query).await?;
-    let total = match wants_total(headers)? {
-        true => Some(state.repo.count_events(tenant, scope, &params.query).await?),
-        false => None,
+    let list = match scope {
+        EventScope::Asset(asset) => format!("events:{asset}"),
+        EventScope::AllAssets => "events:-".to_string(),
     };
-    let next_page_token = next_page_token(events.len(), params.query.limit, events.last().map(|e| e.seq));
+    let params = ListParams::parse(raw_query, list, event_param, &state.page_keys)?;
+    let nothing = params.query.matches_nothing;
+    let events = match nothing {
+        true => Vec::new(),
+        false => state.repo.list_events(tenant, scope, &params.query).await?,
+    };
+    let total = match (wants_total(headers)?, nothing) {
+        (false, _) => None,
+        (true, true) => Some(0),
+        (true, false) => Some(state.repo.count_events(tenant, scope, &params.query).await?),
+    };
+    let next_page_token = params.next_page_token(&state.page_keys, events.len(), events.last().map(|e| e.seq));
     Ok((
         total_headers(total),
         Json(EventList {

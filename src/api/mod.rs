@@ -9,7 +9,7 @@ mod health;
 mod mediapocket;
 mod navarik;
 mod openapi;
-mod paging;
+pub(crate) mod paging;
 mod public;
 pub mod routes;
 pub use openapi::{spec, spec_json};

@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{ApiError, ApiResult};
-use crate::repo::{Filter, FilterField, ListQuery};
+use crate::repo::{Filter, FilterField, FilterValue, ListQuery};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -20,8 +20,9 @@ pub struct PageParams {
     /// Results per page: 1 to 1000, 50 when absent.
     #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i64>,
-    /// The `next_page_token` of the page before.
-    #[param(pattern = "^[0-9]{0,18}$")]
+    /// The `next_page_token` of the page before. It carries the whole query (filters, page
+    /// size, position) and is signed: send it alone, or with parameters it already holds.
+    #[param(pattern = "^([A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+)?$")]
     page_token: Option<String>,
 }
 
@@ -36,54 +37,237 @@ pub struct CountParams {
     total: Option<bool>,
 }
 
-/// The query string of a list request. DataTrails' other list filters (`proof_mechanism`,
-/// `tracked`, …) do not narrow anything here and are ignored.
+/// What one query parameter of a list means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Meaning {
+    Filter(FilterField, FilterValue),
+    /// Holds for everything attachd stores (e.g. `confirmation_status=CONFIRMED`).
+    Everything,
+    /// Holds for nothing attachd stores (e.g. `confirmation_status=PENDING`).
+    Nothing,
+}
+
+/// The parameters one list understands: a parameter's meaning, or why it is refused.
+pub type Vocabulary = fn(&str, &str) -> Result<Meaning, String>;
+
+/// The query of a list request, from its query string or from the page token it sent.
 pub struct ListParams {
     pub query: ListQuery,
+    /// Which list the query is of, so a token cannot be replayed on another.
+    list: String,
+    /// Every parameter but `page_token`, as the first page had them: what the token carries.
+    shape: Vec<(String, String)>,
 }
 
 impl ListParams {
-    /// `filter_for` maps a query parameter other than paging to the filter it names.
-    pub fn parse(raw: Option<&str>, filter_for: fn(&str) -> Option<FilterField>) -> ApiResult<Self> {
+    /// Reads the query of list `list`. A `page_token` brings the query it was made for;
+    /// parameters sent beside it must be ones it holds.
+    pub fn parse(raw: Option<&str>, list: String, vocabulary: Vocabulary, keys: &PageKeys) -> ApiResult<Self> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or_default())
             .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
-        let mut query = ListQuery {
-            limit: DEFAULT_PAGE_SIZE,
-            ..ListQuery::default()
-        };
+        let mut token = None;
+        let mut shape = Vec::new();
         for (name, value) in pairs {
             super::without_nul(&name, "query parameters")?;
             super::without_nul(&value, "query parameters")?;
-            match name.as_str() {
-                "page_size" => query.limit = page_size(&value)?,
-                "page_token" if value.is_empty() => {}
-                "page_token" => query.before = Some(decode_token(&value)?),
-                _ => {
-                    if let Some(field) = filter_for(&name) {
-                        query.filters.push(Filter { field, value });
-                    }
+            if name == "page_token" {
+                if token.replace(value).is_some() {
+                    return Err(ApiError::bad_request("page_token was sent more than once"));
                 }
+            } else {
+                shape.push((name, value));
             }
         }
-        Ok(Self { query })
+        let mut before = None;
+        if let Some(token) = token.filter(|t| !t.is_empty()) {
+            let page = keys.open(&token)?;
+            if page.list != list {
+                return Err(ApiError::bad_request("invalid page_token: it belongs to another list"));
+            }
+            if let Some((name, value)) = shape.iter().find(|pair| !page.shape.contains(pair)) {
+                return Err(ApiError::bad_request(format!(
+                    "{name}={value:?} contradicts the page_token, which carries the query of the first page: send the token alone"
+                )));
+            }
+            shape = page.shape;
+            before = Some(page.before);
+        }
+        let mut query = ListQuery {
+            limit: DEFAULT_PAGE_SIZE,
+            before,
+            ..ListQuery::default()
+        };
+        for (name, value) in &shape {
+            if name == "page_size" {
+                query.limit = page_size(value)?;
+                continue;
+            }
+            match vocabulary(name, value).map_err(ApiError::bad_request)? {
+                Meaning::Filter(field, value) => query.filters.push(Filter { field, value }),
+                Meaning::Everything => {}
+                Meaning::Nothing => query.matches_nothing = true,
+            }
+        }
+        Ok(Self { query, list, shape })
+    }
+
+    /// The token for the page after one of `page_len` items ending at `last_seq`; empty
+    /// when the page was not full.
+    pub fn next_page_token(&self, keys: &PageKeys, page_len: usize, last_seq: Option<i64>) -> String {
+        match last_seq {
+            Some(before) if page_len as i64 == self.query.limit => keys.seal(&PageToken {
+                list: self.list.clone(),
+                shape: self.shape.clone(),
+                before,
+            }),
+            _ => String::new(),
+        }
     }
 }
 
-/// `<prefix><key>` as a filter on key `<key>` of JSON column `column`.
-pub fn json_filter(name: &str, prefix: &str, column: &'static str) -> Option<FilterField> {
+/// `<prefix><key>=value` as a filter on key `<key>` of JSON column `column`.
+pub fn json_filter(name: &str, prefix: &str, column: &'static str, value: &str) -> Option<Meaning> {
     let key = name.strip_prefix(prefix).filter(|key| !key.is_empty())?;
-    Some(FilterField::Json {
-        column,
-        key: key.to_string(),
-    })
+    Some(Meaning::Filter(
+        FilterField::Json {
+            column,
+            key: key.to_string(),
+        },
+        FilterValue::Text(value.to_string()),
+    ))
 }
 
-/// The token for the page after one that ended at `last_seq`, if the page was full: a
-/// cursor, so any number is a valid token (the page before that position).
-pub fn next_page_token(page_len: usize, limit: i64, last_seq: Option<i64>) -> String {
-    match last_seq {
-        Some(seq) if page_len as i64 == limit => seq.to_string(),
-        _ => String::new(),
+/// One of an enum parameter's values, with what it means; any other is refused.
+pub fn enum_value(name: &str, value: &str, values: &[(&str, Meaning)]) -> Result<Meaning, String> {
+    values
+        .iter()
+        .find(|(known, _)| *known == value)
+        .map(|(_, meaning)| meaning.clone())
+        .ok_or_else(|| {
+            let known: Vec<&str> = values.iter().map(|(known, _)| *known).collect();
+            format!("{name} must be one of {known:?}, not {value:?}")
+        })
+}
+
+/// `confirmation_status`: everything attachd stores is CONFIRMED.
+pub fn confirmation_status(value: &str) -> Result<Meaning, String> {
+    use Meaning::{Everything, Nothing};
+    enum_value(
+        "confirmation_status",
+        value,
+        &[
+            ("CONFIRMATION_STATUS_UNSPECIFIED", Everything),
+            ("CONFIRMED", Everything),
+            ("PENDING", Nothing),
+            ("FAILED", Nothing),
+            ("STORED", Nothing),
+            ("COMMITTED", Nothing),
+            ("UNEQUIVOCAL", Nothing),
+        ],
+    )
+}
+
+/// `proof_mechanism`: everything is MERKLE_LOG.
+pub fn proof_mechanism(value: &str) -> Result<Meaning, String> {
+    use Meaning::{Everything, Nothing};
+    enum_value(
+        "proof_mechanism",
+        value,
+        &[
+            ("PROOF_MECHANISM_UNSPECIFIED", Everything),
+            ("MERKLE_LOG", Everything),
+            ("SIMPLE_HASH", Nothing),
+            ("RESERVED1", Nothing),
+        ],
+    )
+}
+
+/// `order_by`: lists are newest first whichever is asked.
+pub fn order_by(value: &str) -> Result<Meaning, String> {
+    use Meaning::Everything;
+    enum_value(
+        "order_by",
+        value,
+        &[
+            ("DEFAULT", Everything),
+            ("SIMPLEHASHV1", Everything),
+            ("SIMPLEHASHV2", Everything),
+        ],
+    )
+}
+
+/// A field attachd always answers empty: an empty value matches everything, any other nothing.
+pub fn always_empty(value: &str) -> Meaning {
+    if value.is_empty() {
+        Meaning::Everything
+    } else {
+        Meaning::Nothing
+    }
+}
+
+/// An RFC 3339 time parameter.
+pub fn time(name: &str, value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| format!("{name} must be an RFC 3339 time such as 2025-01-31T12:00:00Z"))
+}
+
+/// What a page token holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct PageToken {
+    #[serde(rename = "l")]
+    list: String,
+    #[serde(rename = "q")]
+    shape: Vec<(String, String)>,
+    #[serde(rename = "b")]
+    before: i64,
+}
+
+/// Signs and opens page tokens: base64url(JSON) "." base64url(HMAC-SHA256).
+pub struct PageKeys {
+    key: [u8; 32],
+}
+
+impl PageKeys {
+    /// Keys derived from the server's token signing secret, so every process of a
+    /// deployment accepts the others' tokens.
+    pub fn derive(secret: &[u8]) -> Self {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"attachd page tokens\0");
+        hasher.update(secret);
+        Self {
+            key: hasher.finalize().into(),
+        }
+    }
+
+    fn mac(&self, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(body);
+        mac
+    }
+
+    fn seal(&self, token: &PageToken) -> String {
+        use base64::Engine;
+        use hmac::Mac;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = serde_json::to_vec(token).unwrap_or_default();
+        let tag = self.mac(&body).finalize().into_bytes();
+        format!("{}.{}", engine.encode(&body), engine.encode(tag))
+    }
+
+    fn open(&self, token: &str) -> ApiResult<PageToken> {
+        use base64::Engine;
+        use hmac::Mac;
+        let invalid = || ApiError::bad_request("invalid page_token: pass back a next_page_token unchanged");
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (body, tag) = token.split_once('.').ok_or_else(invalid)?;
+        let body = engine.decode(body).map_err(|_| invalid())?;
+        let tag = engine.decode(tag).map_err(|_| invalid())?;
+        self.mac(&body).verify_slice(&tag).map_err(|_| invalid())?;
+        serde_json::from_slice(&body).map_err(|_| invalid())
     }
 }
 
@@ -94,15 +278,6 @@ pub fn page_size(value: &str) -> ApiResult<i64> {
         .ok()
         .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
         .ok_or_else(|| ApiError::bad_request(format!("page_size must be a number from 1 to {MAX_PAGE_SIZE}")))
-}
-
-/// A page token: a number, as `next_page_token` writes it.
-pub fn decode_token(token: &str) -> ApiResult<i64> {
-    token
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n >= 0 && token.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| ApiError::bad_request("invalid page_token: pass back a next_page_token"))
 }
 
 /// Whether the client asked for the total count.

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
 
-pub use models::{Asset, Event, Filter, FilterField, ListQuery, NewAsset, NewEvent};
+pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use sqlite::SqliteRepo;

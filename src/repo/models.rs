@@ -71,20 +71,39 @@ pub struct ListQuery {
     pub limit: i64,
     /// Every filter must hold.
     pub filters: Vec<Filter>,
+    /// A filter no stored item can meet (e.g. `confirmation_status=PENDING`): the list is
+    /// empty without asking the database.
+    pub matches_nothing: bool,
 }
 
-/// `field = value`, e.g. from `attributes.arc_display_type=Truck`.
+/// One condition of a list, e.g. from `attributes.arc_display_type=Truck`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {
     pub field: FilterField,
-    pub value: String,
+    pub value: FilterValue,
 }
 
 /// What a filter compares. Column names are fixed by attachd, never taken from a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FilterField {
-    /// A top-level key of a JSON text column.
+    /// A top-level key of a JSON text column equals the value.
     Json { column: &'static str, key: String },
-    /// A plain text column.
+    /// A column equals the value.
     Column(&'static str),
+    /// A time column is later than the value.
+    After(&'static str),
+    /// A time column is earlier than the value.
+    Before(&'static str),
+    /// A JSON array column holds the value.
+    ArrayHolds(&'static str),
+    /// A top-level key of the current attributes of the event's asset equals the value.
+    AssetAttribute(String),
+}
+
+/// The value a filter compares with, typed as its column is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterValue {
+    Text(String),
+    Bool(bool),
+    Time(DateTime<Utc>),
 }

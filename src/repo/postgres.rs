@@ -34,6 +34,12 @@ impl PgRepo {
         })
     }
 
+    const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
+        json: Self::json_field,
+        json_key: Self::json_key,
+        array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
+    };
+
     /// SQL reading key `$param` of JSON text column `column` as text.
     fn json_field(column: &str, param: usize) -> String {
         format!("({column}::jsonb ->> ${param})")

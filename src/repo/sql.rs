@@ -61,30 +61,68 @@ pub const EVENT_COLUMNS: &str = "SELECT seq, id, tenant_id, asset_id, operation,
 /// Attempts at an asset update that lost a race with another one.
 pub const UPDATE_ATTEMPTS: usize = 8;
 
-/// ` AND field = $n` for each filter, numbering parameters from `$first`, and the values to
-/// bind in that order. `json(column, n)` is the backend's SQL for key `$n` of a JSON column;
-/// `json_key` turns a key into what that SQL binds.
+/// SQL a backend writes for the filters that differ between them.
+pub struct FilterDialect {
+    /// Key `$n` of JSON text column `column`, as text.
+    pub json: fn(&str, usize) -> String,
+    /// What binds as the key of a top-level attribute.
+    pub json_key: fn(&str) -> String,
+    /// Whether JSON array text column `column` holds `$n`.
+    pub array_holds: fn(&str, usize) -> String,
+}
+
+/// ` AND …` for each filter, numbering parameters from `$first`, and the values to bind in
+/// that order.
 pub fn filter_sql(
     filters: &[super::Filter],
     first: usize,
-    json: fn(&str, usize) -> String,
-    json_key: fn(&str) -> String,
-) -> (String, Vec<String>) {
+    dialect: &FilterDialect,
+) -> (String, Vec<super::FilterValue>) {
+    use super::{FilterField, FilterValue};
     let mut sql = String::new();
     let mut binds = Vec::new();
     for filter in filters {
         let n = first + binds.len();
         match &filter.field {
-            super::FilterField::Json { column, key } => {
-                sql.push_str(&format!(" AND {} = ${}", json(column, n), n + 1));
-                binds.push(json_key(key));
+            FilterField::Json { column, key } => {
+                sql.push_str(&format!(" AND {} = ${}", (dialect.json)(column, n), n + 1));
+                binds.push(FilterValue::Text((dialect.json_key)(key)));
             }
-            super::FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
+            FilterField::AssetAttribute(key) => {
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM assets a WHERE a.tenant_id = events.tenant_id \
+                     AND a.id = events.asset_id AND {} = ${})",
+                    (dialect.json)("a.attributes", n),
+                    n + 1
+                ));
+                binds.push(FilterValue::Text((dialect.json_key)(key)));
+            }
+            FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
+            FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),
+            FilterField::Before(column) => sql.push_str(&format!(" AND {column} < ${n}")),
+            FilterField::ArrayHolds(column) => sql.push_str(&format!(" AND {}", (dialect.array_holds)(column, n))),
         }
         binds.push(filter.value.clone());
     }
     (sql, binds)
 }
+
+/// Binds filter values, each as its own type, to a query built with `filter_sql`.
+macro_rules! bind_filters {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for value in $binds {
+            query = match value {
+                $crate::repo::FilterValue::Text(text) => query.bind(text),
+                $crate::repo::FilterValue::Bool(flag) => query.bind(flag),
+                $crate::repo::FilterValue::Time(time) => query.bind(time),
+            };
+        }
+        query
+    }};
+}
+
+pub(crate) use bind_filters;
 
 /// Replaces the asset's attributes named in `update`, keeping the others.
 pub fn merge_attributes(
@@ -578,15 +616,13 @@ macro_rules! impl_repo {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
                 use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 4, Self::json_field, Self::json_key);
+                let (filter, binds) = filter_sql(&query.filters, 4, &Self::FILTERS);
                 let sql = format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND seq < $2{filter} ORDER BY seq DESC LIMIT $3");
-                let mut select = sqlx::query_as(&sql)
+                let select = sqlx::query_as(&sql)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
-                for value in binds {
-                    select = select.bind(value);
-                }
+                let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_all(&self.pool).await?)
             }
 
@@ -596,12 +632,10 @@ macro_rules! impl_repo {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
                 use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 2, Self::json_field, Self::json_key);
+                let (filter, binds) = filter_sql(&query.filters, 2, &Self::FILTERS);
                 let sql = format!("SELECT COUNT(*) FROM assets WHERE tenant_id = $1{filter}");
-                let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
-                for value in binds {
-                    select = select.bind(value);
-                }
+                let select = sqlx::query_scalar(&sql).bind(tenant.0);
+                let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)
             }
 
@@ -700,7 +734,7 @@ macro_rules! impl_repo {
                     $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $4", Some(asset.0), 5),
                     $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 4),
                 };
-                let (filter, binds) = filter_sql(&query.filters, first, Self::json_field, Self::json_key);
+                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
                 let sql = format!(
                     "{EVENT_COLUMNS} WHERE tenant_id = $1 AND seq < $2{scope_sql}{filter} ORDER BY seq DESC LIMIT $3"
                 );
@@ -711,9 +745,7 @@ macro_rules! impl_repo {
                 if let Some(asset) = asset {
                     select = select.bind(asset);
                 }
-                for value in binds {
-                    select = select.bind(value);
-                }
+                let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_all(&self.pool).await?)
             }
 
@@ -728,15 +760,13 @@ macro_rules! impl_repo {
                     $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $2", Some(asset.0), 3),
                     $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 2),
                 };
-                let (filter, binds) = filter_sql(&query.filters, first, Self::json_field, Self::json_key);
+                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
                 let sql = format!("SELECT COUNT(*) FROM events WHERE tenant_id = $1{scope_sql}{filter}");
                 let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
                 if let Some(asset) = asset {
                     select = select.bind(asset);
                 }
-                for value in binds {
-                    select = select.bind(value);
-                }
+                let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)
             }
         }

@@ -67,6 +67,12 @@ impl SqliteRepo {
         Some(options.get_filename().to_path_buf())
     }
 
+    const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
+        json: Self::json_field,
+        json_key: Self::json_key,
+        array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
+    };
+
     /// SQL reading the JSON path `$param` of JSON text column `column`.
     fn json_field(column: &str, param: usize) -> String {
         format!("json_extract({column}, ${param})")

@@ -9,6 +9,7 @@ mod hostile;
 mod identity;
 mod isolation;
 mod limits;
+mod lists;
 mod mediapocket;
 mod navarik;
 mod oidc;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::both;
 use crate::common::{default_settings, tools, Backend, TestApp, TestDb};
 
-both!(official_sdk_flows, sdk_retries_when_rate_limited);
+both!(official_sdk_flows, sdk_lists_and_waits, sdk_retries_when_rate_limited);
 
 /// The SDK release the flows were written against.
 const SDK: &str = "datatrails-archivist==0.35.0";
@@ -20,6 +20,13 @@ async fn official_sdk_flows(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     run_script(&app, "flow.py").await
+}
+
+/// Filtered lists followed page by page, counts, `wait_for_confirmed`, the public filter.
+async fn sdk_lists_and_waits(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    run_script(&app, "lists.py").await
 }
 
 async fn sdk_retries_when_rate_limited(backend: Backend) -> anyhow::Result<()> {

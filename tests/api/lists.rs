@@ -1,0 +1,194 @@
+//! Lists mean what the client asked: page tokens carry the whole query and are signed, every
+//! filter DataTrails names is honoured, and anything else is refused.
+
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::{bare_id, Backend, TestApp, TestDb};
+
+both!(page_tokens_carry_the_query, filters_mean_what_they_say);
+
+/// Follows `next_page_token` from `first`, sending only the token as the SDK does; every
+/// page's `field` items.
+async fn follow(app: &TestApp, token: &str, path: &str, first: &str, field: &str) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let (status, mut page) = app.get_json(Some(token), &format!("{path}?{first}")).await?;
+    anyhow::ensure!(status == 200, "{path}?{first}: {status} {page}");
+    loop {
+        items.extend(page[field].as_array().cloned().unwrap_or_default());
+        let next = page["next_page_token"].as_str().unwrap_or_default().to_string();
+        if next.is_empty() {
+            return Ok(items);
+        }
+        let (status, body) = app.get_json(Some(token), &format!("{path}?page_token={next}")).await?;
+        anyhow::ensure!(status == 200, "page_token {next}: {status} {body}");
+        page = body;
+    }
+}
+
+async fn page_tokens_carry_the_query(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.as_str();
+    for i in 0..23 {
+        let kind = if i % 8 == 3 { "match" } else { "other" };
+        app.create_asset(token, json!({"kind": kind, "n": i.to_string()}), false)
+            .await?;
+    }
+    let found = follow(
+        &app,
+        token,
+        "/archivist/v2/assets",
+        "attributes.kind=match&page_size=1",
+        "assets",
+    )
+    .await?;
+    let numbers: Vec<&str> = found.iter().filter_map(|a| a["attributes"]["n"].as_str()).collect();
+    assert_eq!(numbers, ["19", "11", "3"], "exactly the matching assets, newest first");
+
+    let (_, first) = app
+        .get_json(Some(token), "/archivist/v2/assets?attributes.kind=match&page_size=1")
+        .await?;
+    let next = first["next_page_token"].as_str().unwrap_or_default().to_string();
+    // The parameters it already holds may come along; others contradict it.
+    let (status, _) = app
+        .get_json(
+            Some(token),
+            &format!("/archivist/v2/assets?page_token={next}&page_size=1"),
+        )
+        .await?;
+    assert_eq!(status, 200);
+    for contradiction in ["page_size=2", "attributes.kind=other", "public=true"] {
+        let (status, body) = app
+            .get_json(
+                Some(token),
+                &format!("/archivist/v2/assets?page_token={next}&{contradiction}"),
+            )
+            .await?;
+        assert_eq!(status, 400, "{contradiction}: {body}");
+    }
+    // Forged: a changed tag, a changed body under the old tag, another list's token.
+    let (body, tag) = next.split_once('.').unwrap_or_default();
+    let flipped = format!("{body}.{}{}", if tag.starts_with('A') { "B" } else { "A" }, &tag[1..]);
+    use base64::Engine;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut decoded: Value = serde_json::from_slice(&engine.decode(body)?)?;
+    decoded["q"] = json!([["page_size", "1"]]);
+    let widened = format!("{}.{tag}", engine.encode(serde_json::to_vec(&decoded)?));
+    for forged in [flipped, widened, "garbage".to_string(), "12".to_string()] {
+        let (status, body) = app
+            .get_json(Some(token), &format!("/archivist/v2/assets?page_token={forged}"))
+            .await?;
+        assert_eq!(status, 400, "{forged}: {body}");
+    }
+    let (status, _) = app
+        .get_json(Some(token), &format!("/archivist/v2/assets/-/events?page_token={next}"))
+        .await?;
+    assert_eq!(status, 400, "an asset list token on the event list");
+    Ok(())
+}
+
+async fn count(app: &TestApp, token: Option<&str>, path: &str) -> anyhow::Result<(u16, i64)> {
+    let mut request = app.http.get(app.url(path)).header("x-request-total-count", "true");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let total = response
+        .headers()
+        .get("x-total-count")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1);
+    let body: Value = response.json().await?;
+    if status == 200 {
+        let field = if path.contains("events") { "events" } else { "assets" };
+        let listed = body[field].as_array().map_or(0, Vec::len) as i64;
+        anyhow::ensure!(listed == total.min(50), "{path}: listed {listed}, counted {total}");
+    }
+    Ok((status, total))
+}
+
+async fn filters_mean_what_they_say(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let t = Some(tenant.token.as_str());
+    let public = app.create_asset(&tenant.token, json!({"kind": "door"}), true).await?;
+    app.create_asset(&tenant.token, json!({"kind": "door"}), false).await?;
+    app.create_asset(&tenant.token, json!({"kind": "gate"}), false).await?;
+    let asset = bare_id(&public["identity"]);
+    for (operation, behaviour) in [
+        ("Record", "RecordEvidence"),
+        ("Record", "RecordEvidence"),
+        ("Attach", "Attachments"),
+    ] {
+        let body = json!({"operation": operation, "behaviour": behaviour, "event_attributes": {"op": operation}});
+        let (status, _) = app
+            .post_json(&tenant.token, &format!("/archivist/v2/assets/{asset}/events"), &body)
+            .await?;
+        assert_eq!(status, 200);
+    }
+    let assets = |q: &str| format!("/archivist/v2/assets?{q}");
+    let events = |q: &str| format!("/archivist/v2/assets/-/events?{q}");
+    let expectations = [
+        (assets("public=true"), 1),
+        (assets("public=True"), 1),
+        (assets("public=false"), 2),
+        (assets("privacy=RESTRICTED"), 2),
+        (assets("privacy=PUBLIC&attributes.kind=door"), 1),
+        (assets("confirmation_status=CONFIRMED"), 3),
+        (assets("confirmation_status=PENDING"), 0),
+        (assets("confirmation_status=STORED"), 0),
+        (assets("confirmation_status=FAILED"), 0),
+        (assets("tracked=TRACKED&proof_mechanism=MERKLE_LOG"), 3),
+        (assets("tracked=NOT_TRACKED"), 0),
+        (assets("behaviours=RecordEvidence"), 3),
+        (assets("behaviours=Attachments"), 0),
+        (assets("attributes.kind=gate"), 1),
+        (events("operation=Record"), 2),
+        (events("behaviour=Attachments&event_attributes.op=Attach"), 1),
+        (events("confirmation_status=PENDING"), 0),
+        (events("minimum_trust=COMMITTED"), 3),
+        (events("timestamp_accepted_since=2000-01-01T00:00:00Z"), 3),
+        (events("timestamp_accepted_since=2999-01-01T00:00:00Z"), 0),
+        (events("timestamp_accepted_before=2999-01-01T00:00:00%2B02:00"), 3),
+        (events("asset.attributes.kind=door"), 3),
+        (events("asset.attributes.kind=gate"), 0),
+        (events("principal_accepted.subject=nobody"), 0),
+        (format!("/archivist/v2/assets/{asset}/events?operation=Attach"), 1),
+    ];
+    for (path, expected) in &expectations {
+        assert_eq!(count(&app, t, path).await?, (200, *expected), "{path}");
+    }
+    // The public list honours filters too.
+    let public_events = format!("/archivist/v2/publicassets/{asset}/events");
+    assert_eq!(
+        count(&app, None, &format!("{public_events}?confirmation_status=PENDING")).await?,
+        (200, 0)
+    );
+    assert_eq!(
+        count(&app, None, &format!("{public_events}?operation=Record")).await?,
+        (200, 2)
+    );
+    // Anything else is refused, naming it.
+    for (path, named) in [
+        (assets("colour=red"), "colour"),
+        (assets("confirmation_status=MAYBE"), "MAYBE"),
+        (assets("tracked=tracked"), "tracked"),
+        (assets("attributes.=x"), "attributes."),
+        (events("attributes.kind=door"), "attributes.kind"),
+        (events("timestamp_accepted_since=yesterday"), "timestamp_accepted_since"),
+        (format!("{public_events}?public=true"), "public"),
+    ] {
+        let (status, body) = app.get_json(t, &path).await?;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(named)),
+            "{path}: {body}"
+        );
+    }
+    Ok(())
+}

@@ -60,6 +60,15 @@ pub enum TenantCommand {
         #[arg(long)]
         name: String,
     },
+    /// Set the domain a tenant has proved it owns, shown by `…/tenancies/{uuid}:publicinfo`
+    /// (`--domain ""` clears it).
+    SetDomain {
+        /// `tenant/<uuid>`.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        domain: String,
+    },
     /// Give a tenant its own quotas (overriding the server's defaults).
     SetQuota {
         /// `tenant/<uuid>`.

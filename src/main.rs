@@ -31,6 +31,16 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(backend = repo.backend(), "migrations applied");
             Ok(())
         }
+        Some(Command::Tenant(TenantCommand::SetDomain { tenant, domain })) => {
+            let id = TenantId::parse_identity(&tenant).context("--tenant must be tenant/<uuid>")?;
+            let repo = repo::connect(&url).await?;
+            anyhow::ensure!(repo.set_verified_domain(id, domain.trim()).await?, "no tenant {tenant}");
+            println!(
+                "{}",
+                serde_json::json!({"identity": tenant, "verified_domain": domain.trim()})
+            );
+            Ok(())
+        }
         Some(Command::Tenant(TenantCommand::SetQuota {
             tenant,
             max_blobs,

@@ -14,6 +14,7 @@ mod public;
 pub mod routes;
 pub use openapi::{spec, spec_json};
 mod multipart;
+mod tenancies;
 mod token;
 mod upload_form;
 
@@ -79,6 +80,7 @@ fn routes() -> Routes {
         .merge(openapi::routes())
         .merge(token::routes().without_token())
         .merge(applications::routes())
+        .merge(tenancies::routes())
         .merge(blobs::routes())
         .merge(assets::routes())
         .merge(events::routes())

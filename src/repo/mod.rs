@@ -207,6 +207,10 @@ pub trait Repo: RecordRepo + Send + Sync {
     async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
     async fn tenant_count(&self) -> RepoResult<i64>;
     async fn tenant_exists(&self, tenant: TenantId) -> RepoResult<bool>;
+    /// A tenant's verified domain (`""` when none); `None` if there is no such tenant.
+    async fn verified_domain(&self, tenant: TenantId) -> RepoResult<Option<String>>;
+    /// `false` if there is no such tenant.
+    async fn set_verified_domain(&self, tenant: TenantId, domain: &str) -> RepoResult<bool>;
     async fn app_by_client_id(&self, client_id: &str) -> RepoResult<Option<AppCredentials>>;
     /// An app registration; `None` once deleted, which stops its tokens working.
     async fn app(&self, tenant: TenantId, app: AppId) -> RepoResult<Option<App>>;

@@ -224,6 +224,31 @@ macro_rules! impl_repo {
                 Ok(count > 0)
             }
 
+            async fn verified_domain(
+                &self,
+                tenant: $crate::ids::TenantId,
+            ) -> $crate::repo::RepoResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT verified_domain FROM tenants WHERE id = $1")
+                    .bind(tenant.0)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_verified_domain(
+                &self,
+                tenant: $crate::ids::TenantId,
+                domain: &str,
+            ) -> $crate::repo::RepoResult<bool> {
+                let mut write = self.begin_write().await?;
+                let updated = sqlx::query("UPDATE tenants SET verified_domain = $2 WHERE id = $1")
+                    .bind(tenant.0)
+                    .bind(domain)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(updated.rows_affected() > 0)
+            }
+
             async fn tenant_count(&self) -> $crate::repo::RepoResult<i64> {
                 Ok(sqlx::query_scalar($crate::repo::sql::COUNT_TENANTS)
                     .fetch_one(&self.pool)

@@ -18,4 +18,5 @@ mod operations;
 mod outage;
 mod scanning;
 mod sdk;
+mod tenancies;
 pub mod tokens;

@@ -67,7 +67,10 @@ fn every_route_is_in_the_spec_and_every_operation_is_routed() -> anyhow::Result<
         .map(|(method, path, _)| {
             shape(
                 method,
-                &path.replace(":publicurl", "").replace(":regenerate-secret", ""),
+                &path
+                    .replace(":publicurl", "")
+                    .replace(":regenerate-secret", "")
+                    .replace(":publicinfo", ""),
             )
         })
         .collect();

@@ -48,6 +48,10 @@ def main(url, client_id, client_secret):
     public = list(arch.assets.list(props={"public": True}))
     check(len(public) == 1 and public[0]["public"] is True, f"public list {public}")
     check(arch.assets.count(props={"public": False}) == 53, "count of private assets")
+    # The tenancy's public information, as the SDK's asset functests read it.
+    tenancy = arch.tenancies.publicinfo(found[0]["tenant_identity"])
+    check(tenancy["identity"] == found[0]["tenant_identity"], f"publicinfo {tenancy}")
+    check(tenancy.get("verified_domain", None) == "", f"publicinfo {tenancy}")
     print("sdk lists ok")
 
 

@@ -44,11 +44,27 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage Mediapocket API keys.
+    #[command(subcommand)]
+    Apikey(ApiKeyCommand),
     /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
     Openapi {
         /// E.g. `openapi/attachd.json`.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Make a long-lived API key for a tenant; prints it (once) as JSON.
+    Create {
+        /// `tenant/<uuid>`.
+        #[arg(long)]
+        tenant: String,
+        /// A name for people.
+        #[arg(long, default_value = "")]
+        name: String,
     },
 }
 

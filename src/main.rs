@@ -3,7 +3,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use attachd::config::{Cli, Command, LogFormat, ServeArgs, TenantCommand};
+use attachd::config::{ApiKeyCommand, Cli, Command, LogFormat, ServeArgs, TenantCommand};
 use attachd::ids::TenantId;
 use attachd::repo::{self, QuotaOverrides, SqliteRepo};
 use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
@@ -29,6 +29,20 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Migrate) => {
             let repo = repo::connect(&url).await?;
             tracing::info!(backend = repo.backend(), "migrations applied");
+            Ok(())
+        }
+        Some(Command::Apikey(ApiKeyCommand::Create { tenant, name })) => {
+            let id = TenantId::parse_identity(&tenant).context("--tenant must be tenant/<uuid>")?;
+            let repo = repo::connect(&url).await?;
+            anyhow::ensure!(repo.tenant_exists(id).await?, "no tenant {tenant}");
+            let (key, stored) = attachd::auth::apikeys::create(repo.as_ref(), id, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({"identity": format!("apikeys/{}", stored.id), "tenant": tenant,
+                    "name": stored.name, "key": key})
+            );
             Ok(())
         }
         Some(Command::Tenant(TenantCommand::SetDomain { tenant, domain })) => {

@@ -90,7 +90,7 @@ fn unprocessable(message: &str) -> Response {
         .into_response()
 }
 
-/// The caller, from `X-API-KEY` (an access token) or `Authorization: Bearer`.
+/// The caller, from `X-API-KEY` (an API key, or an access token) or `Authorization: Bearer`.
 struct ApiKeyCaller(Principal);
 
 impl FromRequestParts<AppState> for ApiKeyCaller {
@@ -105,7 +105,7 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
         };
         let Some(key) = key else {
             return bearer.map(Self).ok_or_else(|| {
-                ApiError::Unauthenticated("missing X-API-KEY: send an access token in it".into()).into()
+                ApiError::Unauthenticated("missing X-API-KEY: send an API key (or an access token) in it".into()).into()
             });
         };
         let key = key
@@ -114,7 +114,16 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or_else(|| ApiError::Unauthenticated("X-API-KEY is empty or not text".into()))?;
-        let keyed = Principal::from_token(state, key).await?;
+        let keyed = if crate::auth::apikeys::looks_like_key(key) {
+            let peer = parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip());
+            crate::auth::apikeys::principal(state, key, peer).await?
+        } else {
+            // An access token works here too.
+            Principal::from_token(state, key).await?
+        };
         // Every credential sent must hold, and name the same caller.
         if bearer.is_some_and(|b| (b.tenant, &b.subject) != (keyed.tenant, &keyed.subject)) {
             return Err(ApiError::Unauthenticated("X-API-KEY and Authorization name different callers".into()).into());

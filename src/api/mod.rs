@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
+mod apikeys;
 mod applications;
 mod assets;
 mod attachments;
@@ -80,6 +81,7 @@ fn routes() -> Routes {
         .merge(openapi::routes())
         .merge(token::routes().without_token())
         .merge(applications::routes())
+        .merge(apikeys::routes())
         .merge(tenancies::routes())
         .merge(blobs::routes())
         .merge(assets::routes())

@@ -41,6 +41,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::health::Doc::openapi(),
         super::token::Doc::openapi(),
         super::applications::Doc::openapi(),
+        super::apikeys::Doc::openapi(),
         super::tenancies::Doc::openapi(),
         super::blobs::Doc::openapi(),
         super::assets::Doc::openapi(),

@@ -1,5 +1,6 @@
 //! Authentication: the `Principal` extractor every tenant route takes.
 
+pub mod apikeys;
 pub mod jwt;
 pub mod oidc;
 pub mod secrets;

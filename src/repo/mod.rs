@@ -1,6 +1,7 @@
 //! The one storage seam: a `Repo` trait with a PostgreSQL and a SQLite implementation.
 //! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
 
+mod apikeys;
 mod cache;
 mod models;
 mod postgres;
@@ -18,6 +19,7 @@ use uuid::Uuid;
 
 use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
 
+pub use apikeys::{ApiKey, ApiKeyRepo, NewApiKey};
 pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
@@ -198,7 +200,7 @@ pub trait BlobWriter: Send {
 }
 
 #[async_trait]
-pub trait Repo: RecordRepo + Send + Sync {
+pub trait Repo: RecordRepo + ApiKeyRepo + Send + Sync {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> RepoResult<()>;

@@ -3,6 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
+use super::apikeys::impl_api_keys;
 use super::records::impl_records;
 use super::sql::impl_repo;
 use super::tx::WriteTx;
@@ -62,3 +63,4 @@ impl PgRepo {
 impl_repo!(PgRepo, sqlx::Postgres, "postgres");
 impl_records!(PgRepo, sqlx::Postgres, " COLLATE \"C\"");
 impl_uploads!(PgRepo, sqlx::Postgres);
+impl_api_keys!(PgRepo, sqlx::Postgres);

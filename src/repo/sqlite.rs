@@ -9,6 +9,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::Mutex;
 
+use super::apikeys::impl_api_keys;
 use super::records::impl_records;
 use super::sql::impl_repo;
 use super::tx::WriteTx;
@@ -95,3 +96,4 @@ impl SqliteRepo {
 impl_repo!(SqliteRepo, sqlx::Sqlite, "sqlite");
 impl_records!(SqliteRepo, sqlx::Sqlite, "");
 impl_uploads!(SqliteRepo, sqlx::Sqlite);
+impl_api_keys!(SqliteRepo, sqlx::Sqlite);

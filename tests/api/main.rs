@@ -1,5 +1,6 @@
 //! API tests: the real server over HTTP, each against SQLite and PostgreSQL.
 
+mod apikeys;
 mod attachments;
 mod blobs;
 mod common;

@@ -22,7 +22,11 @@ pub struct PgRepo {
 
 impl PgRepo {
     pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
-        let options: PgConnectOptions = url.parse()?;
+        // Plan every statement for its own values: a generic plan for `tenant_id = $1` costs a
+        // small tenant a walk over every tenant's rows.
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(acquire_timeout)
@@ -37,6 +41,9 @@ impl PgRepo {
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         json: Self::json_field,
+        json_equals: Some(|column, key, value| {
+            format!("(({column})::jsonb @> jsonb_build_object(${key}::text, ${value}::text))")
+        }),
         json_key: Self::json_key,
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
     };

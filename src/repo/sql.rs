@@ -65,6 +65,9 @@ pub const UPDATE_ATTEMPTS: usize = 8;
 pub struct FilterDialect {
     /// Key `$n` of JSON text column `column`, as text.
     pub json: fn(&str, usize) -> String,
+    /// Whether key `$k` of JSON text column `column` is the string `$v`, where the backend
+    /// has an indexable way to ask (else `json(…) = $v`).
+    pub json_equals: Option<fn(&str, usize, usize) -> String>,
     /// What binds as the key of a top-level attribute.
     pub json_key: fn(&str) -> String,
     /// Whether JSON array text column `column` holds `$n`.
@@ -85,15 +88,14 @@ pub fn filter_sql(
         let n = first + binds.len();
         match &filter.field {
             FilterField::Json { column, key } => {
-                sql.push_str(&format!(" AND {} = ${}", (dialect.json)(column, n), n + 1));
+                sql.push_str(&format!(" AND {}", json_equals(dialect, column, n)));
                 binds.push(FilterValue::Text((dialect.json_key)(key)));
             }
             FilterField::AssetAttribute(key) => {
                 sql.push_str(&format!(
                     " AND EXISTS (SELECT 1 FROM assets a WHERE a.tenant_id = events.tenant_id \
-                     AND a.id = events.asset_id AND {} = ${})",
-                    (dialect.json)("a.attributes", n),
-                    n + 1
+                     AND a.id = events.asset_id AND {})",
+                    json_equals(dialect, "a.attributes", n)
                 ));
                 binds.push(FilterValue::Text((dialect.json_key)(key)));
             }
@@ -105,6 +107,14 @@ pub fn filter_sql(
         binds.push(filter.value.clone());
     }
     (sql, binds)
+}
+
+/// Key `$n` of `column` equals `$n+1`.
+fn json_equals(dialect: &FilterDialect, column: &str, n: usize) -> String {
+    match dialect.json_equals {
+        Some(equals) => equals(column, n, n + 1),
+        None => format!("{} = ${}", (dialect.json)(column, n), n + 1),
+    }
 }
 
 /// Binds filter values, each as its own type, to a query built with `filter_sql`.

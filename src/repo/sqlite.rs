@@ -70,6 +70,7 @@ impl SqliteRepo {
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         json: Self::json_field,
+        json_equals: None,
         json_key: Self::json_key,
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
     };

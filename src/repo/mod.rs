@@ -2,10 +2,14 @@
 //! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
 
 mod apikeys;
+mod assets;
+mod blobs;
 mod cache;
+mod events;
 mod models;
 mod postgres;
 mod records;
+mod scans;
 mod sql;
 mod sqlite;
 mod tx;
@@ -17,12 +21,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::ids::{AppId, AssetId, BlobId, EventId, TenantId};
+use crate::ids::{AppId, AssetId, BlobId, TenantId};
 
 pub use apikeys::{ApiKey, ApiKeyRepo, NewApiKey};
+pub use assets::AssetRepo;
+pub use blobs::BlobRepo;
+pub use events::EventRepo;
 pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
+pub use scans::ScanRepo;
 pub use sqlite::SqliteRepo;
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +208,7 @@ pub trait BlobWriter: Send {
 }
 
 #[async_trait]
-pub trait Repo: RecordRepo + ApiKeyRepo + Send + Sync {
+pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + Send + Sync {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> RepoResult<()>;
@@ -239,49 +247,11 @@ pub trait Repo: RecordRepo + ApiKeyRepo + Send + Sync {
     /// Every tenant's usage (for `/metrics`).
     async fn all_tenant_usage(&self) -> RepoResult<Vec<TenantUsageRow>>;
 
-    /// NOT_SCANNED blobs nobody holds a live claim on, oldest first.
-    async fn scan_candidates(&self, limit: i64, claims_before: DateTime<Utc>) -> RepoResult<Vec<ScanCandidate>>;
-    /// Claims blobs for `scanner` where no other live claim holds them, in one transaction;
-    /// returns those that are ours now.
-    async fn claim_scans(
-        &self,
-        blobs: &[BlobId],
-        scanner: &str,
-        claims_before: DateTime<Utc>,
-    ) -> RepoResult<Vec<BlobId>>;
-    /// Records verdicts, in one transaction, for the blobs `scanner` still holds the claim on;
-    /// returns how many were recorded.
-    async fn record_scans(&self, verdicts: &[ScanVerdict], scanner: &str) -> RepoResult<usize>;
-    async fn release_scan(&self, blob: BlobId, scanner: &str) -> RepoResult<()>;
     /// `false` if there is no such tenant.
     async fn set_quota(&self, tenant: TenantId, quota: &QuotaOverrides) -> RepoResult<bool>;
 
     /// The stored value of a server setting, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> RepoResult<String>;
-
-    async fn begin_blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Box<dyn BlobWriter>>;
-    /// Removes uploads (and their chunks) untouched since then: those a crash or a lost
-    /// cleanup left. Returns how many.
-    async fn sweep_uploads(&self, untouched_since: DateTime<Utc>) -> RepoResult<u64>;
-    async fn blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Option<Blob>>;
-    async fn blob_chunk(&self, tenant: TenantId, blob: BlobId, seq: i64) -> RepoResult<Option<Vec<u8>>>;
-    /// Records that the blob's content no longer matches its hash (first time only).
-    async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
-
-    async fn create_asset(&self, tenant: TenantId, asset: &NewAsset) -> RepoResult<Asset>;
-    async fn asset(&self, tenant: TenantId, asset: AssetId) -> RepoResult<Option<Asset>>;
-    /// A public asset of any tenant, for the routes that need no token.
-    async fn public_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>>;
-    async fn list_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<Vec<Asset>>;
-    async fn count_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<i64>;
-
-    /// Stores an event; an asset event's `asset_attributes` update its asset in the same
-    /// transaction. `NotFound` when the asset does not exist in the tenant.
-    async fn create_event(&self, tenant: TenantId, event: &NewEvent) -> RepoResult<Event>;
-    async fn event(&self, tenant: TenantId, event: EventId) -> RepoResult<Option<Event>>;
-    /// Events of one asset, of all assets (`AssetScope::AllAssets`) or asset-free ones.
-    async fn list_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<Vec<Event>>;
-    async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
 }
 
 /// Which events a list covers.

@@ -234,14 +234,13 @@ macro_rules! impl_repo {
                 Ok(count > 0)
             }
 
-            async fn verified_domain(
-                &self,
-                tenant: $crate::ids::TenantId,
-            ) -> $crate::repo::RepoResult<Option<String>> {
-                Ok(sqlx::query_scalar("SELECT verified_domain FROM tenants WHERE id = $1")
-                    .bind(tenant.0)
-                    .fetch_optional(&self.pool)
-                    .await?)
+            async fn verified_domain(&self, tenant: $crate::ids::TenantId) -> $crate::repo::RepoResult<Option<String>> {
+                Ok(
+                    sqlx::query_scalar("SELECT verified_domain FROM tenants WHERE id = $1")
+                        .bind(tenant.0)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
             }
 
             async fn set_verified_domain(
@@ -292,7 +291,10 @@ macro_rules! impl_repo {
                         .fetch_optional(&self.pool)
                         .await?;
                 if let Some(found) = &found {
-                    self.cache.apps.insert(key, std::sync::Arc::new(found.clone())).await;
+                    self.cache
+                        .apps
+                        .insert(key, std::sync::Arc::new(found.clone()))
+                        .await;
                 }
                 Ok(found)
             }
@@ -322,8 +324,13 @@ macro_rules! impl_repo {
                 limit: i64,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::App>> {
                 use $crate::repo::sql::*;
-                let by_name = if display_name.is_some() { " AND display_name = $4" } else { "" };
-                let sql = format!("{APP_COLUMNS} WHERE tenant_id = $1{by_name} ORDER BY created_at, id LIMIT $2 OFFSET $3");
+                let by_name = if display_name.is_some() {
+                    " AND display_name = $4"
+                } else {
+                    ""
+                };
+                let sql =
+                    format!("{APP_COLUMNS} WHERE tenant_id = $1{by_name} ORDER BY created_at, id LIMIT $2 OFFSET $3");
                 let mut select = sqlx::query_as(&sql).bind(tenant.0).bind(limit).bind(offset);
                 if let Some(name) = display_name {
                     select = select.bind(name);
@@ -410,92 +417,6 @@ macro_rules! impl_repo {
                 .await?)
             }
 
-            async fn scan_candidates(
-                &self,
-                limit: i64,
-                claims_before: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::ScanCandidate>> {
-                Ok(sqlx::query_as($crate::repo::sql::SCAN_CANDIDATES)
-                    .bind(false)
-                    .bind(claims_before)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn claim_scans(
-                &self,
-                blobs: &[$crate::ids::BlobId],
-                scanner: &str,
-                claims_before: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<Vec<$crate::ids::BlobId>> {
-                let now = chrono::Utc::now();
-                let mut write = self.begin_write().await?;
-                let mut claimed = Vec::new();
-                for blob in blobs {
-                    let updated = sqlx::query($crate::repo::sql::CLAIM_SCAN)
-                        .bind(blob.0)
-                        .bind(scanner)
-                        .bind(now)
-                        .bind(claims_before)
-                        .execute(&mut *write.tx)
-                        .await?;
-                    if updated.rows_affected() == 1 {
-                        claimed.push(*blob);
-                    }
-                }
-                write.tx.commit().await?;
-                Ok(claimed)
-            }
-
-            async fn record_scans(
-                &self,
-                verdicts: &[$crate::repo::ScanVerdict],
-                scanner: &str,
-            ) -> $crate::repo::RepoResult<usize> {
-                use $crate::repo::ScanOutcome;
-                if verdicts.is_empty() {
-                    return Ok(0);
-                }
-                let now = chrono::Utc::now();
-                let mut write = self.begin_write().await?;
-                let mut recorded = 0;
-                for verdict in verdicts {
-                    let (status, reason, at, skipped) = match &verdict.outcome {
-                        ScanOutcome::Clean => ("SCANNED_OK", String::new(), Some(now), false),
-                        ScanOutcome::Infected(signature) => ("SCANNED_BAD", signature.clone(), Some(now), false),
-                        ScanOutcome::Skipped(why) => ("NOT_SCANNED", why.clone(), None, true),
-                    };
-                    let updated = sqlx::query($crate::repo::sql::RECORD_SCAN)
-                        .bind(verdict.tenant.0)
-                        .bind(verdict.blob.0)
-                        .bind(scanner)
-                        .bind(status)
-                        .bind(reason)
-                        .bind(at)
-                        .bind(skipped)
-                        .execute(&mut *write.tx)
-                        .await?;
-                    recorded += usize::try_from(updated.rows_affected()).unwrap_or(0);
-                }
-                write.tx.commit().await?;
-                for verdict in verdicts {
-                    self.cache.blobs.invalidate(&(verdict.tenant.0, verdict.blob.0)).await;
-                }
-                Ok(recorded)
-            }
-
-            async fn release_scan(&self, blob: $crate::ids::BlobId, scanner: &str) -> $crate::repo::RepoResult<()> {
-                let mut write = self.begin_write().await?;
-                sqlx::query($crate::repo::sql::RELEASE_SCAN)
-                    .bind(blob.0)
-                    .bind(scanner)
-                    .execute(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                Ok(())
-            }
-
             async fn set_quota(
                 &self,
                 tenant: $crate::ids::TenantId,
@@ -526,283 +447,6 @@ macro_rules! impl_repo {
                     .await?;
                 write.tx.commit().await?;
                 Ok(stored)
-            }
-
-            async fn begin_blob(
-                &self,
-                tenant: $crate::ids::TenantId,
-                blob: $crate::ids::BlobId,
-            ) -> $crate::repo::RepoResult<Box<dyn $crate::repo::BlobWriter>> {
-                self.begin_staged_blob(tenant, blob).await
-            }
-
-            async fn sweep_uploads(
-                &self,
-                untouched_since: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<u64> {
-                self.sweep_staged_uploads(untouched_since).await
-            }
-
-            async fn blob(
-                &self,
-                tenant: $crate::ids::TenantId,
-                blob: $crate::ids::BlobId,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Blob>> {
-                let key = (tenant.0, blob.0);
-                if let Some(cached) = self.cache.blobs.get(&key).await {
-                    return Ok(Some((*cached).clone()));
-                }
-                let found: Option<$crate::repo::Blob> = sqlx::query_as($crate::repo::sql::SELECT_BLOB)
-                    .bind(tenant.0)
-                    .bind(blob.0)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                if let Some(found) = &found {
-                    self.cache.blobs.insert(key, std::sync::Arc::new(found.clone())).await;
-                }
-                Ok(found)
-            }
-
-            async fn blob_chunk(
-                &self,
-                tenant: $crate::ids::TenantId,
-                blob: $crate::ids::BlobId,
-                seq: i64,
-            ) -> $crate::repo::RepoResult<Option<Vec<u8>>> {
-                Ok(sqlx::query_scalar($crate::repo::sql::SELECT_CHUNK)
-                    .bind(tenant.0)
-                    .bind(blob.0)
-                    .bind(seq)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn mark_tampered(
-                &self,
-                tenant: $crate::ids::TenantId,
-                blob: $crate::ids::BlobId,
-            ) -> $crate::repo::RepoResult<()> {
-                let mut write = self.begin_write().await?;
-                sqlx::query($crate::repo::sql::MARK_TAMPERED)
-                    .bind(tenant.0)
-                    .bind(blob.0)
-                    .bind(chrono::Utc::now())
-                    .execute(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
-                Ok(())
-            }
-
-            async fn create_asset(
-                &self,
-                tenant: $crate::ids::TenantId,
-                asset: &$crate::repo::NewAsset,
-            ) -> $crate::repo::RepoResult<$crate::repo::Asset> {
-                use $crate::repo::sql::*;
-                let mut write = self.begin_write().await?;
-                sqlx::query(INSERT_ASSET)
-                    .bind(asset.id.0)
-                    .bind(tenant.0)
-                    .bind(&asset.behaviours)
-                    .bind(&asset.attributes)
-                    .bind(asset.public)
-                    .bind(&asset.owner)
-                    .bind(chrono::Utc::now())
-                    .execute(&mut *write.tx)
-                    .await?;
-                let stored = sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(asset.id.0)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                Ok(stored)
-            }
-
-            async fn asset(
-                &self,
-                tenant: $crate::ids::TenantId,
-                asset: $crate::ids::AssetId,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
-                use $crate::repo::sql::*;
-                Ok(sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(asset.0)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn public_asset(
-                &self,
-                asset: $crate::ids::AssetId,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
-                use $crate::repo::sql::*;
-                Ok(sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE id = $1 AND public = $2"))
-                    .bind(asset.0)
-                    .bind(true)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
-
-            async fn list_assets(
-                &self,
-                tenant: $crate::ids::TenantId,
-                query: &$crate::repo::ListQuery,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
-                use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 4, &Self::FILTERS);
-                let sql = format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND seq < $2{filter} ORDER BY seq DESC LIMIT $3");
-                let select = sqlx::query_as(&sql)
-                    .bind(tenant.0)
-                    .bind(query.before.unwrap_or(i64::MAX))
-                    .bind(query.limit);
-                let select = $crate::repo::sql::bind_filters!(select, binds);
-                Ok(select.fetch_all(&self.pool).await?)
-            }
-
-            async fn count_assets(
-                &self,
-                tenant: $crate::ids::TenantId,
-                query: &$crate::repo::ListQuery,
-            ) -> $crate::repo::RepoResult<i64> {
-                use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 2, &Self::FILTERS);
-                let sql = format!("SELECT COUNT(*) FROM assets WHERE tenant_id = $1{filter}");
-                let select = sqlx::query_scalar(&sql).bind(tenant.0);
-                let select = $crate::repo::sql::bind_filters!(select, binds);
-                Ok(select.fetch_one(&self.pool).await?)
-            }
-
-            async fn create_event(
-                &self,
-                tenant: $crate::ids::TenantId,
-                event: &$crate::repo::NewEvent,
-            ) -> $crate::repo::RepoResult<$crate::repo::Event> {
-                use $crate::repo::sql::*;
-                for _ in 0..UPDATE_ATTEMPTS {
-                    let mut write = self.begin_write().await?;
-                    if let Some(asset_id) = event.asset {
-                        let asset: Option<$crate::repo::Asset> =
-                            sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                                .bind(tenant.0)
-                                .bind(asset_id.0)
-                                .fetch_optional(&mut *write.tx)
-                                .await?;
-                        let asset = asset.ok_or($crate::repo::RepoError::NotFound)?;
-                        if !event.asset_attributes.is_empty() {
-                            let merged = merge_attributes(&asset.attributes, &event.asset_attributes)?;
-                            let updated = sqlx::query(UPDATE_ASSET_ATTRIBUTES)
-                                .bind(tenant.0)
-                                .bind(asset_id.0)
-                                .bind(merged)
-                                .bind(chrono::Utc::now())
-                                .bind(asset.version)
-                                .execute(&mut *write.tx)
-                                .await?;
-                            if updated.rows_affected() == 0 {
-                                // Another event updated the asset first: start over.
-                                continue;
-                            }
-                        }
-                    }
-                    let asset_attributes = serde_json::to_string(&event.asset_attributes)
-                        .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-                    sqlx::query(INSERT_EVENT)
-                        .bind(event.id.0)
-                        .bind(tenant.0)
-                        .bind(event.asset.map(|a| a.0))
-                        .bind(&event.operation)
-                        .bind(&event.behaviour)
-                        .bind(&event.event_attributes)
-                        .bind(asset_attributes)
-                        .bind(&event.trails)
-                        .bind(&event.timestamp_declared)
-                        .bind(&event.principal_declared)
-                        .bind(&event.issuer)
-                        .bind(&event.subject)
-                        .bind(chrono::Utc::now())
-                        .execute(&mut *write.tx)
-                        .await?;
-                    let stored = sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                        .bind(tenant.0)
-                        .bind(event.id.0)
-                        .fetch_one(&mut *write.tx)
-                        .await?;
-                    write.tx.commit().await?;
-                    return Ok(stored);
-                }
-                Err($crate::repo::RepoError::Conflict("the asset is being updated too often; try again".into()))
-            }
-
-            async fn event(
-                &self,
-                tenant: $crate::ids::TenantId,
-                event: $crate::ids::EventId,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Event>> {
-                use $crate::repo::sql::*;
-                let key = (tenant.0, event.0);
-                if let Some(cached) = self.cache.events.get(&key).await {
-                    return Ok(Some((*cached).clone()));
-                }
-                let found: Option<$crate::repo::Event> =
-                    sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                        .bind(tenant.0)
-                        .bind(event.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                if let Some(found) = &found {
-                    // Events are never changed once stored.
-                    self.cache.events.insert(key, std::sync::Arc::new(found.clone())).await;
-                }
-                Ok(found)
-            }
-
-            async fn list_events(
-                &self,
-                tenant: $crate::ids::TenantId,
-                scope: $crate::repo::EventScope,
-                query: &$crate::repo::ListQuery,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Event>> {
-                use $crate::repo::sql::*;
-                let (scope_sql, asset, first) = match scope {
-                    $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $4", Some(asset.0), 5),
-                    $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 4),
-                };
-                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
-                let sql = format!(
-                    "{EVENT_COLUMNS} WHERE tenant_id = $1 AND seq < $2{scope_sql}{filter} ORDER BY seq DESC LIMIT $3"
-                );
-                let mut select = sqlx::query_as(&sql)
-                    .bind(tenant.0)
-                    .bind(query.before.unwrap_or(i64::MAX))
-                    .bind(query.limit);
-                if let Some(asset) = asset {
-                    select = select.bind(asset);
-                }
-                let select = $crate::repo::sql::bind_filters!(select, binds);
-                Ok(select.fetch_all(&self.pool).await?)
-            }
-
-            async fn count_events(
-                &self,
-                tenant: $crate::ids::TenantId,
-                scope: $crate::repo::EventScope,
-                query: &$crate::repo::ListQuery,
-            ) -> $crate::repo::RepoResult<i64> {
-                use $crate::repo::sql::*;
-                let (scope_sql, asset, first) = match scope {
-                    $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $2", Some(asset.0), 3),
-                    $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 2),
-                };
-                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
-                let sql = format!("SELECT COUNT(*) FROM events WHERE tenant_id = $1{scope_sql}{filter}");
-                let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
-                if let Some(asset) = asset {
-                    select = select.bind(asset);
-                }
-                let select = $crate::repo::sql::bind_filters!(select, binds);
-                Ok(select.fetch_one(&self.pool).await?)
             }
         }
     };

@@ -1,0 +1,110 @@
+//! Assets: created, read (also the public ones of any tenant), listed and counted.
+
+use super::{Asset, ListQuery, NewAsset, RepoResult};
+use crate::ids::{AssetId, TenantId};
+use async_trait::async_trait;
+
+#[async_trait]
+pub trait AssetRepo {
+    async fn create_asset(&self, tenant: TenantId, asset: &NewAsset) -> RepoResult<Asset>;
+    async fn asset(&self, tenant: TenantId, asset: AssetId) -> RepoResult<Option<Asset>>;
+    /// A public asset of any tenant, for the routes that need no token.
+    async fn public_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>>;
+    async fn list_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<Vec<Asset>>;
+    async fn count_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<i64>;
+}
+
+/// Implements `AssetRepo` for a backend of `impl_repo!` over database `$db`.
+macro_rules! impl_assets {
+    ($repo:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::repo::AssetRepo for $repo {
+            async fn create_asset(
+                &self,
+                tenant: $crate::ids::TenantId,
+                asset: &$crate::repo::NewAsset,
+            ) -> $crate::repo::RepoResult<$crate::repo::Asset> {
+                use $crate::repo::sql::*;
+                let mut write = self.begin_write().await?;
+                sqlx::query(INSERT_ASSET)
+                    .bind(asset.id.0)
+                    .bind(tenant.0)
+                    .bind(&asset.behaviours)
+                    .bind(&asset.attributes)
+                    .bind(asset.public)
+                    .bind(&asset.owner)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *write.tx)
+                    .await?;
+                let stored = sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                    .bind(tenant.0)
+                    .bind(asset.id.0)
+                    .fetch_one(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn asset(
+                &self,
+                tenant: $crate::ids::TenantId,
+                asset: $crate::ids::AssetId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                Ok(
+                    sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.0)
+                        .bind(asset.0)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn public_asset(
+                &self,
+                asset: $crate::ids::AssetId,
+            ) -> $crate::repo::RepoResult<Option<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                Ok(
+                    sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE id = $1 AND public = $2"))
+                        .bind(asset.0)
+                        .bind(true)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn list_assets(
+                &self,
+                tenant: $crate::ids::TenantId,
+                query: &$crate::repo::ListQuery,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
+                use $crate::repo::sql::*;
+                let (filter, binds) = filter_sql(&query.filters, 4, &Self::FILTERS);
+                let sql =
+                    format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND seq < $2{filter} ORDER BY seq DESC LIMIT $3");
+                let select = sqlx::query_as(&sql)
+                    .bind(tenant.0)
+                    .bind(query.before.unwrap_or(i64::MAX))
+                    .bind(query.limit);
+                let select = $crate::repo::sql::bind_filters!(select, binds);
+                Ok(select.fetch_all(&self.pool).await?)
+            }
+
+            async fn count_assets(
+                &self,
+                tenant: $crate::ids::TenantId,
+                query: &$crate::repo::ListQuery,
+            ) -> $crate::repo::RepoResult<i64> {
+                use $crate::repo::sql::*;
+                let (filter, binds) = filter_sql(&query.filters, 2, &Self::FILTERS);
+                let sql = format!("SELECT COUNT(*) FROM assets WHERE tenant_id = $1{filter}");
+                let select = sqlx::query_scalar(&sql).bind(tenant.0);
+                let select = $crate::repo::sql::bind_filters!(select, binds);
+                Ok(select.fetch_one(&self.pool).await?)
+            }
+        }
+    };
+}
+
+pub(crate) use impl_assets;

@@ -1,22 +1,16 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
-mod apikeys;
-mod applications;
-mod assets;
-mod attachments;
-mod blobs;
-mod events;
+mod datatrails;
+mod docs;
 mod health;
 mod mediapocket;
 mod navarik;
 mod openapi;
 pub(crate) mod paging;
-mod public;
 pub mod routes;
 pub use openapi::{spec, spec_json};
 mod multipart;
-mod tenancies;
-mod token;
+mod scan_gate;
 mod upload_form;
 
 use std::time::Duration;
@@ -79,18 +73,18 @@ fn routes() -> Routes {
     Routes::new()
         .merge(health::routes())
         .merge(openapi::routes())
-        .merge(token::routes().without_token())
-        .merge(applications::routes())
-        .merge(apikeys::routes())
-        .merge(tenancies::routes())
-        .merge(blobs::routes())
-        .merge(assets::routes())
-        .merge(events::routes())
-        .merge(attachments::routes())
+        .merge(datatrails::token::routes().without_token())
+        .merge(datatrails::applications::routes())
+        .merge(datatrails::apikeys::routes())
+        .merge(datatrails::tenancies::routes())
+        .merge(datatrails::blobs::routes())
+        .merge(datatrails::assets::routes())
+        .merge(datatrails::events::routes())
+        .merge(datatrails::attachments::routes())
         .merge(navarik::routes())
         .merge(mediapocket::routes())
-        .merge(public::routes())
-        .merge(attachments::public_routes())
+        .merge(datatrails::public::routes())
+        .merge(datatrails::attachments::public_routes())
 }
 
 /// The (method, path) of every route, as the router has them.

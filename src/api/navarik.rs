@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
-use super::blobs::{HashValue, ScanGate, ScanGateQuery};
-use super::openapi::{Binary, Downloaded, Errors};
+use super::docs::HashValue;
+use super::docs::{Binary, Downloaded, Errors};
 use super::routes::Routes;
+use super::scan_gate::ScanGateQuery;
 use super::upload_form::read_upload;
 use super::{without_nul, PathParams, QueryParams};
 use crate::auth::Principal;
+use crate::blob::ScanGate;
 use crate::blob::{verified_download, DownloadCheck};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{parse_uuid, BlobId};

@@ -1,17 +1,22 @@
-//! Blob content: the streamed upload pipeline and the verified download stream.
+//! The core: the streamed upload pipeline, attachment references, the scan gate and the
+//! verified download stream, which every dialect's routes call.
 
 mod download;
+mod gate;
 mod headers;
 mod mime;
 mod range;
 mod references;
+mod referrer;
 mod sweep;
 mod upload;
 
 pub use download::{verified_download, DownloadCheck};
+pub use gate::ScanGate;
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
 pub use references::{find_references, BlobReference};
+pub use referrer::{check_references, Referrer};
 pub use sweep::sweep_uploads;
 pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSource};
 

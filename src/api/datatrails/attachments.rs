@@ -5,19 +5,19 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::Json;
-use serde_json::Value;
 use utoipa::OpenApi;
 
-use super::blobs::{BlobResponse, ScanGate, ScanGateQuery};
+use super::blobs::BlobResponse;
 use super::events::{asset_event, free_event};
-use super::openapi::{Downloaded, Errors, PublicErrors};
-use super::routes::Routes;
-use super::{json_text, PathParams};
+use crate::api::docs::{Downloaded, Errors, PublicErrors};
+use crate::api::routes::Routes;
+use crate::api::scan_gate::ScanGateQuery;
+use crate::api::PathParams;
 use crate::auth::Principal;
-use crate::blob::{find_references, verified_download, BlobReference, DownloadCheck};
+use crate::blob::{Referrer, ScanGate};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::{AssetId, BlobId, TenantId};
-use crate::repo::{Asset, Blob, Event};
+use crate::ids::{AssetId, TenantId};
+use crate::repo::Asset;
 use crate::AppState;
 
 const BASE: &str = "/archivist/v2/attachments";
@@ -65,103 +65,22 @@ pub fn public_routes() -> Routes {
         .without_token()
 }
 
-/// Every attachment attribute under `roots` must name a blob of `tenant` whose stored hash
-/// equals the attribute's `arc_blob_hash_value`; otherwise 400 naming the attribute.
-pub async fn check_references(state: &AppState, tenant: TenantId, roots: &[(&str, &Value)]) -> ApiResult<()> {
-    for (root, tree) in roots {
-        for reference in find_references(root, tree).map_err(ApiError::BadRequest)? {
-            let Some(blob) = state.repo.blob(tenant, reference.blob).await? else {
-                return Err(ApiError::bad_request(format!(
-                    "attachment attribute {}: {} does not exist",
-                    reference.attribute, reference.blob
-                )));
-            };
-            if !blob.hash_sha256.eq_ignore_ascii_case(&reference.hash) {
-                return Err(ApiError::bad_request(format!(
-                    "attachment attribute {}: arc_blob_hash_value does not match the SHA-256 of {}",
-                    reference.attribute, reference.blob
-                )));
-            }
-        }
-    }
-    Ok(())
+/// A referrer's attachment's metadata, named `attachments/<uuid>`.
+async fn info(referrer: &Referrer, state: &AppState, uuid: &str) -> ApiResult<Json<BlobResponse>> {
+    let (blob, _) = referrer.blob(state.repo.as_ref(), uuid).await?;
+    Ok(Json(BlobResponse::new(&blob, format!("attachments/{}", blob.id))))
 }
 
-/// The tenant owning the referencing resource and the attachment attributes it holds.
-struct Referrer {
-    tenant: TenantId,
-    references: Vec<BlobReference>,
-    route: &'static str,
-}
-
-impl Referrer {
-    fn of_asset(asset: &Asset, route: &'static str) -> ApiResult<Self> {
-        Self::from_trees(TenantId(asset.tenant_id), &[("attributes", &asset.attributes)], route)
-    }
-
-    fn of_event(event: &Event, route: &'static str) -> ApiResult<Self> {
-        let trees: &[(&str, &str)] = if event.asset_id.is_some() {
-            &[
-                ("event_attributes", &event.event_attributes),
-                ("asset_attributes", &event.asset_attributes),
-            ]
-        } else {
-            &[("attributes", &event.event_attributes)]
-        };
-        Self::from_trees(TenantId(event.tenant_id), trees, route)
-    }
-
-    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], route: &'static str) -> ApiResult<Self> {
-        let mut references = Vec::new();
-        for (root, text) in trees {
-            // Stored attributes were checked on create; a malformed one now counts as no reference.
-            references.extend(find_references(root, &json_text(text)).unwrap_or_default());
-        }
-        Ok(Self {
-            tenant,
-            references,
-            route,
-        })
-    }
-
-    /// The referenced blob and the references naming it, or 404.
-    async fn blob(&self, state: &AppState, uuid: &str) -> ApiResult<(Blob, Vec<&BlobReference>)> {
-        let id = BlobId::parse_bare(uuid)?;
-        let naming: Vec<&BlobReference> = self.references.iter().filter(|r| r.blob == id).collect();
-        if naming.is_empty() {
-            return Err(ApiError::not_found("attachment"));
-        }
-        let blob = state
-            .repo
-            .blob(self.tenant, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("attachment"))?;
-        Ok((blob, naming))
-    }
-
-    async fn download(
-        &self,
-        state: &AppState,
-        uuid: &str,
-        gate: &ScanGate,
-        headers: &HeaderMap,
-    ) -> ApiResult<Response> {
-        let (blob, naming) = self.blob(state, uuid).await?;
-        gate.check(&blob)?;
-        let file_name = naming.iter().find_map(|r| r.file_name.clone());
-        let check = DownloadCheck {
-            route: self.route,
-            expected: naming.iter().map(|r| r.hash.clone()).collect(),
-            file_name: Some(file_name.unwrap_or_else(|| uuid.to_string())),
-        };
-        let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-        verified_download(state.repo.clone(), blob, check, range).await
-    }
-
-    async fn info(&self, state: &AppState, uuid: &str) -> ApiResult<Json<BlobResponse>> {
-        let (blob, _) = self.blob(state, uuid).await?;
-        Ok(Json(BlobResponse::new(&blob, format!("attachments/{}", blob.id))))
-    }
+/// A referrer's attachment's content, verified.
+async fn download(
+    referrer: &Referrer,
+    state: &AppState,
+    uuid: &str,
+    gate: ScanGate,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    referrer.download(state.repo.clone(), uuid, gate, range).await
 }
 
 async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {
@@ -184,27 +103,36 @@ pub async fn public_asset(state: &AppState, uuid: &str) -> ApiResult<Asset> {
 }
 
 async fn asset_referrer(state: &AppState, p: &Principal, asset: &str) -> ApiResult<Referrer> {
-    Referrer::of_asset(&tenant_asset(state, p.tenant, asset).await?, "attachments/assets")
+    Ok(Referrer::of_asset(
+        &tenant_asset(state, p.tenant, asset).await?,
+        "attachments/assets",
+    ))
 }
 
 async fn asset_event_referrer(state: &AppState, p: &Principal, asset: &str, event: &str) -> ApiResult<Referrer> {
     // The event is looked up in the caller's tenant and must name this asset: that proves both.
     let event = asset_event(state, p.tenant, AssetId::parse_bare(asset)?, event).await?;
-    Referrer::of_event(&event, "attachments/assets/events")
+    Ok(Referrer::of_event(&event, "attachments/assets/events"))
 }
 
 async fn free_event_referrer(state: &AppState, p: &Principal, event: &str) -> ApiResult<Referrer> {
-    Referrer::of_event(&free_event(state, p.tenant, event).await?, "attachments/events")
+    Ok(Referrer::of_event(
+        &free_event(state, p.tenant, event).await?,
+        "attachments/events",
+    ))
 }
 
 async fn public_asset_referrer(state: &AppState, asset: &str) -> ApiResult<Referrer> {
-    Referrer::of_asset(&public_asset(state, asset).await?, "attachments/publicassets")
+    Ok(Referrer::of_asset(
+        &public_asset(state, asset).await?,
+        "attachments/publicassets",
+    ))
 }
 
 async fn public_event_referrer(state: &AppState, asset: &str, event: &str) -> ApiResult<Referrer> {
     let asset = public_asset(state, asset).await?;
     let event = asset_event(state, TenantId(asset.tenant_id), AssetId(asset.id), event).await?;
-    Referrer::of_event(&event, "attachments/publicassets/events")
+    Ok(Referrer::of_event(&event, "attachments/publicassets/events"))
 }
 
 type Pair = PathParams<(String, String)>;
@@ -224,10 +152,7 @@ async fn asset_download(
     gate: ScanGate,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    asset_referrer(&s, &p, &asset)
-        .await?
-        .download(&s, &uuid, &gate, &headers)
-        .await
+    download(&asset_referrer(&s, &p, &asset).await?, &s, &uuid, gate, &headers).await
 }
 
 /// The metadata of an asset's attachment.
@@ -240,7 +165,7 @@ async fn asset_info(
     p: Principal,
     PathParams((asset, uuid)): Pair,
 ) -> ApiResult<Json<BlobResponse>> {
-    asset_referrer(&s, &p, &asset).await?.info(&s, &uuid).await
+    info(&asset_referrer(&s, &p, &asset).await?, &s, &uuid).await
 }
 
 /// An attachment of an asset's event, verified against the attribute's hash.
@@ -259,7 +184,7 @@ async fn asset_event_download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let referrer = asset_event_referrer(&s, &p, &asset, &event).await?;
-    referrer.download(&s, &uuid, &gate, &headers).await
+    download(&referrer, &s, &uuid, gate, &headers).await
 }
 
 /// The metadata of an event's attachment.
@@ -273,10 +198,7 @@ async fn asset_event_info(
     p: Principal,
     PathParams((asset, event, uuid)): Triple,
 ) -> ApiResult<Json<BlobResponse>> {
-    asset_event_referrer(&s, &p, &asset, &event)
-        .await?
-        .info(&s, &uuid)
-        .await
+    info(&asset_event_referrer(&s, &p, &asset, &event).await?, &s, &uuid).await
 }
 
 /// An attachment of an asset-free event (attachd's own route), verified against the attribute's hash.
@@ -293,10 +215,7 @@ async fn free_event_download(
     gate: ScanGate,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    free_event_referrer(&s, &p, &event)
-        .await?
-        .download(&s, &uuid, &gate, &headers)
-        .await
+    download(&free_event_referrer(&s, &p, &event).await?, &s, &uuid, gate, &headers).await
 }
 
 /// The metadata of an asset-free event's attachment.
@@ -309,7 +228,7 @@ async fn free_event_info(
     p: Principal,
     PathParams((event, uuid)): Pair,
 ) -> ApiResult<Json<BlobResponse>> {
-    free_event_referrer(&s, &p, &event).await?.info(&s, &uuid).await
+    info(&free_event_referrer(&s, &p, &event).await?, &s, &uuid).await
 }
 
 /// An attachment of a public asset, for anyone, verified against the attribute's hash.
@@ -325,10 +244,7 @@ async fn public_asset_download(
     gate: ScanGate,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    public_asset_referrer(&s, &asset)
-        .await?
-        .download(&s, &uuid, &gate, &headers)
-        .await
+    download(&public_asset_referrer(&s, &asset).await?, &s, &uuid, gate, &headers).await
 }
 
 /// The metadata of a public asset's attachment.
@@ -340,7 +256,7 @@ async fn public_asset_info(
     State(s): State<AppState>,
     PathParams((asset, uuid)): Pair,
 ) -> ApiResult<Json<BlobResponse>> {
-    public_asset_referrer(&s, &asset).await?.info(&s, &uuid).await
+    info(&public_asset_referrer(&s, &asset).await?, &s, &uuid).await
 }
 
 /// An attachment of a public asset's event, for anyone, verified against the attribute's hash.
@@ -358,7 +274,7 @@ async fn public_event_download(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let referrer = public_event_referrer(&s, &asset, &event).await?;
-    referrer.download(&s, &uuid, &gate, &headers).await
+    download(&referrer, &s, &uuid, gate, &headers).await
 }
 
 /// The metadata of a public asset's event's attachment.
@@ -371,5 +287,5 @@ async fn public_event_info(
     State(s): State<AppState>,
     PathParams((asset, event, uuid)): Triple,
 ) -> ApiResult<Json<BlobResponse>> {
-    public_event_referrer(&s, &asset, &event).await?.info(&s, &uuid).await
+    info(&public_event_referrer(&s, &asset, &event).await?, &s, &uuid).await
 }

@@ -11,11 +11,14 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use super::openapi::{Binary, Downloaded, Errors};
-use super::routes::Routes;
-use super::upload_form::read_upload;
-use super::PathParams;
+use crate::api::docs::HashValue;
+use crate::api::docs::{Binary, Downloaded, Errors};
+use crate::api::routes::Routes;
+use crate::api::scan_gate::ScanGateQuery;
+use crate::api::upload_form::read_upload;
+use crate::api::PathParams;
 use crate::auth::Principal;
+use crate::blob::ScanGate;
 use crate::blob::{verified_download, DownloadCheck};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{BlobId, TenantId};
@@ -46,15 +49,6 @@ struct UploadForm {
     file: Binary,
 }
 
-/// `{"alg": "SHA256", "value": "<hex>"}`.
-#[derive(Serialize, ToSchema)]
-pub struct HashValue {
-    #[schema(pattern = "^SHA256$")]
-    pub alg: &'static str,
-    #[schema(pattern = "^[0-9a-f]{64}$")]
-    pub value: String,
-}
-
 /// A blob's metadata as DataTrails' `v1BlobsResponse` writes it.
 #[derive(Serialize, ToSchema)]
 #[schema(as = v1BlobsResponse)]
@@ -79,7 +73,7 @@ pub struct BlobResponse {
 impl BlobResponse {
     /// The response for `blob`, named `identity` (`blobs/…` or `attachments/…`).
     pub fn new(blob: &Blob, identity: String) -> Self {
-        let rfc3339 = super::timestamp;
+        let rfc3339 = crate::api::timestamp;
         Self {
             identity,
             hash: HashValue {
@@ -170,63 +164,4 @@ async fn info(
 ) -> ApiResult<Json<BlobResponse>> {
     let blob = find_blob(&state, &principal, &uuid).await?;
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
-}
-
-/// The query parameters of the scan gate.
-#[derive(serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ScanGateQuery {
-    /// Serve only content scanned clean (`SCANNED_OK`); anything else is 400.
-    #[param(value_type = Option<bool>)]
-    strict: Option<String>,
-    /// Serve content even when it was scanned as `SCANNED_BAD` (otherwise 403).
-    #[param(value_type = Option<bool>)]
-    allow_insecure: Option<String>,
-}
-
-/// The scan gate of every download: `strict=true` serves only `SCANNED_OK` content;
-/// `SCANNED_BAD` content is refused unless `allow_insecure=true`.
-#[derive(Debug, Default)]
-pub struct ScanGate {
-    strict: bool,
-    allow_insecure: bool,
-}
-
-impl ScanGate {
-    pub fn check(&self, blob: &Blob) -> ApiResult<()> {
-        let status = blob.scanned_status.as_str();
-        if status == "SCANNED_BAD" && !self.allow_insecure {
-            return Err(ApiError::Forbidden(format!(
-                "the content was scanned as SCANNED_BAD ({}); add allow_insecure=true to download it anyway",
-                blob.scanned_bad_reason
-            )));
-        }
-        if self.strict && status != "SCANNED_OK" {
-            return Err(ApiError::bad_request(format!(
-                "strict=true serves only SCANNED_OK content; this content is {status}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ScanGate {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let raw: ScanGateQuery = serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
-            .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
-        let flag = |value: Option<String>, name: &str| match value.as_deref() {
-            None => Ok(false),
-            Some("true") => Ok(true),
-            Some("false") => Ok(false),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "{name} must be true or false, not {other:?}"
-            ))),
-        };
-        Ok(Self {
-            strict: flag(raw.strict, "strict")?,
-            allow_insecure: flag(raw.allow_insecure, "allow_insecure")?,
-        })
-    }
 }

@@ -4,20 +4,17 @@
 //! reference (read-only here, downloaded through `/archivist/v2/attachments`) and the
 //! placeholders created here, which hold a title but no content yet.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::{ContentBuilder, RefOr};
-use utoipa::{IntoResponses, OpenApi, PartialSchema, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::{json_text, public_url, without_nul};
@@ -27,6 +24,11 @@ use crate::error::ApiError;
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::repo::{NewRecord, Record, RecordField};
 use crate::AppState;
+use caller::ApiKeyCaller;
+use errors::{unprocessable, Failure, MediapocketError, MediapocketErrors, MissingTitle};
+
+mod caller;
+mod errors;
 
 pub fn routes() -> super::routes::Routes {
     super::routes::Routes::new()
@@ -48,89 +50,6 @@ const MAX_DESCRIPTION: usize = 4096;
 const MAX_TAGS: usize = 100;
 /// Placeholders listed per asset or project at most.
 const MAX_PLACEHOLDERS: i64 = 1000;
-
-/// Mediapocket's error body.
-#[derive(Serialize, ToSchema)]
-pub struct MediapocketError {
-    error: String,
-}
-
-/// An `ApiError` answered in Mediapocket's shape, with the same status and headers.
-pub struct Failure(ApiError);
-
-impl From<ApiError> for Failure {
-    fn from(err: ApiError) -> Self {
-        Self(err)
-    }
-}
-
-impl From<crate::repo::RepoError> for Failure {
-    fn from(err: crate::repo::RepoError) -> Self {
-        Self(err.into())
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let body = MediapocketError {
-            error: self.0.to_string(),
-        };
-        let (mut parts, _) = self.0.into_response().into_parts();
-        parts.headers.remove(header::CONTENT_LENGTH);
-        let json = serde_json::to_vec(&body).unwrap_or_default();
-        Response::from_parts(parts, Body::from(json))
-    }
-}
-
-fn unprocessable(message: &str) -> Response {
-    (
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        Json(MediapocketError { error: message.into() }),
-    )
-        .into_response()
-}
-
-/// The caller, from `X-API-KEY` (an API key, or an access token) or `Authorization: Bearer`.
-struct ApiKeyCaller(Principal);
-
-impl FromRequestParts<AppState> for ApiKeyCaller {
-    type Rejection = Failure;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let key = crate::auth::single_header(&parts.headers, "x-api-key")?.cloned();
-        let bearer = if parts.headers.contains_key(header::AUTHORIZATION) {
-            Some(Principal::from_request_parts(parts, state).await?)
-        } else {
-            None
-        };
-        let Some(key) = key else {
-            return bearer.map(Self).ok_or_else(|| {
-                ApiError::Unauthenticated("missing X-API-KEY: send an API key (or an access token) in it".into()).into()
-            });
-        };
-        let key = key
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| ApiError::Unauthenticated("X-API-KEY is empty or not text".into()))?;
-        let keyed = if crate::auth::apikeys::looks_like_key(key) {
-            let peer = parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|info| info.0.ip());
-            crate::auth::apikeys::principal(state, key, peer).await?
-        } else {
-            // An access token works here too.
-            Principal::from_token(state, key).await?
-        };
-        // Every credential sent must hold, and name the same caller.
-        if bearer.is_some_and(|b| (b.tenant, &b.subject) != (keyed.tenant, &keyed.subject)) {
-            return Err(ApiError::Unauthenticated("X-API-KEY and Authorization name different callers".into()).into());
-        }
-        Ok(Self(keyed))
-    }
-}
 
 /// Mediapocket's attachment, with the SHA-256 and a download URL for content held here.
 #[derive(Serialize, ToSchema)]
@@ -440,52 +359,6 @@ fn checked(label: &str, value: String, max: usize) -> Result<String, ApiError> {
 fn path_id(path: Result<Path<String>, PathRejection>) -> Result<String, Failure> {
     path.map(|Path(id)| id)
         .map_err(|r| ApiError::bad_request(format!("invalid path: {}", r.body_text())).into())
-}
-
-/// Mediapocket's errors, in its `{"error": "…"}` shape.
-struct MediapocketErrors;
-
-impl IntoResponses for MediapocketErrors {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-        let body = || {
-            ContentBuilder::new()
-                .schema(Some(utoipa::openapi::Ref::from_schema_name("MediapocketError")))
-                .build()
-        };
-        [
-            ("400", "Malformed: a bad id, a title over 255 characters, a wrong type."),
-            ("401", "No valid access token in X-API-KEY or Authorization."),
-            ("404", "No such asset or project in the caller's tenant."),
-            (
-                "429",
-                "Over the rate limit; `Archivist-Rate-Limit-Reset` says when to retry.",
-            ),
-            ("default", "Any other error, in the same shape."),
-        ]
-        .into_iter()
-        .map(|(status, description)| {
-            let response = ResponseBuilder::new()
-                .description(description)
-                .content("application/json", body());
-            (status.to_string(), response.build().into())
-        })
-        .collect()
-    }
-}
-
-/// The create operations' 422.
-struct MissingTitle;
-
-impl IntoResponses for MissingTitle {
-    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-        let response = ResponseBuilder::new()
-            .description("`{\"error\": \"Missing parameter title\"}`.")
-            .content(
-                "application/json",
-                ContentBuilder::new().schema(Some(MediapocketError::schema())).build(),
-            );
-        BTreeMap::from([("422".to_string(), response.build().into())])
-    }
 }
 
 type IdPath = Result<Path<String>, PathRejection>;

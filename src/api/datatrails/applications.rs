@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::openapi::AdminErrors;
-use super::paging::{page_size, DEFAULT_PAGE_SIZE};
-use super::routes::Routes;
-use super::{json_text, timestamp, without_nul, JsonObject, PathParams};
+use crate::api::docs::AdminErrors;
+use crate::api::paging::{page_size, DEFAULT_PAGE_SIZE};
+use crate::api::routes::Routes;
+use crate::api::{json_text, timestamp, without_nul, JsonObject, PathParams};
 use crate::auth::jwt::RESERVED_CLAIMS;
 use crate::auth::secrets::{generate_secret, hash_secret};
 use crate::auth::Principal;

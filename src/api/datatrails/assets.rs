@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::attachments::check_references;
-use super::openapi::{Errors, PublicUrl};
-use super::paging::{
+use crate::api::docs::{Errors, PublicUrl};
+use crate::api::paging::{
     always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, total_headers, wants_total,
     CountParams, ListParams, Meaning, PageParams,
 };
-use super::routes::Routes;
-use super::{json_text, public_url, timestamp, JsonObject, PathParams};
+use crate::api::routes::Routes;
+use crate::api::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
+use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
 use crate::repo::{Asset, FilterField, FilterValue, NewAsset};
@@ -100,7 +100,7 @@ async fn create(
 ) -> ApiResult<Json<AssetResponse>> {
     let JsonObject(body) = body?;
     let attributes = Value::Object(body.attributes);
-    check_references(&state, principal.tenant, &[("attributes", &attributes)]).await?;
+    check_references(state.repo.as_ref(), principal.tenant, &[("attributes", &attributes)]).await?;
     let asset = NewAsset {
         id: AssetId::new(),
         behaviours: serde_json::to_string(&body.behaviours).map_err(ApiError::internal)?,

@@ -9,15 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::attachments::check_references;
-use super::openapi::{Errors, PublicUrl};
-use super::paging::{
+use crate::api::docs::{Errors, PublicUrl};
+use crate::api::paging::{
     always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, time, total_headers,
     wants_total, CountParams, ListParams, Meaning, PageParams,
 };
-use super::routes::Routes;
-use super::{json_text, public_url, timestamp, JsonObject, PathParams};
+use crate::api::routes::Routes;
+use crate::api::{json_text, public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
+use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent};
@@ -145,7 +145,7 @@ async fn create(
     let event_attributes = Value::Object(body.event_attributes);
     let asset_attributes = Value::Object(body.asset_attributes.clone());
     check_references(
-        &state,
+        state.repo.as_ref(),
         principal.tenant,
         &[
             ("event_attributes", &event_attributes),
@@ -287,7 +287,7 @@ fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
     };
     // Declared times are kept as the client wrote them, compared as RFC 3339 UTC text.
     let declared = |field: fn(&'static str) -> FilterField| {
-        let at = super::timestamp(time(name, value)?);
+        let at = crate::api::timestamp(time(name, value)?);
         Ok(Meaning::Filter(field("timestamp_declared"), FilterValue::Text(at)))
     };
     match name {
@@ -447,7 +447,7 @@ async fn create_free(
 ) -> ApiResult<Json<FreeEventResponse>> {
     let JsonObject(body) = body?;
     let attributes = Value::Object(body.attributes);
-    check_references(&state, principal.tenant, &[("attributes", &attributes)]).await?;
+    check_references(state.repo.as_ref(), principal.tenant, &[("attributes", &attributes)]).await?;
     let event = NewEvent {
         id: EventId::new(),
         asset: None,

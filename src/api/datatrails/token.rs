@@ -6,8 +6,8 @@ use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use super::openapi::PublicErrors;
-use super::routes::Routes;
+use crate::api::docs::PublicErrors;
+use crate::api::routes::Routes;
 use crate::auth::secrets::verify_secret;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{AppId, TenantId};
@@ -63,7 +63,7 @@ async fn issue_token(
     let (Some(client_id), Some(secret)) = (request.client_id, request.client_secret) else {
         return Err(ApiError::bad_request("missing client_id or client_secret"));
     };
-    super::without_nul(&client_id, "client_id")?;
+    crate::api::without_nul(&client_id, "client_id")?;
     let app = state.repo.app_by_client_id(&client_id).await?;
     // Unknown client ids are checked against a decoy hash, so a miss costs as much as a hit.
     let phc = app

@@ -5,9 +5,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
-use super::openapi::Errors;
-use super::routes::Routes;
-use super::PathParams;
+use crate::api::docs::Errors;
+use crate::api::routes::Routes;
+use crate::api::PathParams;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;

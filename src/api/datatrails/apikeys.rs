@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
-use super::openapi::AdminErrors;
-use super::routes::Routes;
-use super::{JsonObject, PathParams};
+use crate::api::docs::AdminErrors;
+use crate::api::routes::Routes;
+use crate::api::{JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::repo::ApiKey;
@@ -56,7 +56,7 @@ impl KeyResponse {
             identity: format!("apikeys/{}", stored.id),
             name: stored.name.clone(),
             prefix: stored.prefix.clone(),
-            created: super::timestamp(stored.created_at),
+            created: crate::api::timestamp(stored.created_at),
             key,
         }
     }

@@ -1,0 +1,12 @@
+//! The DataTrails dialect, as DataTrails' swagger files describe it: blobs, assets, events,
+//! attachments, public assets, app registrations, tokens, tenancies and API keys.
+
+pub(super) mod apikeys;
+pub(super) mod applications;
+pub(super) mod assets;
+pub(super) mod attachments;
+pub(super) mod blobs;
+pub(super) mod events;
+pub(super) mod public;
+pub(super) mod tenancies;
+pub(super) mod token;

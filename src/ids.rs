@@ -57,6 +57,7 @@ resource_id!(BlobId, "blobs", "blob");
 resource_id!(AppId, "applications", "application");
 resource_id!(AssetId, "assets", "asset");
 resource_id!(EventId, "events", "event");
+resource_id!(ApiKeyId, "apikeys", "API key");
 
 /// Accepts only the canonical hyphenated form, as DataTrails writes ids.
 fn strict_uuid(s: &str) -> Option<Uuid> {

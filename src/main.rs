@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "{}",
-                serde_json::json!({"identity": format!("apikeys/{}", stored.id), "tenant": tenant,
+                serde_json::json!({"identity": attachd::ids::ApiKeyId(stored.id).identity(), "tenant": tenant,
                     "name": stored.name, "key": key})
             );
             Ok(())

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::Principal;
 use crate::error::ApiError;
-use crate::ids::TenantId;
+use crate::ids::{ApiKeyId, TenantId};
 use crate::repo::{ApiKey, NewApiKey, Repo};
 use crate::AppState;
 
@@ -68,7 +68,7 @@ pub async fn principal(state: &AppState, key: &str, peer: Option<IpAddr>) -> Res
         tenant,
         app: None,
         issuer: "attachd".into(),
-        subject: format!("apikeys/{}", found.id),
+        subject: ApiKeyId(found.id).identity(),
         admin: false,
     })
 }

@@ -57,6 +57,17 @@ pub fn single_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'
 }
 
 impl Principal {
+    /// 403 unless the caller is an administrator application; `what` says what it may not do.
+    pub fn require_admin(&self, what: &str) -> Result<(), ApiError> {
+        if self.admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "only administrator applications may {what}"
+            )))
+        }
+    }
+
     /// The caller an access token names, once verified.
     pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
         let header = jsonwebtoken::decode_header(token)

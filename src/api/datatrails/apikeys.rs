@@ -12,6 +12,7 @@ use crate::api::routes::Routes;
 use crate::api::{JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::ApiKeyId;
 use crate::repo::ApiKey;
 use crate::AppState;
 
@@ -53,7 +54,7 @@ struct KeyResponse {
 impl KeyResponse {
     fn new(stored: &ApiKey, key: Option<String>) -> Self {
         Self {
-            identity: format!("apikeys/{}", stored.id),
+            identity: ApiKeyId(stored.id).identity(),
             name: stored.name.clone(),
             prefix: stored.prefix.clone(),
             created: crate::api::timestamp(stored.created_at),
@@ -67,16 +68,6 @@ struct KeyList {
     apikeys: Vec<KeyResponse>,
 }
 
-fn require_admin(principal: &Principal) -> ApiResult<()> {
-    if principal.admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only administrator applications may manage API keys".into(),
-        ))
-    }
-}
-
 /// Makes a key; the answer is the only place it is ever shown.
 #[utoipa::path(post, path = "/archivist/iam/v1/apikeys", operation_id = "ApiKeys_Create", tag = "identity",
     request_body = NewKey,
@@ -87,7 +78,7 @@ async fn create(
     principal: Principal,
     JsonObject(body): JsonObject<NewKey>,
 ) -> ApiResult<Json<KeyResponse>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage API keys")?;
     if body.name.chars().count() > 200 {
         return Err(ApiError::bad_request("name is longer than 200 characters"));
     }
@@ -100,7 +91,7 @@ async fn create(
     responses((status = 200, description = "The tenant's keys.", body = KeyList), AdminErrors))]
 #[tracing::instrument(skip_all)]
 async fn list(State(state): State<AppState>, principal: Principal) -> ApiResult<Json<KeyList>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage API keys")?;
     let keys = state.repo.list_api_keys(principal.tenant).await?;
     Ok(Json(KeyList {
         apikeys: keys.iter().map(|k| KeyResponse::new(k, None)).collect(),
@@ -117,12 +108,9 @@ async fn revoke(
     principal: Principal,
     PathParams(uuid): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&principal)?;
-    let id = uuid::Uuid::parse_str(&uuid)
-        .ok()
-        .filter(|id| id.hyphenated().to_string() == uuid)
-        .ok_or_else(|| ApiError::bad_request("the key id must be a lower-case uuid"))?;
-    if !state.repo.delete_api_key(principal.tenant, id).await? {
+    principal.require_admin("manage API keys")?;
+    let id = ApiKeyId::parse_bare(&uuid)?;
+    if !state.repo.delete_api_key(principal.tenant, id.0).await? {
         return Err(ApiError::not_found("API key"));
     }
     Ok(Json(Value::Object(Map::new())))

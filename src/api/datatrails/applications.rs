@@ -83,16 +83,6 @@ impl ApplicationResponse {
     }
 }
 
-fn require_admin(principal: &Principal) -> ApiResult<()> {
-    if principal.admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only administrator applications may manage app registrations".into(),
-        ))
-    }
-}
-
 /// Custom claims are strings (as DataTrails defines them) and may not shadow attachd's own.
 fn claims_text(claims: &Map<String, Value>) -> ApiResult<String> {
     for (name, value) in claims {
@@ -153,7 +143,7 @@ async fn create(
     principal: Principal,
     body: Result<JsonObject<CreateApplication>, ApiError>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     let JsonObject(body) = body?;
     let admin = match body.roles.as_slice() {
         [] => false,
@@ -197,7 +187,7 @@ async fn list(
     principal: Principal,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ApplicationList>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     let query: ListQuery = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     let limit = query.page_size.as_deref().map_or(Ok(DEFAULT_PAGE_SIZE), page_size)?;
@@ -242,7 +232,7 @@ async fn get_one(
     principal: Principal,
     PathParams(uuid): PathParams<String>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     Ok(Json(ApplicationResponse::new(
         &find(&state, &principal, &uuid).await?,
         None,
@@ -270,7 +260,7 @@ async fn update(
     PathParams(uuid): PathParams<String>,
     body: Result<JsonObject<PatchApplication>, ApiError>,
 ) -> ApiResult<Json<ApplicationResponse>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     let id = AppId::parse_bare(&uuid)?;
     let JsonObject(body) = body?;
     let name = body.display_name.map(|n| display_name(Some(n))).transpose()?;
@@ -297,7 +287,7 @@ async fn delete(
     principal: Principal,
     PathParams(uuid): PathParams<String>,
 ) -> ApiResult<Json<Value>> {
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     let id = AppId::parse_bare(&uuid)?;
     // The last administrator deleting itself would lock the tenant out.
     if principal.app == Some(id) {
@@ -325,7 +315,7 @@ async fn regenerate_secret(
     let uuid = uuid
         .strip_suffix(":regenerate-secret")
         .ok_or_else(|| ApiError::MethodNotAllowed("POST here is only :regenerate-secret".into()))?;
-    require_admin(&principal)?;
+    principal.require_admin("manage app registrations")?;
     let app = find(&state, &principal, uuid).await?;
     let (secret, secret_hash) = new_secret().await?;
     if !state

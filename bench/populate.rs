@@ -7,6 +7,7 @@
 
 use std::str::FromStr;
 
+use attachd::repo::terms;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 const BATCH: usize = 2000;
@@ -30,7 +31,12 @@ macro_rules! fill {
                 .push_bind(now)
                 .push_bind(now);
         });
-        insert.build().execute(&$pool).await?;
+        insert.push(" RETURNING seq, attributes");
+        let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&$pool).await?;
+        let terms = rows.iter().flat_map(|(seq, attributes)| {
+            terms::object_terms(terms::TermField::AssetAttributes, attributes).into_iter().map(|term| (*seq, term))
+        });
+        add_terms!($db, $pool, "INSERT INTO asset_terms (tenant_id, term, asset_seq) ", tenant, terms);
     }
     for start in (0..events).step_by(BATCH) {
         let mut insert = QueryBuilder::<$db>::new(
@@ -53,8 +59,27 @@ macro_rules! fill {
                 .push_bind("bench".to_string())
                 .push_bind(now);
         });
-        insert.build().execute(&$pool).await?;
+        insert.push(" RETURNING seq, event_attributes, asset_attributes, principal_declared");
+        let rows: Vec<(i64, String, String, String)> = insert.build_query_as().fetch_all(&$pool).await?;
+        let terms = rows.iter().flat_map(|(seq, event, asset, principal)| {
+            terms::event_terms(event, asset, principal).into_iter().map(|term| (*seq, term))
+        });
+        add_terms!($db, $pool, "INSERT INTO event_terms (tenant_id, term, event_seq) ", tenant, terms);
     }
+    }};
+}
+
+/// Adds the (row seq, term) pairs `$terms` of `$tenant` with insert `$insert`, as attachd does.
+macro_rules! add_terms {
+    ($db:ty, $pool:expr, $insert:expr, $tenant:expr, $terms:expr) => {{
+        let all: Vec<(i64, Vec<u8>)> = $terms.collect();
+        for batch in all.chunks(terms::TERMS_PER_INSERT) {
+            let mut insert = QueryBuilder::<$db>::new($insert);
+            insert.push_values(batch, |mut row, (seq, term)| {
+                row.push_bind($tenant).push_bind(term.clone()).push_bind(*seq);
+            });
+            insert.build().execute(&$pool).await?;
+        }
     }};
 }
 
@@ -70,9 +95,11 @@ async fn main() -> anyhow::Result<()> {
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await?;
         fill!(Postgres, pool, tenant, &asset_ids, events);
-        // As autovacuum would soon after a bulk load: the planner needs the new row counts.
-        sqlx::query("ANALYZE assets").execute(&pool).await?;
-        sqlx::query("ANALYZE events").execute(&pool).await?;
+        // As autovacuum would soon after a bulk load: the planner needs the new row counts,
+        // and index-only scans the visibility map.
+        for table in ["assets", "events", "asset_terms", "event_terms"] {
+            sqlx::query(&format!("VACUUM ANALYZE {table}")).execute(&pool).await?;
+        }
     } else {
         let pool = sqlx::SqlitePool::connect(url).await?;
         fill!(Sqlite, pool, tenant, &asset_ids, events);

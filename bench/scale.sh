@@ -54,9 +54,11 @@ for backend in $BACKENDS; do
     read -r first _ <<<"$(times "$work/token" /archivist/v2/assets/-/events)"
     one=$((size / 2))
     for query in \
-      "/archivist/v2/assets/-/events|unfiltered first page of events" \
+      "/archivist/v2/assets/-/events|all events, counted (no filter)" \
       "/archivist/v2/assets/-/events?event_attributes.n=$one|events, filter matching one" \
       "/archivist/v2/assets/-/events?event_attributes.pct=7|events, filter matching 1%, counted" \
+      "/archivist/v2/assets/-/events?event_attributes.pct=0&event_attributes.kind=door|events, two filters matching 1%, counted" \
+      "/archivist/v2/assets/-/events?event_attributes.pct=7&operation=Record|events, attribute and column filter, 1%, counted" \
       "/archivist/v2/assets?attributes.kind=door|assets, filter matching 10%, counted" \
       "/archivist/v2/assets?attributes.kind=door|small tenant (10 assets), filter, counted"; do
       path=${query%%|*}; what=${query#*|}

@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::{ApiError, ApiResult};
-use crate::repo::{Filter, FilterField, FilterValue, ListQuery};
+use crate::repo::{Filter, FilterField, FilterValue, ListQuery, TermField};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
@@ -125,12 +125,12 @@ impl ListParams {
     }
 }
 
-/// `<prefix><key>=value` as a filter on key `<key>` of JSON column `column`.
-pub fn json_filter(name: &str, prefix: &str, column: &'static str, value: &str) -> Option<Meaning> {
+/// `<prefix><key>=value` as a filter on key `<key>` of the JSON object `field`.
+pub fn term_filter(name: &str, prefix: &str, field: TermField, value: &str) -> Option<Meaning> {
     let key = name.strip_prefix(prefix).filter(|key| !key.is_empty())?;
     Some(Meaning::Filter(
-        FilterField::Json {
-            column,
+        FilterField::Term {
+            field,
             key: key.to_string(),
         },
         FilterValue::Text(value.to_string()),

@@ -36,11 +36,23 @@ macro_rules! impl_assets {
                     .bind(chrono::Utc::now())
                     .execute(&mut *write.tx)
                     .await?;
-                let stored = sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                    .bind(tenant.0)
-                    .bind(asset.id.0)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
+                let stored: $crate::repo::Asset =
+                    sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant.0)
+                        .bind(asset.id.0)
+                        .fetch_one(&mut *write.tx)
+                        .await?;
+                let terms =
+                    $crate::repo::terms::object_terms($crate::repo::TermField::AssetAttributes, &asset.attributes);
+                $crate::repo::terms::insert_terms!(
+                    $db,
+                    write.tx,
+                    "asset_terms",
+                    "asset_seq",
+                    tenant.0,
+                    stored.seq,
+                    terms
+                );
                 write.tx.commit().await?;
                 Ok(stored)
             }
@@ -80,9 +92,9 @@ macro_rules! impl_assets {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
                 use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 4, &Self::FILTERS);
-                let sql =
-                    format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND seq < $2{filter} ORDER BY seq DESC LIMIT $3");
+                let rows = RowsSql::new("assets", &query.filters, 4, &Self::FILTERS, true);
+                let sql = rows.list(ASSET_FIELDS, "");
+                let binds = rows.binds;
                 let select = sqlx::query_as(&sql)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
@@ -97,8 +109,9 @@ macro_rules! impl_assets {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
                 use $crate::repo::sql::*;
-                let (filter, binds) = filter_sql(&query.filters, 2, &Self::FILTERS);
-                let sql = format!("SELECT COUNT(*) FROM assets WHERE tenant_id = $1{filter}");
+                let rows = RowsSql::new("assets", &query.filters, 2, &Self::FILTERS, true);
+                let sql = rows.count("");
+                let binds = rows.binds;
                 let select = sqlx::query_scalar(&sql).bind(tenant.0);
                 let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)

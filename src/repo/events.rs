@@ -38,11 +38,11 @@ macro_rules! impl_events {
                                 .await?;
                         let asset = asset.ok_or($crate::repo::RepoError::NotFound)?;
                         if !event.asset_attributes.is_empty() {
-                            let merged = merge_attributes(&asset.attributes, &event.asset_attributes)?;
+                            let merged_text = merge_attributes(&asset.attributes, &event.asset_attributes)?;
                             let updated = sqlx::query(UPDATE_ASSET_ATTRIBUTES)
                                 .bind(tenant.0)
                                 .bind(asset_id.0)
-                                .bind(merged)
+                                .bind(&merged_text)
                                 .bind(chrono::Utc::now())
                                 .bind(asset.version)
                                 .execute(&mut *write.tx)
@@ -51,6 +51,23 @@ macro_rules! impl_events {
                                 // Another event updated the asset first: start over.
                                 continue;
                             }
+                            sqlx::query("DELETE FROM asset_terms WHERE asset_seq = $1")
+                                .bind(asset.seq)
+                                .execute(&mut *write.tx)
+                                .await?;
+                            let terms = $crate::repo::terms::object_terms(
+                                $crate::repo::TermField::AssetAttributes,
+                                &merged_text,
+                            );
+                            $crate::repo::terms::insert_terms!(
+                                $db,
+                                write.tx,
+                                "asset_terms",
+                                "asset_seq",
+                                tenant.0,
+                                asset.seq,
+                                terms
+                            );
                         }
                     }
                     let asset_attributes = serde_json::to_string(&event.asset_attributes)
@@ -71,15 +88,34 @@ macro_rules! impl_events {
                         .bind(chrono::Utc::now())
                         .execute(&mut *write.tx)
                         .await?;
-                    let stored = sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                        .bind(tenant.0)
-                        .bind(event.id.0)
-                        .fetch_one(&mut *write.tx)
-                        .await?;
+                    let stored: $crate::repo::Event =
+                        sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                            .bind(tenant.0)
+                            .bind(event.id.0)
+                            .fetch_one(&mut *write.tx)
+                            .await?;
+                    if event.asset.is_some() {
+                        let terms = $crate::repo::terms::event_terms(
+                            &stored.event_attributes,
+                            &stored.asset_attributes,
+                            &stored.principal_declared,
+                        );
+                        $crate::repo::terms::insert_terms!(
+                            $db,
+                            write.tx,
+                            "event_terms",
+                            "event_seq",
+                            tenant.0,
+                            stored.seq,
+                            terms
+                        );
+                    }
                     write.tx.commit().await?;
                     return Ok(stored);
                 }
-                Err($crate::repo::RepoError::Conflict("the asset is being updated too often; try again".into()))
+                Err($crate::repo::RepoError::Conflict(
+                    "the asset is being updated too often; try again".into(),
+                ))
             }
 
             async fn event(
@@ -100,7 +136,10 @@ macro_rules! impl_events {
                         .await?;
                 if let Some(found) = &found {
                     // Events are never changed once stored.
-                    self.cache.events.insert(key, std::sync::Arc::new(found.clone())).await;
+                    self.cache
+                        .events
+                        .insert(key, std::sync::Arc::new(found.clone()))
+                        .await;
                 }
                 Ok(found)
             }
@@ -116,10 +155,12 @@ macro_rules! impl_events {
                     $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $4", Some(asset.0), 5),
                     $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 4),
                 };
-                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
-                let sql = format!(
-                    "{EVENT_COLUMNS} WHERE tenant_id = $1 AND seq < $2{scope_sql}{filter} ORDER BY seq DESC LIMIT $3"
-                );
+                // Terms drive over all assets (event terms are those of asset events); one
+                // asset's events are fewer than any term's entries.
+                let drive = asset.is_none();
+                let rows = RowsSql::new("events", &query.filters, first, &Self::FILTERS, drive);
+                let sql = rows.list(EVENT_FIELDS, scope_sql);
+                let binds = rows.binds;
                 let mut select = sqlx::query_as(&sql)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
@@ -142,8 +183,9 @@ macro_rules! impl_events {
                     $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $2", Some(asset.0), 3),
                     $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 2),
                 };
-                let (filter, binds) = filter_sql(&query.filters, first, &Self::FILTERS);
-                let sql = format!("SELECT COUNT(*) FROM events WHERE tenant_id = $1{scope_sql}{filter}");
+                let rows = RowsSql::new("events", &query.filters, first, &Self::FILTERS, asset.is_none());
+                let sql = rows.count(scope_sql);
+                let binds = rows.binds;
                 let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
                 if let Some(asset) = asset {
                     select = select.bind(asset);

@@ -12,6 +12,7 @@ mod records;
 mod scans;
 mod sql;
 mod sqlite;
+pub mod terms;
 mod tx;
 mod uploads;
 
@@ -32,6 +33,7 @@ pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use scans::ScanRepo;
 pub use sqlite::SqliteRepo;
+pub use terms::TermField;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {

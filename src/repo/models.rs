@@ -86,8 +86,11 @@ pub struct Filter {
 /// What a filter compares. Column names are fixed by attachd, never taken from a request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FilterField {
-    /// A top-level key of a JSON text column equals the value.
-    Json { column: &'static str, key: String },
+    /// A top-level key of a JSON object of the row is the string value (see `terms`).
+    Term {
+        field: super::terms::TermField,
+        key: String,
+    },
     /// A column equals the value.
     Column(&'static str),
     /// A time column is later than the value.
@@ -106,4 +109,5 @@ pub enum FilterValue {
     Text(String),
     Bool(bool),
     Time(DateTime<Utc>),
+    Bytes(Vec<u8>),
 }

@@ -10,6 +10,7 @@ use super::events::impl_events;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
+use super::terms::impl_terms_backfill;
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
@@ -37,29 +38,17 @@ impl PgRepo {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
+        let repo = Self {
             pool,
             cache: Default::default(),
-        })
+        };
+        repo.backfill_terms().await?;
+        Ok(repo)
     }
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
-        json: Self::json_field,
-        json_equals: Some(|column, key, value| {
-            format!("(({column})::jsonb @> jsonb_build_object(${key}::text, ${value}::text))")
-        }),
-        json_key: Self::json_key,
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
     };
-
-    /// SQL reading key `$param` of JSON text column `column` as text.
-    fn json_field(column: &str, param: usize) -> String {
-        format!("({column}::jsonb ->> ${param})")
-    }
-
-    fn json_key(name: &str) -> String {
-        name.to_string()
-    }
 
     /// PostgreSQL takes concurrent writers: no gate.
     fn write_gate(&self) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
@@ -77,5 +66,6 @@ impl_uploads!(PgRepo, sqlx::Postgres);
 impl_api_keys!(PgRepo, sqlx::Postgres);
 impl_assets!(PgRepo, sqlx::Postgres);
 impl_events!(PgRepo, sqlx::Postgres);
+impl_terms_backfill!(PgRepo, sqlx::Postgres);
 impl_blobs!(PgRepo, sqlx::Postgres);
 impl_scans!(PgRepo, sqlx::Postgres);

@@ -48,56 +48,72 @@ pub const MARK_TAMPERED: &str =
 
 pub const INSERT_ASSET: &str = "INSERT INTO assets (id, tenant_id, behaviours, attributes, public, owner, \
      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)";
-pub const ASSET_COLUMNS: &str =
-    "SELECT seq, id, tenant_id, behaviours, attributes, public, owner, created_at, updated_at, version FROM assets";
+/// An asset's columns, qualified so they read the same in a join with its terms.
+macro_rules! asset_fields {
+    () => {
+        "assets.seq, assets.id, assets.tenant_id, assets.behaviours, assets.attributes, assets.public, \
+         assets.owner, assets.created_at, assets.updated_at, assets.version"
+    };
+}
+pub const ASSET_FIELDS: &str = asset_fields!();
+pub const ASSET_COLUMNS: &str = concat!("SELECT ", asset_fields!(), " FROM assets");
 pub const UPDATE_ASSET_ATTRIBUTES: &str = "UPDATE assets SET attributes = $3, updated_at = $4, version = version + 1 \
      WHERE tenant_id = $1 AND id = $2 AND version = $5";
 pub const INSERT_EVENT: &str = "INSERT INTO events (id, tenant_id, asset_id, operation, behaviour, event_attributes, \
      asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-pub const EVENT_COLUMNS: &str = "SELECT seq, id, tenant_id, asset_id, operation, behaviour, event_attributes, \
-     asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted FROM events";
+/// An event's columns, qualified so they read the same in a join with its terms.
+macro_rules! event_fields {
+    () => {
+        "events.seq, events.id, events.tenant_id, events.asset_id, events.operation, events.behaviour, \
+         events.event_attributes, events.asset_attributes, events.trails, events.timestamp_declared, \
+         events.principal_declared, events.issuer, events.subject, events.timestamp_accepted"
+    };
+}
+pub const EVENT_FIELDS: &str = event_fields!();
+pub const EVENT_COLUMNS: &str = concat!("SELECT ", event_fields!(), " FROM events");
 
 /// Attempts at an asset update that lost a race with another one.
 pub const UPDATE_ATTEMPTS: usize = 8;
 
 /// SQL a backend writes for the filters that differ between them.
 pub struct FilterDialect {
-    /// Key `$n` of JSON text column `column`, as text.
-    pub json: fn(&str, usize) -> String,
-    /// Whether key `$k` of JSON text column `column` is the string `$v`, where the backend
-    /// has an indexable way to ask (else `json(…) = $v`).
-    pub json_equals: Option<fn(&str, usize, usize) -> String>,
-    /// What binds as the key of a top-level attribute.
-    pub json_key: fn(&str) -> String,
     /// Whether JSON array text column `column` holds `$n`.
     pub array_holds: fn(&str, usize) -> String,
 }
 
 /// ` AND …` for each filter, numbering parameters from `$first`, and the values to bind in
-/// that order.
+/// that order. The query's `$1` is the tenant, and `row_seq` is the SQL of the listed row's
+/// `seq`. Attribute filters read the tenant's terms (see `terms`).
 pub fn filter_sql(
     filters: &[super::Filter],
     first: usize,
     dialect: &FilterDialect,
+    row_seq: &str,
 ) -> (String, Vec<super::FilterValue>) {
-    use super::{FilterField, FilterValue};
+    use super::FilterField;
     let mut sql = String::new();
     let mut binds = Vec::new();
     for filter in filters {
         let n = first + binds.len();
         match &filter.field {
-            FilterField::Json { column, key } => {
-                sql.push_str(&format!(" AND {}", json_equals(dialect, column, n)));
-                binds.push(FilterValue::Text((dialect.json_key)(key)));
+            FilterField::Term { field, key } => {
+                // A probe of the row's own term: cheap per row, and never a plan that
+                // gathers every match of a common term first.
+                let (table, seq) = term_table(*field);
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})"
+                ));
+                binds.push(term_of(*field, key, &filter.value));
+                continue;
             }
             FilterField::AssetAttribute(key) => {
                 sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM assets a WHERE a.tenant_id = events.tenant_id \
-                     AND a.id = events.asset_id AND {})",
-                    json_equals(dialect, "a.attributes", n)
+                    " AND asset_id IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
+                     WHERE t.tenant_id = $1 AND t.term = ${n})"
                 ));
-                binds.push(FilterValue::Text((dialect.json_key)(key)));
+                binds.push(term_of(super::terms::TermField::AssetAttributes, key, &filter.value));
+                continue;
             }
             FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
             FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),
@@ -109,11 +125,141 @@ pub fn filter_sql(
     (sql, binds)
 }
 
-/// Key `$n` of `column` equals `$n+1`.
-fn json_equals(dialect: &FilterDialect, column: &str, n: usize) -> String {
-    match dialect.json_equals {
-        Some(equals) => equals(column, n, n + 1),
-        None => format!("{} = ${}", (dialect.json)(column, n), n + 1),
+/// The table holding `field`'s terms and its row column.
+pub fn term_table(field: super::terms::TermField) -> (&'static str, &'static str) {
+    if field.of_asset() {
+        ("asset_terms", "asset_seq")
+    } else {
+        ("event_terms", "event_seq")
+    }
+}
+
+/// The term a filter on `key` of `field` looks up; only a text value can be one.
+fn term_of(field: super::terms::TermField, key: &str, value: &super::FilterValue) -> super::FilterValue {
+    let text = match value {
+        super::FilterValue::Text(text) => text.as_str(),
+        _ => "",
+    };
+    super::FilterValue::Bytes(super::terms::term(field, key, text))
+}
+
+/// How a list or count over `assets` or `events` reads its rows. With `$1` the tenant.
+pub struct RowsSql {
+    table: &'static str,
+    /// The term whose index range drives (its table and row column), at parameter `$n`.
+    driver: Option<(&'static str, &'static str, usize)>,
+    /// ` AND …` for the other filters.
+    filters: String,
+    /// Whether a filter needs the row itself, not only terms.
+    reads_rows: bool,
+    pub binds: Vec<super::FilterValue>,
+}
+
+impl RowsSql {
+    /// The rows of `table` the filters select, parameters numbered from `$first`. With
+    /// `drive` (a scope that is the whole tenant, which terms imply) and an attribute
+    /// filter of the table's own terms, that term's index range drives: its entries are in
+    /// `seq` order, so a page reads as many entries as it shows, whether the term is rare
+    /// or common.
+    pub fn new(
+        table: &'static str,
+        filters: &[super::Filter],
+        first: usize,
+        dialect: &FilterDialect,
+        drive: bool,
+    ) -> Self {
+        use super::FilterField;
+        let terms = if table == "assets" {
+            "asset_terms"
+        } else {
+            "event_terms"
+        };
+        let driver = filters.iter().enumerate().find_map(|(at, f)| match &f.field {
+            FilterField::Term { field, key } if drive && term_table(*field).0 == terms => Some((at, *field, key)),
+            _ => None,
+        });
+        let Some((at, field, key)) = driver else {
+            let (filters, binds) = filter_sql(filters, first, dialect, &format!("{table}.seq"));
+            return Self {
+                table,
+                driver: None,
+                filters,
+                reads_rows: true,
+                binds,
+            };
+        };
+        let seq = term_table(field).1;
+        let rest: Vec<super::Filter> = filters
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, f)| f.clone())
+            .collect();
+        let (others, mut binds) = filter_sql(&rest, first + 1, dialect, &format!("d.{seq}"));
+        binds.insert(0, term_of(field, key, &filters[at].value));
+        Self {
+            table,
+            driver: Some((terms, seq, first)),
+            filters: others,
+            reads_rows: rest.iter().any(|f| !matches!(&f.field, FilterField::Term { .. })),
+            binds,
+        }
+    }
+
+    /// The SQL of the row's `seq`, which orders lists.
+    fn seq(&self) -> String {
+        match self.driver {
+            Some((_, seq, _)) => format!("d.{seq}"),
+            None => format!("{}.seq", self.table),
+        }
+    }
+
+    /// The driving term's conditions, and its join to the row.
+    fn drive(&self) -> String {
+        match self.driver {
+            Some((_, seq, n)) => format!(
+                " AND d.tenant_id = $1 AND d.term = ${n} AND {}.seq = d.{seq}",
+                self.table
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// A page: `fields` of rows `seq < $2` with scope condition `scope`, newest first,
+    /// at most `$3`.
+    pub fn list(&self, fields: &str, scope: &str) -> String {
+        let (table, seq) = (self.table, self.seq());
+        let from = match self.driver {
+            // CROSS JOIN: SQLite keeps the terms as the outer loop.
+            Some((terms, _, _)) => format!("{terms} d CROSS JOIN {table}"),
+            None => table.to_string(),
+        };
+        format!(
+            "SELECT {fields} FROM {from} WHERE {table}.tenant_id = $1 AND {seq} < $2{scope}{}{} ORDER BY {seq} DESC LIMIT $3",
+            self.drive(),
+            self.filters
+        )
+    }
+
+    /// The count, with scope condition `scope`: from the terms alone when no filter needs
+    /// the row.
+    pub fn count(&self, scope: &str) -> String {
+        let table = self.table;
+        match self.driver {
+            Some((terms, _, n)) if !self.reads_rows => format!(
+                "SELECT COUNT(*) FROM {terms} d WHERE d.tenant_id = $1 AND d.term = ${n}{}",
+                self.filters
+            ),
+            Some((terms, _, _)) => format!(
+                "SELECT COUNT(*) FROM {terms} d CROSS JOIN {table} WHERE {table}.tenant_id = $1{scope}{}{}",
+                self.drive(),
+                self.filters
+            ),
+            None => format!(
+                "SELECT COUNT(*) FROM {table} WHERE {table}.tenant_id = $1{scope}{}",
+                self.filters
+            ),
+        }
     }
 }
 
@@ -126,6 +272,7 @@ macro_rules! bind_filters {
                 $crate::repo::FilterValue::Text(text) => query.bind(text),
                 $crate::repo::FilterValue::Bool(flag) => query.bind(flag),
                 $crate::repo::FilterValue::Time(time) => query.bind(time),
+                $crate::repo::FilterValue::Bytes(bytes) => query.bind(bytes),
             };
         }
         query

@@ -16,6 +16,7 @@ use super::events::impl_events;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
+use super::terms::impl_terms_backfill;
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
@@ -46,6 +47,10 @@ impl SqliteRepo {
             // nearly full disk the log must not be what fills it.
             .pragma("wal_autocheckpoint", "1000")
             .pragma("journal_size_limit", (64u64 << 20).to_string())
+            // Read the file through a memory map: a 64 KiB page read through the page
+            // cache is a 64 KiB copy, and a lookup that misses the small per-connection
+            // cache (as most index probes into a large table do) pays it every time.
+            .pragma("mmap_size", (2u64 << 30).to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         if let Some(dir) = Path::new(options.get_filename()).parent() {
@@ -59,11 +64,13 @@ impl SqliteRepo {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self {
+        let repo = Self {
             pool,
             cache: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
-        })
+        };
+        repo.backfill_terms().await?;
+        Ok(repo)
     }
 
     /// The database file, for placing files beside it.
@@ -73,21 +80,8 @@ impl SqliteRepo {
     }
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
-        json: Self::json_field,
-        json_equals: None,
-        json_key: Self::json_key,
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
     };
-
-    /// SQL reading the JSON path `$param` of JSON text column `column`.
-    fn json_field(column: &str, param: usize) -> String {
-        format!("json_extract({column}, ${param})")
-    }
-
-    /// The JSON path of a top-level attribute, quoted so any name is one key.
-    fn json_key(name: &str) -> String {
-        format!("$.\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
-    }
 
     fn write_gate(&self) -> Option<Arc<Mutex<()>>> {
         Some(self.write_gate.clone())
@@ -104,5 +98,6 @@ impl_uploads!(SqliteRepo, sqlx::Sqlite);
 impl_api_keys!(SqliteRepo, sqlx::Sqlite);
 impl_assets!(SqliteRepo, sqlx::Sqlite);
 impl_events!(SqliteRepo, sqlx::Sqlite);
+impl_terms_backfill!(SqliteRepo, sqlx::Sqlite);
 impl_blobs!(SqliteRepo, sqlx::Sqlite);
 impl_scans!(SqliteRepo, sqlx::Sqlite);

@@ -6,7 +6,11 @@ use serde_json::{json, Value};
 use crate::both;
 use crate::common::{bare_id, Backend, TestApp, TestDb};
 
-both!(page_tokens_carry_the_query, filters_mean_what_they_say);
+both!(
+    page_tokens_carry_the_query,
+    filters_mean_what_they_say,
+    attribute_filters_follow_the_data
+);
 
 /// Follows `next_page_token` from `first`, sending only the token as the SDK does; every
 /// page's `field` items.
@@ -188,6 +192,87 @@ async fn filters_mean_what_they_say(backend: Backend) -> anyhow::Result<()> {
         assert!(
             body["message"].as_str().is_some_and(|m| m.contains(named)),
             "{path}: {body}"
+        );
+    }
+    Ok(())
+}
+
+/// Attribute filters see every change the moment it commits, only strings match, long values
+/// work, other tenants' rows never count, and rows stored before the index are found after a
+/// restart indexes them.
+async fn attribute_filters_follow_the_data(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let other = app.tenant().await?;
+    let long = "x".repeat(10_000);
+    let a = app
+        .create_asset(&tenant.token, json!({"kind": "door", "size": "7", "weight": 7}), false)
+        .await?;
+    app.create_asset(&tenant.token, json!({"kind": "door", "note": long}), false)
+        .await?;
+    let theirs = app
+        .create_asset(&other.token, json!({"kind": "door", "size": "7"}), false)
+        .await?;
+    let event = json!({
+        "operation": "Record", "behaviour": "RecordEvidence",
+        "event_attributes": {"k": "v", "num": 5},
+        "asset_attributes": {"kind": "gate"},
+    });
+    let path = format!("/archivist/v2/assets/{}/events", bare_id(&a["identity"]));
+    let (status, body) = app.post_json(&tenant.token, &path, &event).await?;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/archivist/v2/assets/{}/events", bare_id(&theirs["identity"]));
+    let (status, body) = app.post_json(&other.token, &path, &event).await?;
+    assert_eq!(status, 200, "{body}");
+    // Asset-free events are not in the asset event lists.
+    let free = json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": {"k": "v"}});
+    let (status, body) = app.post_json(&tenant.token, "/archivist/v1/events", &free).await?;
+    assert_eq!(status, 200, "{body}");
+
+    let assets = |q: &str| format!("/archivist/v2/assets?{q}");
+    let events = |q: &str| format!("/archivist/v2/assets/-/events?{q}");
+    let expectations = [
+        (assets("attributes.kind=door"), 1),
+        (assets("attributes.kind=gate"), 1),
+        (assets("attributes.kind=gate&attributes.size=7"), 1),
+        (assets("attributes.kind=door&attributes.size=7"), 0),
+        (assets("attributes.weight=7"), 0),
+        (assets(&format!("attributes.note={long}")), 1),
+        (assets(&format!("attributes.note={long}&public=false")), 1),
+        (events("event_attributes.k=v"), 1),
+        (events("event_attributes.k=v&event_attributes.num=5"), 0),
+        (events("event_attributes.k=v&asset_attributes.kind=gate"), 1),
+        (events("asset.attributes.kind=gate"), 1),
+        (events("asset.attributes.kind=door"), 0),
+        (events("event_attributes.k=v&operation=Record"), 1),
+        (events("event_attributes.k=w"), 0),
+    ];
+    for (path, expected) in &expectations {
+        assert_eq!(
+            count(&app, Some(&tenant.token), path).await?,
+            (200, *expected),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        count(&app, Some(&other.token), &assets("attributes.size=7")).await?,
+        (200, 1),
+        "the other tenant sees its own asset only"
+    );
+
+    // As if stored before attribute terms existed: the next start indexes them.
+    app.stop().await?;
+    db.execute("DELETE FROM asset_terms").await?;
+    db.execute("DELETE FROM event_terms").await?;
+    db.execute("DELETE FROM settings WHERE key = 'attribute_terms_backfilled'")
+        .await?;
+    app = TestApp::start(&db).await?;
+    for (path, expected) in &expectations {
+        assert_eq!(
+            count(&app, Some(&tenant.token), path).await?,
+            (200, *expected),
+            "after backfill: {path}"
         );
     }
     Ok(())

@@ -10,7 +10,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
-    always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, total_headers, wants_total,
+    always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, total_headers, wants_total,
     CountParams, ListParams, Meaning, PageParams,
 };
 use crate::api::routes::Routes;
@@ -19,7 +19,7 @@ use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
-use crate::repo::{Asset, FilterField, FilterValue, NewAsset};
+use crate::repo::{Asset, FilterField, FilterValue, NewAsset, TermField};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -165,7 +165,7 @@ async fn publicurl(
 /// The asset list's parameters, as DataTrails' assetsv2 names them (plus `public`).
 fn asset_param(name: &str, value: &str) -> Result<Meaning, String> {
     use Meaning::{Everything, Nothing};
-    if let Some(filter) = json_filter(name, "attributes.", "attributes", value) {
+    if let Some(filter) = term_filter(name, "attributes.", TermField::AssetAttributes, value) {
         return Ok(filter);
     }
     let public = |flag: bool| Meaning::Filter(FilterField::Column("public"), FilterValue::Bool(flag));

@@ -11,7 +11,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
-    always_empty, confirmation_status, enum_value, json_filter, order_by, proof_mechanism, time, total_headers,
+    always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, time, total_headers,
     wants_total, CountParams, ListParams, Meaning, PageParams,
 };
 use crate::api::routes::Routes;
@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent};
+use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent, TermField};
 use crate::AppState;
 
 pub fn routes() -> Routes {
@@ -265,8 +265,8 @@ pub struct EventList {
 fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
     use Meaning::{Everything, Nothing};
     let text = || FilterValue::Text(value.to_string());
-    if let Some(filter) = json_filter(name, "event_attributes.", "event_attributes", value)
-        .or_else(|| json_filter(name, "asset_attributes.", "asset_attributes", value))
+    if let Some(filter) = term_filter(name, "event_attributes.", TermField::EventAttributes, value)
+        .or_else(|| term_filter(name, "asset_attributes.", TermField::EventAssetAttributes, value))
     {
         return Ok(filter);
     }
@@ -295,7 +295,7 @@ fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
         | "principal_declared.subject"
         | "principal_declared.display_name"
         | "principal_declared.email" => {
-            Ok(json_filter(name, "principal_declared.", "principal_declared", value).unwrap_or(Nothing))
+            Ok(term_filter(name, "principal_declared.", TermField::PrincipalDeclared, value).unwrap_or(Nothing))
         }
         "principal_accepted.issuer" => Ok(Meaning::Filter(FilterField::Column("issuer"), text())),
         "principal_accepted.subject" => Ok(Meaning::Filter(FilterField::Column("subject"), text())),

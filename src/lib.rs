@@ -6,6 +6,7 @@ pub mod blob;
 pub mod config;
 pub mod error;
 pub mod ids;
+pub mod log;
 pub mod metrics;
 pub mod ratelimit;
 pub mod repo;

@@ -1,0 +1,10 @@
+//! The verifiable event log, in DataTrails' merklelog format: every event is a leaf of
+//! its tenant's Merkle Mountain Range, kept in massifs, and signed seals of the log's
+//! state let anyone check offline that an event is in it and that it only grew.
+
+pub mod idtimestamp;
+pub mod leaf;
+pub mod massif;
+pub mod mmr;
+pub mod seal;
+pub mod signing;

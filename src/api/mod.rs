@@ -236,15 +236,8 @@ fn json_without_nul(value: &serde_json::Value) -> ApiResult<()> {
     }
 }
 
-/// RFC 3339 with seconds and `Z`, as DataTrails writes times.
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// JSON text stored by attachd, parsed for a response.
-pub fn json_text(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or(serde_json::Value::Null)
-}
+/// Times and stored JSON as responses show them (one rendering with the log's leaves).
+pub use crate::log::entry::{json_text, timestamp};
 
 /// An absolute URL of this server for `path`, as the client addressed it.
 pub fn public_url(headers: &axum::http::HeaderMap, path: &str) -> String {

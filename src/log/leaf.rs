@@ -1,6 +1,10 @@
-//! The leaf of an event: DataTrails' v3 event hash (go-datatrails-simplehash `schemav3`)
-//! with the idtimestamp, as veracity recomputes it from the event JSON:
-//! SHA-256(0x00 ‖ u64be(idtimestamp) ‖ bencode(v3 fields)).
+//! The leaf of an event, as veracity recomputes it from the event JSON.
+//!
+//! An asset event's leaf is DataTrails' v3 event hash (go-datatrails-simplehash
+//! `schemav3`) with the idtimestamp: SHA-256(0x00 ‖ u64be(idtimestamp) ‖ bencode(v3
+//! fields)). An asset-free event's is DataTrails' `eventsv1` leaf: SHA-256(0x00 ‖ extra ‖
+//! u64be(idtimestamp) ‖ bencoded string of the JSON of its attributes and trails), where
+//! the 24 extra bytes are 0x01, the tenant's uuid and zeros (they are in the massif index too).
 //!
 //! Strings, objects and lists hash exactly as DataTrails hashes them. DataTrails stores no
 //! other JSON values; attachd hashes them so none can pass for another value:
@@ -84,6 +88,90 @@ pub fn v3_bencode(event: &Value) -> Result<Vec<u8>, LeafError> {
     Ok(out)
 }
 
+/// The index extra bytes of an asset-free event of `tenant`: the eventsv1 app domain and
+/// the tenant's uuid.
+pub fn eventsv1_extra(tenant: uuid::Uuid) -> [u8; 24] {
+    let mut extra = [0u8; 24];
+    extra[0] = 1;
+    extra[1..17].copy_from_slice(tenant.as_bytes());
+    extra
+}
+
+/// The leaf of an asset-free event of `tenant` with `attributes` and `trails`.
+pub fn eventsv1_leaf(idtimestamp: u64, tenant: uuid::Uuid, attributes: &Value, trails: &Value) -> Hash {
+    let mut json = Vec::new();
+    json.extend_from_slice(b"{\"attributes\":");
+    go_json(attributes, &mut json);
+    json.extend_from_slice(b",\"trails\":");
+    go_json(trails, &mut json);
+    json.push(b'}');
+    let mut hash = Sha256::new();
+    hash.update([0u8]);
+    hash.update(eventsv1_extra(tenant));
+    hash.update(idtimestamp.to_be_bytes());
+    hash.update(json.len().to_string());
+    hash.update(b":");
+    hash.update(&json);
+    hash.finalize().into()
+}
+
+/// `value` as Go's `json.Marshal` writes it: compact, object keys sorted, and `<`, `>`,
+/// `&`, U+2028 and U+2029 escaped.
+fn go_json(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (n, (key, value)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                go_json_string(key, out);
+                out.push(b':');
+                go_json(value, out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                go_json(item, out);
+            }
+            out.push(b']');
+        }
+        Value::String(text) => go_json_string(text, out),
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+fn go_json_string(text: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    for c in text.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\u{8}' => out.extend_from_slice(b"\\b"),
+            '\u{c}' => out.extend_from_slice(b"\\f"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
+            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
 fn bencode_text(text: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(text.len().to_string().as_bytes());
     out.push(b':');
@@ -156,6 +244,32 @@ mod tests {
         assert_eq!(
             hex::encode(leaf_hash(0x8fa97ef269039b00, &event)?),
             "3a26f568fdf81842392271c0442d55ac1e2656a3e557a71a0ad58dd37d26c505"
+        );
+        Ok(())
+    }
+
+    /// veracity's eventsV1Event.
+    #[test]
+    fn veracity_events_v1_event() -> anyhow::Result<()> {
+        let tenant: uuid::Uuid = "112758ce-a8cb-4924-8df8-fcba1e31f8b0".parse()?;
+        let leaf = eventsv1_leaf(
+            0x9470003611017900,
+            tenant,
+            &serde_json::json!({"foo": "bar"}),
+            &serde_json::json!([]),
+        );
+        assert_eq!(
+            hex::encode(leaf),
+            "d7bf6bd2860a2838e24788a40976a69f561faf87ca732597ae767371191090fa"
+        );
+        let mut json = Vec::new();
+        go_json(
+            &serde_json::json!({"b": "<&>\u{2028}\n\u{1}", "a": [1, true, null]}),
+            &mut json,
+        );
+        assert_eq!(
+            String::from_utf8(json)?,
+            r#"{"a":[1,true,null],"b":"\u003c\u0026\u003e\u2028\n\u0001"}"#
         );
         Ok(())
     }

@@ -125,6 +125,14 @@ impl NodeSource for [Hash] {
     }
 }
 
+impl NodeSource for std::collections::HashMap<u64, Hash> {
+    fn node(&self, i: u64) -> anyhow::Result<Hash> {
+        self.get(&i)
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("node {i} is not in the log"))
+    }
+}
+
 impl NodeSource for Vec<Hash> {
     fn node(&self, i: u64) -> anyhow::Result<Hash> {
         self.as_slice().node(i)

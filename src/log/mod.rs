@@ -2,6 +2,8 @@
 //! its tenant's Merkle Mountain Range, kept in massifs, and signed seals of the log's
 //! state let anyone check offline that an event is in it and that it only grew.
 
+pub mod confirm;
+pub mod entry;
 pub mod idtimestamp;
 pub mod leaf;
 pub mod massif;

@@ -53,6 +53,26 @@ macro_rules! impl_assets {
                     stored.seq,
                     terms
                 );
+                // As DataTrails does: the asset's creation is its first event, in the log.
+                let attributes: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&asset.attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+                let created = $crate::repo::NewEvent {
+                    id: $crate::ids::EventId::new(),
+                    asset: Some(asset.id),
+                    operation: "NewAsset".into(),
+                    behaviour: "AssetCreator".into(),
+                    event_attributes: "{}".into(),
+                    asset_attributes: attributes,
+                    trails: "[]".into(),
+                    timestamp_declared: $crate::log::entry::timestamp(stored.created_at),
+                    principal_declared: serde_json::json!({
+                        "issuer": asset.issuer, "subject": asset.subject, "display_name": "", "email": ""
+                    })
+                    .to_string(),
+                    issuer: asset.issuer.clone(),
+                    subject: asset.subject.clone(),
+                };
+                $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, &created);
                 write.tx.commit().await?;
                 Ok(stored)
             }

@@ -16,6 +16,60 @@ pub trait EventRepo {
     async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
 }
 
+/// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx` with its
+/// leaf appended to the tenant's log and, for an asset event, its attribute terms; answers
+/// the stored event.
+macro_rules! store_event {
+    ($repo:ty, $db:ty, $tx:expr, $tenant:expr, $event:expr) => {{
+        let (tenant, event): (uuid::Uuid, &$crate::repo::NewEvent) = ($tenant, $event);
+        let asset_attributes =
+            serde_json::to_string(&event.asset_attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+        // Locked last, so the tenant's appenders wait on it only for the rest of this work.
+        let (size, last_id) = $crate::repo::log::lock_log_head!($tx, tenant, <$repo>::ROW_LOCK);
+        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
+        sqlx::query($crate::repo::sql::INSERT_EVENT)
+            .bind(event.id.0)
+            .bind(tenant)
+            .bind(event.asset.map(|a| a.0))
+            .bind(&event.operation)
+            .bind(&event.behaviour)
+            .bind(&event.event_attributes)
+            .bind(asset_attributes)
+            .bind(&event.trails)
+            .bind(&event.timestamp_declared)
+            .bind(&event.principal_declared)
+            .bind(&event.issuer)
+            .bind(&event.subject)
+            .bind(chrono::Utc::now())
+            .bind(size as i64)
+            .bind($crate::repo::log::signed(id))
+            .execute(&mut *$tx)
+            .await?;
+        let stored: $crate::repo::Event = sqlx::query_as(&format!(
+            "{} WHERE tenant_id = $1 AND id = $2",
+            $crate::repo::sql::EVENT_COLUMNS
+        ))
+        .bind(tenant)
+        .bind(event.id.0)
+        .fetch_one(&mut *$tx)
+        .await?;
+        // The leaf of the event as stored: what a download recomputes and checks.
+        let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+        $crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id);
+        if event.asset.is_some() {
+            let terms = $crate::repo::terms::event_terms(
+                &stored.event_attributes,
+                &stored.asset_attributes,
+                &stored.principal_declared,
+            );
+            $crate::repo::terms::insert_terms!($db, $tx, "event_terms", "event_seq", tenant, stored.seq, terms);
+        }
+        stored
+    }};
+}
+
+pub(crate) use store_event;
+
 /// Implements `EventRepo` for a backend of `impl_repo!` over database `$db`.
 macro_rules! impl_events {
     ($repo:ty, $db:ty) => {
@@ -70,46 +124,7 @@ macro_rules! impl_events {
                             );
                         }
                     }
-                    let asset_attributes = serde_json::to_string(&event.asset_attributes)
-                        .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-                    sqlx::query(INSERT_EVENT)
-                        .bind(event.id.0)
-                        .bind(tenant.0)
-                        .bind(event.asset.map(|a| a.0))
-                        .bind(&event.operation)
-                        .bind(&event.behaviour)
-                        .bind(&event.event_attributes)
-                        .bind(asset_attributes)
-                        .bind(&event.trails)
-                        .bind(&event.timestamp_declared)
-                        .bind(&event.principal_declared)
-                        .bind(&event.issuer)
-                        .bind(&event.subject)
-                        .bind(chrono::Utc::now())
-                        .execute(&mut *write.tx)
-                        .await?;
-                    let stored: $crate::repo::Event =
-                        sqlx::query_as(&format!("{EVENT_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                            .bind(tenant.0)
-                            .bind(event.id.0)
-                            .fetch_one(&mut *write.tx)
-                            .await?;
-                    if event.asset.is_some() {
-                        let terms = $crate::repo::terms::event_terms(
-                            &stored.event_attributes,
-                            &stored.asset_attributes,
-                            &stored.principal_declared,
-                        );
-                        $crate::repo::terms::insert_terms!(
-                            $db,
-                            write.tx,
-                            "event_terms",
-                            "event_seq",
-                            tenant.0,
-                            stored.seq,
-                            terms
-                        );
-                    }
+                    let stored = $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, event);
                     write.tx.commit().await?;
                     return Ok(stored);
                 }

@@ -6,6 +6,7 @@ mod assets;
 mod blobs;
 mod cache;
 mod events;
+pub mod log;
 mod models;
 mod postgres;
 mod records;
@@ -28,6 +29,7 @@ pub use apikeys::{ApiKey, ApiKeyRepo, NewApiKey};
 pub use assets::AssetRepo;
 pub use blobs::BlobRepo;
 pub use events::EventRepo;
+pub use log::{LogRepo, StoredSeal};
 pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent};
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
@@ -210,7 +212,7 @@ pub trait BlobWriter: Send {
 }
 
 #[async_trait]
-pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + Send + Sync {
+pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + LogRepo + Send + Sync {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> RepoResult<()>;

@@ -27,6 +27,9 @@ pub struct NewAsset {
     pub attributes: String,
     pub public: bool,
     pub owner: String,
+    /// Who creates it: the `NewAsset` event's accepted principal.
+    pub issuer: String,
+    pub subject: String,
 }
 
 /// An asset event (`asset_id` set) or asset-free event. JSON fields are text.
@@ -46,6 +49,11 @@ pub struct Event {
     pub issuer: String,
     pub subject: String,
     pub timestamp_accepted: DateTime<Utc>,
+    /// The leaf's index in the tenant's log (`None` only until a start appends events
+    /// stored before the log existed).
+    pub log_index: Option<i64>,
+    /// The snowflake id the leaf commits to, as its bit pattern.
+    pub idtimestamp: Option<i64>,
 }
 
 #[derive(Clone, Debug)]

@@ -7,6 +7,7 @@ use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
 use super::events::impl_events;
+use super::log::impl_log;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -42,9 +43,13 @@ impl PgRepo {
             pool,
             cache: Default::default(),
         };
+        repo.backfill_log().await?;
         repo.backfill_terms().await?;
         Ok(repo)
     }
+
+    /// Locks a selected row for the rest of the transaction.
+    const ROW_LOCK: &'static str = " FOR UPDATE";
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
@@ -67,5 +72,6 @@ impl_api_keys!(PgRepo, sqlx::Postgres);
 impl_assets!(PgRepo, sqlx::Postgres);
 impl_events!(PgRepo, sqlx::Postgres);
 impl_terms_backfill!(PgRepo, sqlx::Postgres);
+impl_log!(PgRepo, sqlx::Postgres);
 impl_blobs!(PgRepo, sqlx::Postgres);
 impl_scans!(PgRepo, sqlx::Postgres);

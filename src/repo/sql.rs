@@ -60,14 +60,15 @@ pub const ASSET_COLUMNS: &str = concat!("SELECT ", asset_fields!(), " FROM asset
 pub const UPDATE_ASSET_ATTRIBUTES: &str = "UPDATE assets SET attributes = $3, updated_at = $4, version = version + 1 \
      WHERE tenant_id = $1 AND id = $2 AND version = $5";
 pub const INSERT_EVENT: &str = "INSERT INTO events (id, tenant_id, asset_id, operation, behaviour, event_attributes, \
-     asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     asset_attributes, trails, timestamp_declared, principal_declared, issuer, subject, timestamp_accepted, \
+     log_index, idtimestamp) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 /// An event's columns, qualified so they read the same in a join with its terms.
 macro_rules! event_fields {
     () => {
         "events.seq, events.id, events.tenant_id, events.asset_id, events.operation, events.behaviour, \
          events.event_attributes, events.asset_attributes, events.trails, events.timestamp_declared, \
-         events.principal_declared, events.issuer, events.subject, events.timestamp_accepted"
+         events.principal_declared, events.issuer, events.subject, events.timestamp_accepted, \
+         events.log_index, events.idtimestamp"
     };
 }
 pub const EVENT_FIELDS: &str = event_fields!();

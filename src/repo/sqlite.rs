@@ -13,6 +13,7 @@ use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
 use super::events::impl_events;
+use super::log::impl_log;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -69,6 +70,7 @@ impl SqliteRepo {
             cache: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
         };
+        repo.backfill_log().await?;
         repo.backfill_terms().await?;
         Ok(repo)
     }
@@ -78,6 +80,9 @@ impl SqliteRepo {
         let options = SqliteConnectOptions::from_str(url).ok()?;
         Some(options.get_filename().to_path_buf())
     }
+
+    /// SQLite has one writer at a time: a row needs no lock of its own.
+    const ROW_LOCK: &'static str = "";
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
@@ -99,5 +104,6 @@ impl_api_keys!(SqliteRepo, sqlx::Sqlite);
 impl_assets!(SqliteRepo, sqlx::Sqlite);
 impl_events!(SqliteRepo, sqlx::Sqlite);
 impl_terms_backfill!(SqliteRepo, sqlx::Sqlite);
+impl_log!(SqliteRepo, sqlx::Sqlite);
 impl_blobs!(SqliteRepo, sqlx::Sqlite);
 impl_scans!(SqliteRepo, sqlx::Sqlite);

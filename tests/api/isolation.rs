@@ -121,7 +121,8 @@ async fn other_tenants_get_nothing_on_any_route(backend: Backend) -> anyhow::Res
         .await?;
     assert_eq!((status, registration["display_name"].as_str()), (200, Some("plain")));
     let (_, events) = app.get_json(Some(&a.token), "/archivist/v2/assets/-/events").await?;
-    assert_eq!(events["events"].as_array().map(Vec::len), Some(1));
+    // The event, and the asset's creation event.
+    assert_eq!(events["events"].as_array().map(Vec::len), Some(2));
     let free = format!("/archivist/v1/events/{}", resources.free_event);
     assert_eq!(app.get_json(Some(&a.token), &free).await?.0, 200);
     let document = format!(

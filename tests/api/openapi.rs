@@ -277,6 +277,7 @@ const DATATRAILS_SHAPES: &[(&str, &[&str])] = &[
             "transaction_index",
             "from",
             "tenant_identity",
+            "merklelog_entry",
         ],
     ),
     ("v2ListAssetsResponse", &["assets", "next_page_token"]),
@@ -307,6 +308,7 @@ const DATATRAILS_SHAPES: &[(&str, &[&str])] = &[
             "created_by",
             "created_at",
             "confirmation_status",
+            "merklelog_commit",
         ],
     ),
 ];

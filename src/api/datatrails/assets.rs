@@ -107,6 +107,8 @@ async fn create(
         attributes: serde_json::to_string(&attributes).map_err(ApiError::internal)?,
         public: body.public,
         owner: principal.subject.clone(),
+        issuer: principal.issuer.clone(),
+        subject: principal.subject.clone(),
     };
     let stored = state.repo.create_asset(principal.tenant, &asset).await?;
     Ok(Json(AssetResponse::from(&stored)))

@@ -9,17 +9,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
+use super::event_views::{EventResponse, FreeEventResponse};
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
     always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, time, total_headers,
     wants_total, CountParams, ListParams, Meaning, PageParams,
 };
 use crate::api::routes::Routes;
-use crate::api::{json_text, public_url, timestamp, JsonObject, PathParams};
+use crate::api::{public_url, timestamp, JsonObject, PathParams};
 use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
+use crate::log::confirm::SealedView;
 use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent, TermField};
 use crate::AppState;
 
@@ -58,62 +60,6 @@ struct CreateEvent {
     /// Who the client says acted: `issuer`, `subject`, `display_name`, `email`.
     #[schema(value_type = Option<HashMap<String, Value>>)]
     principal_declared: Option<Map<String, Value>>,
-}
-
-/// DataTrails' `v2EventResponse`.
-#[derive(Serialize, ToSchema)]
-#[schema(as = v2EventResponse)]
-pub struct EventResponse {
-    /// `assets/<uuid>/events/<uuid>`.
-    identity: String,
-    asset_identity: String,
-    #[schema(value_type = HashMap<String, Value>)]
-    event_attributes: Value,
-    #[schema(value_type = HashMap<String, Value>)]
-    asset_attributes: Value,
-    operation: String,
-    behaviour: String,
-    timestamp_declared: String,
-    timestamp_accepted: String,
-    timestamp_committed: String,
-    #[schema(value_type = Object)]
-    principal_declared: Value,
-    #[schema(value_type = Object)]
-    principal_accepted: Value,
-    confirmation_status: &'static str,
-    transaction_id: &'static str,
-    block_number: u64,
-    transaction_index: u64,
-    from: &'static str,
-    tenant_identity: String,
-}
-
-impl EventResponse {
-    pub fn new(event: &Event) -> Self {
-        let asset = AssetId(event.asset_id.unwrap_or_default());
-        let accepted = timestamp(event.timestamp_accepted);
-        Self {
-            identity: format!("{}/events/{}", asset.identity(), event.id),
-            asset_identity: asset.identity(),
-            event_attributes: json_text(&event.event_attributes),
-            asset_attributes: json_text(&event.asset_attributes),
-            operation: event.operation.clone(),
-            behaviour: event.behaviour.clone(),
-            timestamp_declared: event.timestamp_declared.clone(),
-            timestamp_committed: accepted.clone(),
-            timestamp_accepted: accepted,
-            principal_declared: json_text(&event.principal_declared),
-            principal_accepted: json!({
-                "issuer": event.issuer, "subject": event.subject, "display_name": "", "email": ""
-            }),
-            confirmation_status: "CONFIRMED",
-            transaction_id: "",
-            block_number: 0,
-            transaction_index: 0,
-            from: "",
-            tenant_identity: TenantId(event.tenant_id).identity(),
-        }
-    }
 }
 
 fn required(value: Option<String>, name: &str) -> ApiResult<String> {
@@ -175,7 +121,8 @@ async fn create(
             ApiError::NotFound(_) => ApiError::not_found("asset"),
             other => other,
         })?;
-    Ok(Json(EventResponse::new(&stored)))
+    // Just appended: no seal covers it yet.
+    Ok(Json(EventResponse::new(&stored, None)))
 }
 
 fn declared_principal(given: Option<Map<String, Value>>) -> Value {
@@ -224,7 +171,8 @@ async fn get_one(
     event: &str,
 ) -> ApiResult<Json<EventResponse>> {
     let event = asset_event(state, principal.tenant, asset, event).await?;
-    Ok(Json(EventResponse::new(&event)))
+    let sealed = SealedView::latest(state.repo.as_ref(), principal.tenant).await?;
+    Ok(Json(EventResponse::new(&event, sealed.as_ref())))
 }
 
 /// Where an event of a public asset can be read without a token.
@@ -352,10 +300,11 @@ pub async fn list_page(
         (true, false) => Some(state.repo.count_events(tenant, scope, &params.query).await?),
     };
     let next_page_token = params.next_page_token(&state.page_keys, events.len(), events.last().map(|e| e.seq));
+    let sealed = SealedView::latest(state.repo.as_ref(), tenant).await?;
     Ok((
         total_headers(total),
         Json(EventList {
-            events: events.iter().map(EventResponse::new).collect(),
+            events: events.iter().map(|e| EventResponse::new(e, sealed.as_ref())).collect(),
             next_page_token,
         }),
     ))
@@ -403,36 +352,6 @@ struct CreateFreeEvent {
     attributes: Map<String, Value>,
     #[serde(default)]
     trails: Vec<String>,
-}
-
-/// DataTrails' `v1EventResponse` (asset-free events).
-#[derive(Serialize, ToSchema)]
-#[schema(as = v1EventResponse)]
-struct FreeEventResponse {
-    /// `events/<uuid>`.
-    identity: String,
-    #[schema(value_type = HashMap<String, Value>)]
-    attributes: Value,
-    #[schema(value_type = Vec<String>)]
-    trails: Value,
-    origin_tenant: String,
-    created_by: String,
-    created_at: String,
-    confirmation_status: &'static str,
-}
-
-impl FreeEventResponse {
-    fn new(event: &Event) -> Self {
-        Self {
-            identity: EventId(event.id).identity(),
-            attributes: json_text(&event.event_attributes),
-            trails: json_text(&event.trails),
-            origin_tenant: TenantId(event.tenant_id).identity(),
-            created_by: event.subject.clone(),
-            created_at: timestamp(event.timestamp_accepted),
-            confirmation_status: "CONFIRMED",
-        }
-    }
 }
 
 /// Records an event that belongs to no asset.

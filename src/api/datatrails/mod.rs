@@ -6,6 +6,7 @@ pub(super) mod applications;
 pub(super) mod assets;
 pub(super) mod attachments;
 pub(super) mod blobs;
+pub(super) mod event_views;
 pub(super) mod events;
 pub(super) mod public;
 pub(super) mod tenancies;

@@ -7,13 +7,15 @@ use utoipa::OpenApi;
 
 use super::assets::AssetResponse;
 use super::attachments::public_asset;
-use super::events::{asset_event, list_page, EventList, EventResponse};
+use super::event_views::EventResponse;
+use super::events::{asset_event, list_page, EventList};
 use crate::api::docs::PublicErrors;
 use crate::api::paging::{CountParams, PageParams};
 use crate::api::routes::Routes;
 use crate::api::PathParams;
 use crate::error::ApiResult;
 use crate::ids::{AssetId, TenantId};
+use crate::log::confirm::SealedView;
 use crate::repo::EventScope;
 use crate::AppState;
 
@@ -66,5 +68,6 @@ async fn get_event(
 ) -> ApiResult<Json<EventResponse>> {
     let asset = public_asset(&state, &uuid).await?;
     let event = asset_event(&state, TenantId(asset.tenant_id), AssetId(asset.id), &event).await?;
-    Ok(Json(EventResponse::new(&event)))
+    let sealed = SealedView::latest(state.repo.as_ref(), TenantId(asset.tenant_id)).await?;
+    Ok(Json(EventResponse::new(&event, sealed.as_ref())))
 }

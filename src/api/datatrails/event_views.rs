@@ -1,0 +1,175 @@
+//! Events as DataTrails shows them: `v2EventResponse` (asset events) with its
+//! `merklelog_entry`, and `v1EventResponse` (asset-free events) with its
+//! `merklelog_commit`.
+
+use base64::Engine;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::api::{json_text, timestamp};
+use crate::ids::{EventId, TenantId};
+use crate::log::confirm::SealedView;
+use crate::log::entry::EventFields;
+use crate::log::idtimestamp;
+use crate::repo::Event;
+
+/// DataTrails' `v2EventResponse`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2EventResponse)]
+pub struct EventResponse {
+    /// `assets/<uuid>/events/<uuid>`.
+    identity: String,
+    asset_identity: String,
+    #[schema(value_type = HashMap<String, Value>)]
+    event_attributes: Value,
+    #[schema(value_type = HashMap<String, Value>)]
+    asset_attributes: Value,
+    operation: String,
+    behaviour: String,
+    timestamp_declared: String,
+    timestamp_accepted: String,
+    /// When the event's leaf was added to the log (its idtimestamp's time).
+    timestamp_committed: String,
+    #[schema(value_type = Object)]
+    principal_declared: Value,
+    #[schema(value_type = Object)]
+    principal_accepted: Value,
+    confirmation_status: &'static str,
+    transaction_id: &'static str,
+    block_number: u64,
+    transaction_index: u64,
+    from: &'static str,
+    tenant_identity: String,
+    merklelog_entry: MerkleLogEntry,
+}
+
+impl EventResponse {
+    /// The event, confirmed by `sealed` when that seal covers it.
+    pub fn new(event: &Event, sealed: Option<&SealedView>) -> Self {
+        let fields = EventFields::of(event);
+        Self {
+            identity: fields.identity,
+            asset_identity: fields.asset_identity,
+            event_attributes: fields.event_attributes,
+            asset_attributes: fields.asset_attributes,
+            operation: fields.operation,
+            behaviour: fields.behaviour,
+            timestamp_declared: fields.timestamp_declared,
+            timestamp_accepted: fields.timestamp_accepted,
+            timestamp_committed: fields.timestamp_committed,
+            principal_declared: fields.principal_declared,
+            principal_accepted: fields.principal_accepted,
+            confirmation_status: "CONFIRMED",
+            transaction_id: "",
+            block_number: 0,
+            transaction_index: 0,
+            from: "",
+            tenant_identity: fields.tenant_identity,
+            merklelog_entry: MerkleLogEntry::new(event, sealed),
+        }
+    }
+}
+
+/// DataTrails' `v2MerkleLogEntry`: where the event is in its tenant's log, and once a seal
+/// covers it, that seal.
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2MerkleLogEntry)]
+pub struct MerkleLogEntry {
+    commit: MerkleLogCommit,
+    /// Absent until a seal covers the event (within a second or so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirm: Option<MerkleLogConfirm>,
+    #[schema(value_type = Option<Object>)]
+    unequivocal: Option<Value>,
+}
+
+impl MerkleLogEntry {
+    fn new(event: &Event, sealed: Option<&SealedView>) -> Self {
+        let index = event.log_index.unwrap_or_default() as u64;
+        let confirm = sealed.and_then(|sealed| {
+            let root = sealed.root_of(index)?;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            Some(MerkleLogConfirm {
+                mmr_size: sealed.size.to_string(),
+                root: b64.encode(root),
+                timestamp: sealed.timestamp.to_string(),
+                idtimestamp: idtimestamp::to_hex(sealed.idtimestamp),
+                signed_tree_head: b64.encode(&sealed.seal),
+            })
+        });
+        Self {
+            commit: MerkleLogCommit::new(event),
+            confirm,
+            unequivocal: None,
+        }
+    }
+}
+
+/// DataTrails' `v2MerkleLogCommit`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2MerkleLogCommit)]
+pub struct MerkleLogCommit {
+    /// The leaf's node index in the tenant's log (a decimal string).
+    index: String,
+    /// The idtimestamp the leaf commits to: the epoch byte and the id, in hex.
+    idtimestamp: String,
+}
+
+impl MerkleLogCommit {
+    fn new(event: &Event) -> Self {
+        Self {
+            index: event.log_index.unwrap_or_default().to_string(),
+            idtimestamp: idtimestamp::to_hex(event.idtimestamp.unwrap_or_default() as u64),
+        }
+    }
+}
+
+/// DataTrails' `v2MerkleLogConfirm`: the seal covering the event.
+#[derive(Serialize, ToSchema)]
+#[schema(as = v2MerkleLogConfirm)]
+pub struct MerkleLogConfirm {
+    /// The log size the seal signs.
+    mmr_size: String,
+    /// The peak of the sealed log that commits this event (base64); its inclusion proof
+    /// leads from the event's leaf to it.
+    root: String,
+    /// When it was signed, in Unix milliseconds.
+    timestamp: String,
+    /// The idtimestamp of the last leaf the seal covers.
+    idtimestamp: String,
+    /// The seal: a COSE Sign1 (ES384) over the log state (base64).
+    signed_tree_head: String,
+}
+
+/// DataTrails' `v1EventResponse` (asset-free events).
+#[derive(Serialize, ToSchema)]
+#[schema(as = v1EventResponse)]
+pub struct FreeEventResponse {
+    /// `events/<uuid>`.
+    identity: String,
+    #[schema(value_type = HashMap<String, Value>)]
+    attributes: Value,
+    #[schema(value_type = Vec<String>)]
+    trails: Value,
+    origin_tenant: String,
+    created_by: String,
+    created_at: String,
+    confirmation_status: &'static str,
+    merklelog_commit: MerkleLogCommit,
+}
+
+impl FreeEventResponse {
+    pub fn new(event: &Event) -> Self {
+        Self {
+            identity: EventId(event.id).identity(),
+            attributes: json_text(&event.event_attributes),
+            trails: json_text(&event.trails),
+            origin_tenant: TenantId(event.tenant_id).identity(),
+            created_by: event.subject.clone(),
+            created_at: timestamp(event.timestamp_accepted),
+            confirmation_status: "CONFIRMED",
+            merklelog_commit: MerkleLogCommit::new(event),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! An event as the log commits to it: the fields the API shows and the leaf hashes, from
+//! one rendering, so the leaf the server appends is the leaf a verifier recomputes from
+//! the API's JSON.
+
+use serde_json::{json, Value};
+
+use super::leaf::{eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
+use super::massif::{trie_key, TrieEntry};
+use super::mmr::Hash;
+use crate::ids::{AssetId, EventId, TenantId};
+use crate::repo::Event;
+
+/// RFC 3339 UTC, to the second, as attachd shows times.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// JSON text stored by attachd, parsed.
+pub fn json_text(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// An asset event's fields as DataTrails' `v2EventResponse` shows them; the v3 leaf
+/// covers all but `asset_identity`.
+pub struct EventFields {
+    pub identity: String,
+    pub asset_identity: String,
+    pub event_attributes: Value,
+    pub asset_attributes: Value,
+    pub operation: String,
+    pub behaviour: String,
+    pub timestamp_declared: String,
+    pub timestamp_accepted: String,
+    pub timestamp_committed: String,
+    pub principal_declared: Value,
+    pub principal_accepted: Value,
+    pub tenant_identity: String,
+}
+
+impl EventFields {
+    pub fn of(event: &Event) -> Self {
+        let asset = AssetId(event.asset_id.unwrap_or_default());
+        let accepted = timestamp(event.timestamp_accepted);
+        let committed = match event.idtimestamp {
+            Some(id) => super::idtimestamp::time(id as u64).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            None => accepted.clone(),
+        };
+        Self {
+            identity: format!("{}/events/{}", asset.identity(), event.id),
+            asset_identity: asset.identity(),
+            event_attributes: json_text(&event.event_attributes),
+            asset_attributes: json_text(&event.asset_attributes),
+            operation: event.operation.clone(),
+            behaviour: event.behaviour.clone(),
+            timestamp_declared: event.timestamp_declared.clone(),
+            timestamp_accepted: accepted,
+            timestamp_committed: committed,
+            principal_declared: json_text(&event.principal_declared),
+            principal_accepted: json!({
+                "issuer": event.issuer, "subject": event.subject, "display_name": "", "email": ""
+            }),
+            tenant_identity: TenantId(event.tenant_id).identity(),
+        }
+    }
+
+    /// The fields the v3 leaf covers, as JSON.
+    pub fn v3_json(&self) -> Value {
+        json!({
+            "identity": self.identity,
+            "event_attributes": self.event_attributes,
+            "asset_attributes": self.asset_attributes,
+            "operation": self.operation,
+            "behaviour": self.behaviour,
+            "timestamp_declared": self.timestamp_declared,
+            "timestamp_accepted": self.timestamp_accepted,
+            "timestamp_committed": self.timestamp_committed,
+            "principal_declared": self.principal_declared,
+            "principal_accepted": self.principal_accepted,
+            "tenant_identity": self.tenant_identity,
+        })
+    }
+}
+
+/// The identity an event's index entry is keyed by.
+pub fn event_identity(event: &Event) -> String {
+    match event.asset_id {
+        Some(asset) => format!("{}/events/{}", AssetId(asset).identity(), event.id),
+        None => EventId(event.id).identity(),
+    }
+}
+
+/// The leaf of a stored event at idtimestamp `id`: v3 for an asset event, eventsv1 for an
+/// asset-free one.
+pub fn event_leaf(event: &Event, id: u64) -> Result<Hash, LeafError> {
+    match event.asset_id {
+        Some(_) => leaf_hash(id, &EventFields::of(event).v3_json()),
+        None => Ok(eventsv1_leaf(
+            id,
+            event.tenant_id,
+            &json_text(&event.event_attributes),
+            &json_text(&event.trails),
+        )),
+    }
+}
+
+/// The event's entry in its massif's index.
+pub fn trie_entry(event: &Event, id: u64) -> TrieEntry {
+    let tenant = TenantId(event.tenant_id).identity();
+    TrieEntry {
+        key: trie_key(&tenant, &event_identity(event)),
+        extra: match event.asset_id {
+            Some(_) => [0; 24],
+            None => eventsv1_extra(event.tenant_id),
+        },
+        idtimestamp: id,
+    }
+}

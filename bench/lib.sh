@@ -52,6 +52,11 @@ openssl_mbps() {
 # start_server URL: a release attachd on URL with a fresh tenant; writes "$work/token".
 start_server() {
   export ATTACHD_DATABASE_URL="$1"
+  # A server database keeps no files: the log's signing key is a file of its own.
+  if [[ "$1" == postgres* && ! -f "$work/log-signing-key.pem" ]]; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$work/log-signing-key.pem" 2>/dev/null
+  fi
+  if [[ "$1" == postgres* ]]; then export ATTACHD_LOG_SIGNING_KEY="$work/log-signing-key.pem"; else unset ATTACHD_LOG_SIGNING_KEY; fi
   local creds client_id client_secret token
   creds=$("$bin" tenant create --name bench)
   "$bin" serve --listen "127.0.0.1:$PORT" 2>"$work/server.log" &

@@ -140,6 +140,23 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// ECDSA P-384 private key (PEM) that signs the log's seals; every process of one
+    /// deployment uses the same. Default: a key made on first start beside the SQLite file.
+    #[arg(long, env = "ATTACHD_LOG_SIGNING_KEY")]
+    pub log_signing_key: Option<PathBuf>,
+
+    /// Public keys (PEM) of earlier signing keys, whose seals stay trusted after a rotation.
+    #[arg(long, env = "ATTACHD_LOG_TRUSTED_KEYS", value_delimiter = ',')]
+    pub log_trusted_keys: Vec<PathBuf>,
+
+    /// Seconds between sealing rounds: an event is confirmed within about this long.
+    #[arg(long, env = "ATTACHD_LOG_SEAL_INTERVAL", default_value = "1", value_parser = parse_secs)]
+    pub log_seal_interval: SecsArg,
+
+    /// Massif height (DataTrails uses 14); fixed once the log has data.
+    #[arg(long, env = "ATTACHD_LOG_MASSIF_HEIGHT", default_value_t = crate::log::state::DEFAULT_MASSIF_HEIGHT)]
+    pub log_massif_height: u8,
+
     /// Largest blob accepted, in bytes (413 above it).
     #[arg(long, env = "ATTACHD_MAX_BLOB_BYTES", default_value_t = 1 << 30)]
     pub max_blob_bytes: u64,

@@ -38,6 +38,8 @@ pub struct AppState {
     pub oidc: Option<Arc<auth::oidc::Oidc>>,
     /// Signs list page tokens.
     pub page_keys: Arc<api::paging::PageKeys>,
+    /// The verifiable log's keys and settings.
+    pub log: Arc<log::state::LogState>,
 }
 
 /// The external issuer the settings name, if any.
@@ -109,6 +111,7 @@ impl AppState {
             anyhow::bail!("the JWT signing secret must be at least 32 bytes");
         }
         let page_keys = Arc::new(api::paging::PageKeys::derive(&secret));
+        let log = Arc::new(log_state(repo.as_ref(), settings).await?);
         let keys = TokenKeys::new(
             &secret,
             &settings.jwt_issuer,
@@ -132,6 +135,35 @@ impl AppState {
             rate_limits: ratelimit::RateLimits::new(settings.rate_limit_per_second, settings.rate_limit_burst),
             oidc: oidc(settings).await?.map(Arc::new),
             page_keys,
+            log,
         })
     }
+}
+
+const MASSIF_HEIGHT_SETTING: &str = "log_massif_height";
+
+/// The log's signing key (the configured file, or on the embedded default one made beside
+/// the database) and its massif height, which cannot change once chosen.
+async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::state::LogState> {
+    use log::state::KeySource;
+    let source = match (&settings.log_signing_key, repo.data_dir()) {
+        (Some(path), _) => KeySource::File(path),
+        (None, Some(dir)) => KeySource::DataDir(dir),
+        (None, None) => anyhow::bail!(
+            "a PostgreSQL deployment needs --log-signing-key (ATTACHD_LOG_SIGNING_KEY): an ECDSA P-384 \
+             private key in PEM, the same file for every attachd process; make one with \
+             `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out log-signing-key.pem`"
+        ),
+    };
+    let height = settings.log_massif_height.to_string();
+    let stored = repo.setting_or_insert(MASSIF_HEIGHT_SETTING, &height).await?;
+    if stored != height {
+        anyhow::bail!("this log's massif height is {stored}; it cannot change to {height}");
+    }
+    log::state::LogState::new(
+        source,
+        &settings.log_trusted_keys,
+        settings.log_massif_height,
+        settings.log_seal_interval.0,
+    )
 }

@@ -31,6 +31,7 @@ pub async fn serve(
         state.repo.clone(),
         state.upload_limits.body_idle,
     ));
+    let sealer = tokio::spawn(crate::log::sealer::run(state.repo.clone(), state.log.clone()));
     let app = crate::api::router(state);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -68,6 +69,7 @@ pub async fn serve(
     }
     drop(listener);
     sweeper.abort();
+    sealer.abort();
     tracing::info!("shutting down: finishing in-flight requests");
     if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown()).await.is_err() {
         tracing::warn!("gave up waiting for open connections");

@@ -85,6 +85,7 @@ fn routes() -> Routes {
         .merge(mediapocket::routes())
         .merge(datatrails::public::routes())
         .merge(datatrails::attachments::public_routes())
+        .merge(datatrails::merklelog::routes())
 }
 
 /// The (method, path) of every route, as the router has them.

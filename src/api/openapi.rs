@@ -43,6 +43,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::assets::Doc::openapi(),
         super::datatrails::events::Doc::openapi(),
         super::datatrails::public::Doc::openapi(),
+        super::datatrails::merklelog::Doc::openapi(),
         super::datatrails::attachments::Doc::openapi(),
         super::navarik::Doc::openapi(),
         super::mediapocket::Doc::openapi(),

@@ -1,14 +1,18 @@
 //! Blobs as the assets and events that reference them see them: which attachment attributes
 //! name a blob, the check that every reference names a blob of the tenant with that hash, and
-//! the download verified against every referencing hash.
+//! the download: the referencing event proven to be in the tenant's signed log, then the
+//! content verified against every referencing hash.
 
 use axum::response::Response;
 use serde_json::Value;
 
 use super::{find_references, verified_download, BlobReference, DownloadCheck, ScanGate};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::AssetId;
 use crate::ids::{BlobId, TenantId};
-use crate::repo::{Asset, Blob, DynRepo, Event, Repo};
+use crate::log::prove::{prove_event, ProofError};
+use crate::log::state::LogState;
+use crate::repo::{Asset, Blob, DynRepo, Event, EventScope, ListQuery, Repo};
 
 /// Every attachment attribute under `roots` must name a blob of `tenant` whose stored hash
 /// equals the attribute's `arc_blob_hash_value`; otherwise 400 naming the attribute.
@@ -38,11 +42,26 @@ pub struct Referrer {
     references: Vec<BlobReference>,
     /// The route, for the log line of an integrity failure.
     route: &'static str,
+    /// What the log must prove before any byte is sent.
+    source: Source,
+}
+
+enum Source {
+    /// The event's own attributes reference the blob.
+    Event(Box<Event>),
+    /// The asset's attributes do; the event that last set each must be in the log.
+    Asset(Box<Asset>),
 }
 
 impl Referrer {
     pub fn of_asset(asset: &Asset, route: &'static str) -> Self {
-        Self::from_trees(TenantId(asset.tenant_id), &[("attributes", &asset.attributes)], route)
+        let source = Source::Asset(Box::new(asset.clone()));
+        Self::from_trees(
+            TenantId(asset.tenant_id),
+            &[("attributes", &asset.attributes)],
+            route,
+            source,
+        )
     }
 
     pub fn of_event(event: &Event, route: &'static str) -> Self {
@@ -54,10 +73,11 @@ impl Referrer {
         } else {
             &[("attributes", &event.event_attributes)]
         };
-        Self::from_trees(TenantId(event.tenant_id), trees, route)
+        let source = Source::Event(Box::new(event.clone()));
+        Self::from_trees(TenantId(event.tenant_id), trees, route, source)
     }
 
-    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], route: &'static str) -> Self {
+    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], route: &'static str, source: Source) -> Self {
         let mut references = Vec::new();
         for (root, text) in trees {
             // Stored attributes were checked on create; a malformed one now counts as no reference.
@@ -68,6 +88,7 @@ impl Referrer {
             tenant,
             references,
             route,
+            source,
         }
     }
 
@@ -89,12 +110,14 @@ impl Referrer {
     pub async fn download(
         &self,
         repo: DynRepo,
+        log: &LogState,
         uuid: &str,
         gate: ScanGate,
         range: Option<&str>,
     ) -> ApiResult<Response> {
         let (blob, naming) = self.blob(repo.as_ref(), uuid).await?;
         gate.check(&blob)?;
+        self.prove(repo.as_ref(), log, &blob, &naming).await?;
         let file_name = naming.iter().find_map(|r| r.file_name.clone());
         let check = DownloadCheck {
             route: self.route,
@@ -102,5 +125,81 @@ impl Referrer {
             file_name: Some(file_name.unwrap_or_else(|| uuid.to_string())),
         };
         verified_download(repo.clone(), blob, check, range).await
+    }
+}
+
+impl Referrer {
+    /// Proves the referencing events are in the signed log; a failure is a tamper.
+    async fn prove(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, naming: &[&BlobReference]) -> ApiResult<()> {
+        let events = match &self.source {
+            Source::Event(event) => vec![(**event).clone()],
+            Source::Asset(asset) => {
+                let mut events = Vec::new();
+                for reference in naming {
+                    match setting_event(repo, asset, &reference.attribute).await? {
+                        Ok(event) => events.push(event),
+                        Err(why) => return Err(self.tampered(repo, blob, why).await),
+                    }
+                }
+                events
+            }
+        };
+        for event in &events {
+            match prove_event(repo, log, event).await {
+                Ok(_) => {}
+                Err(ProofError::Failed(why)) => return Err(self.tampered(repo, blob, why).await),
+                Err(ProofError::Repo(err)) => return Err(err.into()),
+                Err(ProofError::Other(err)) => return Err(ApiError::internal(err)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports a log that fails its checks as content tampering is reported.
+    async fn tampered(&self, repo: &dyn Repo, blob: &Blob, why: String) -> ApiError {
+        tracing::error!(tenant = %self.tenant, blob = %blob.id, route = self.route, why = %why,
+            "integrity failure: the referencing event is not in the signed log");
+        metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => self.route).increment(1);
+        if let Err(err) = repo.mark_tampered(self.tenant, BlobId(blob.id)).await {
+            tracing::error!(error = %err, blob = %blob.id, "could not mark blob as tampered");
+        }
+        ApiError::DataLoss(format!(
+            "{} cannot be proven to be what its event recorded ({why}); it will not be delivered",
+            blob.id
+        ))
+    }
+}
+
+/// The newest event of `asset` that set the top-level attribute holding `path` (e.g.
+/// `attributes.doc` or `attributes.docs[1]`), which must have set it to the value the
+/// asset has; `Err` says why not.
+async fn setting_event(repo: &dyn Repo, asset: &Asset, path: &str) -> ApiResult<Result<Event, String>> {
+    let current = crate::log::entry::json_text(&asset.attributes);
+    let rest = path.strip_prefix("attributes.").unwrap_or(path);
+    let mut query = ListQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    let scope = EventScope::Asset(AssetId(asset.id));
+    loop {
+        let events = repo.list_events(TenantId(asset.tenant_id), scope, &query).await?;
+        for event in &events {
+            let set = crate::log::entry::json_text(&event.asset_attributes);
+            let Some(object) = set.as_object() else { continue };
+            let key = object.keys().find(|key| {
+                rest.strip_prefix(key.as_str())
+                    .is_some_and(|after| after.is_empty() || after.starts_with('[') || after.starts_with('.'))
+            });
+            if let Some(key) = key {
+                return Ok(match current.get(key) == object.get(key) {
+                    true => Ok(event.clone()),
+                    false => Err(format!("the asset's {key} is not what its last event set")),
+                });
+            }
+        }
+        match events.last() {
+            Some(last) if events.len() as i64 == query.limit => query.before = Some(last.seq),
+            _ => return Ok(Err(format!("no event of the asset set {path}"))),
+        }
     }
 }

@@ -8,5 +8,8 @@ pub mod idtimestamp;
 pub mod leaf;
 pub mod massif;
 pub mod mmr;
+pub mod prove;
 pub mod seal;
+pub mod sealer;
 pub mod signing;
+pub mod state;

@@ -215,6 +215,8 @@ pub trait BlobWriter: Send {
 pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + LogRepo + Send + Sync {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
+    /// Where the embedded database keeps its files; `None` for a server database.
+    fn data_dir(&self) -> Option<std::path::PathBuf>;
     async fn ping(&self) -> RepoResult<()>;
 
     /// Creates a tenant together with its first (administrator) app registration.

@@ -48,6 +48,10 @@ impl PgRepo {
         Ok(repo)
     }
 
+    fn data_directory(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Locks a selected row for the rest of the transaction.
     const ROW_LOCK: &'static str = " FOR UPDATE";
 

@@ -343,6 +343,10 @@ macro_rules! impl_repo {
                 $backend
             }
 
+            fn data_dir(&self) -> Option<std::path::PathBuf> {
+                self.data_directory()
+            }
+
             async fn ping(&self) -> $crate::repo::RepoResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
                 Ok(())

@@ -33,6 +33,8 @@ pub struct SqliteRepo {
     cache: super::cache::MetadataCache,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
+    /// The directory of the database file.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl SqliteRepo {
@@ -54,6 +56,14 @@ impl SqliteRepo {
             .pragma("mmap_size", (2u64 << 30).to_string())
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        let data_dir = Path::new(options.get_filename()).parent().map(|dir| {
+            if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            }
+            .to_path_buf()
+        });
         if let Some(dir) = Path::new(options.get_filename()).parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir)?;
@@ -69,6 +79,7 @@ impl SqliteRepo {
             pool,
             cache: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
+            dir: data_dir,
         };
         repo.backfill_log().await?;
         repo.backfill_terms().await?;
@@ -79,6 +90,10 @@ impl SqliteRepo {
     pub fn path(url: &str) -> Option<std::path::PathBuf> {
         let options = SqliteConnectOptions::from_str(url).ok()?;
         Some(options.get_filename().to_path_buf())
+    }
+
+    fn data_directory(&self) -> Option<std::path::PathBuf> {
+        self.dir.clone()
     }
 
     /// SQLite has one writer at a time: a row needs no lock of its own.

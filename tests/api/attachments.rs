@@ -108,6 +108,13 @@ async fn seed_002_cat_id_walkthrough(backend: Backend) -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200);
+    // The download sealed the log: the event now carries its seal, and is otherwise the same.
+    let mut got = got;
+    let confirm = got["merklelog_entry"]
+        .as_object_mut()
+        .and_then(|entry| entry.remove("confirm"))
+        .unwrap_or_default();
+    assert_eq!(confirm["mmr_size"], "3", "{confirm}");
     assert_eq!(got, event);
     let ranged = app
         .http

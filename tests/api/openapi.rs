@@ -70,7 +70,8 @@ fn every_route_is_in_the_spec_and_every_operation_is_routed() -> anyhow::Result<
                 &path
                     .replace(":publicurl", "")
                     .replace(":regenerate-secret", "")
-                    .replace(":publicinfo", ""),
+                    .replace(":publicinfo", "")
+                    .replace(":proof", ""),
             )
         })
         .collect();

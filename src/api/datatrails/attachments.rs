@@ -80,7 +80,9 @@ async fn download(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    referrer.download(state.repo.clone(), uuid, gate, range).await
+    referrer
+        .download(state.repo.clone(), &state.log, uuid, gate, range)
+        .await
 }
 
 async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {

@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
 use super::event_views::{EventResponse, FreeEventResponse};
+use super::merklelog::{event_proof, EventProof};
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
     always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, time, total_headers,
@@ -31,12 +32,14 @@ pub fn routes() -> Routes {
         .get("/archivist/v2/assets/{uuid}/events", list)
         .get("/archivist/v2/assets/{uuid}/events/{event}", get_one_or_url)
         .and_verb(":publicurl")
+        .and_verb(":proof")
         .post("/archivist/v1/events", create_free)
-        .get("/archivist/v1/events/{uuid}", get_free)
+        .get("/archivist/v1/events/{uuid}", get_free_or_proof)
+        .and_verb(":proof")
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(create, list, get_one, publicurl, create_free, get_free))]
+#[openapi(paths(create, list, get_one, publicurl, proof, create_free, get_free, free_proof))]
 pub struct Doc;
 
 #[derive(Deserialize, ToSchema)]
@@ -152,12 +155,26 @@ async fn get_one_or_url(
     PathParams((asset, event)): PathParams<(String, String)>,
 ) -> ApiResult<Response> {
     let asset = AssetId::parse_bare(&asset)?;
+    if let Some(event) = event.strip_suffix(":proof") {
+        return Ok(proof(&state, &principal, asset, event).await?.into_response());
+    }
     Ok(match event.strip_suffix(":publicurl") {
         Some(event) => publicurl(&state, &principal, &headers, asset, event)
             .await?
             .into_response(),
         None => get_one(&state, &principal, asset, &event).await?.into_response(),
     })
+}
+
+/// The event's inclusion in the tenant's signed log: its leaf preimage, the path to a
+/// sealed peak, the peaks and the seal, checked by the server first.
+#[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}:proof", operation_id = "Assets_GetEventProof", tag = "merklelog",
+    params(("asset_uuid" = uuid::Uuid, Path, description = "The asset's id."),
+        ("uuid" = uuid::Uuid, Path, description = "The event's id.")),
+    responses((status = 200, description = "The inclusion proof.", body = EventProof), Errors))]
+async fn proof(state: &AppState, principal: &Principal, asset: AssetId, event: &str) -> ApiResult<Json<EventProof>> {
+    let event = asset_event(state, principal.tenant, asset, event).await?;
+    event_proof(state, &event).await
 }
 
 #[utoipa::path(get, path = "/archivist/v2/assets/{asset_uuid}/events/{uuid}", operation_id = "Assets_GetEvent", tag = "events",
@@ -399,11 +416,29 @@ pub async fn free_event(state: &AppState, tenant: TenantId, uuid: &str) -> ApiRe
     params(("uuid" = uuid::Uuid, Path, description = "The event's id.")),
     responses((status = 200, description = "The event.", body = FreeEventResponse), Errors))]
 #[tracing::instrument(skip_all)]
-async fn get_free(
+async fn get_free(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<FreeEventResponse>> {
+    let event = free_event(state, principal.tenant, uuid).await?;
+    Ok(Json(FreeEventResponse::new(&event)))
+}
+
+/// An asset-free event, or with `:proof` its inclusion in the signed log.
+#[tracing::instrument(skip_all)]
+async fn get_free_or_proof(
     State(state): State<AppState>,
     principal: Principal,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Json<FreeEventResponse>> {
-    let event = free_event(&state, principal.tenant, &uuid).await?;
-    Ok(Json(FreeEventResponse::new(&event)))
+) -> ApiResult<Response> {
+    Ok(match uuid.strip_suffix(":proof") {
+        Some(uuid) => free_proof(&state, &principal, uuid).await?.into_response(),
+        None => get_free(&state, &principal, &uuid).await?.into_response(),
+    })
+}
+
+/// An asset-free event's inclusion in the tenant's signed log (see the asset event proof).
+#[utoipa::path(get, path = "/archivist/v1/events/{uuid}:proof", operation_id = "Events_GetEventProof", tag = "merklelog",
+    params(("uuid" = uuid::Uuid, Path, description = "The event's id.")),
+    responses((status = 200, description = "The inclusion proof.", body = EventProof), Errors))]
+async fn free_proof(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<EventProof>> {
+    let event = free_event(state, principal.tenant, uuid).await?;
+    event_proof(state, &event).await
 }

@@ -8,6 +8,7 @@ pub(super) mod attachments;
 pub(super) mod blobs;
 pub(super) mod event_views;
 pub(super) mod events;
+pub(super) mod merklelog;
 pub(super) mod public;
 pub(super) mod tenancies;
 pub(super) mod token;

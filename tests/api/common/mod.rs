@@ -138,6 +138,24 @@ where
 }
 
 /// Settings as a fresh install has them.
+/// One log signing key file for the PostgreSQL tests of this run.
+pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = match DIR.get() {
+        Some(dir) => dir,
+        None => {
+            let made = tempfile::tempdir()?;
+            let _ = DIR.set(made);
+            DIR.get().ok_or_else(|| anyhow::anyhow!("no key directory"))?
+        }
+    };
+    let path = dir.path().join("log-signing-key.pem");
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
+    attachd::log::signing::SealKey::load(&path, true)?;
+    Ok(path)
+}
+
 pub fn default_settings() -> ServeArgs {
     #[derive(Parser)]
     struct Only {
@@ -163,7 +181,11 @@ impl TestApp {
         Self::start_with(db, default_settings()).await
     }
 
-    pub async fn start_with(db: &TestDb, settings: ServeArgs) -> anyhow::Result<Self> {
+    pub async fn start_with(db: &TestDb, mut settings: ServeArgs) -> anyhow::Result<Self> {
+        if settings.log_signing_key.is_none() && matches!(db.backend, Backend::Postgres) {
+            // A server database has no data directory: the key is a file, as in production.
+            settings.log_signing_key = Some(shared_log_key()?);
+        }
         let repo = attachd::repo::connect(&db.url).await?;
         let state = AppState::new(repo, &settings).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -1,0 +1,100 @@
+//! What the server holds for its log: the signing key (from a file, never the database),
+//! the public keys it trusts for seals, the massif height, and the seals it has verified.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use p384::ecdsa::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+use super::mmr::Hash;
+use super::signing::{key_id, public_from_pem, SealKey};
+
+/// DataTrails' massif height.
+pub const DEFAULT_MASSIF_HEIGHT: u8 = 14;
+/// The issuer named in seals.
+pub const ISSUER: &str = "attachd";
+/// File name of the generated key, beside the embedded database.
+pub const GENERATED_KEY_FILE: &str = "log-signing-key.pem";
+
+pub struct LogState {
+    pub key: SealKey,
+    /// Keys whose seals are believed: the signing key and any earlier ones configured.
+    trusted: Vec<VerifyingKey>,
+    pub massif_height: u8,
+    /// How often the sealer looks for grown logs.
+    pub seal_interval: std::time::Duration,
+    /// Seals whose signature checked out, by the SHA-256 of their bytes: the peaks they sign.
+    verified: moka::sync::Cache<[u8; 32], Arc<Vec<Hash>>>,
+}
+
+/// Where the signing key comes from.
+pub enum KeySource<'a> {
+    /// A key file that must exist.
+    File(&'a Path),
+    /// The embedded default: a key kept in this directory, created on first start.
+    DataDir(PathBuf),
+}
+
+impl LogState {
+    pub fn new(
+        source: KeySource,
+        earlier_keys: &[PathBuf],
+        massif_height: u8,
+        seal_interval: std::time::Duration,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (2..=30).contains(&massif_height),
+            "the massif height must be between 2 and 30"
+        );
+        let key = match source {
+            KeySource::File(path) => SealKey::load(path, false)?,
+            KeySource::DataDir(dir) => SealKey::load(&dir.join(GENERATED_KEY_FILE), true)?,
+        };
+        let mut trusted = vec![*key.verifying()];
+        for path in earlier_keys {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading the trusted log key {}: {e}", path.display()))?;
+            trusted.push(public_from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        }
+        Ok(Self {
+            key,
+            trusted,
+            massif_height,
+            seal_interval,
+            verified: moka::sync::Cache::new(4096),
+        })
+    }
+
+    /// The trusted key a seal names, if it names one.
+    pub fn trusted(&self, named: &VerifyingKey) -> Option<&VerifyingKey> {
+        self.trusted.iter().find(|key| *key == named)
+    }
+
+    /// Every trusted public key, the signing key first.
+    pub fn trusted_keys(&self) -> &[VerifyingKey] {
+        &self.trusted
+    }
+
+    pub fn kid(&self) -> String {
+        key_id(self.key.verifying())
+    }
+
+    /// The peaks a seal with these bytes was verified to sign, if it was.
+    pub fn verified_peaks(&self, seal: &[u8]) -> Option<Arc<Vec<Hash>>> {
+        self.verified.get(&seal_digest(seal))
+    }
+
+    pub fn remember_verified(&self, seal: &[u8], peaks: Vec<Hash>) {
+        self.verified.insert(seal_digest(seal), Arc::new(peaks));
+    }
+}
+
+fn seal_digest(seal: &[u8]) -> [u8; 32] {
+    Sha256::digest(seal).into()
+}
+
+/// The path of massif `index` of `tenant`, as DataTrails names the blob.
+pub fn massif_path(tenant: uuid::Uuid, index: u64) -> String {
+    format!("v1/mmrs/tenant/{tenant}/0/massifs/{index:016}.log")
+}

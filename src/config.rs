@@ -47,12 +47,38 @@ pub enum Command {
     /// Manage Mediapocket API keys.
     #[command(subcommand)]
     Apikey(ApiKeyCommand),
+    /// Check offline, trusting only a pinned public key, that an event is in its tenant's
+    /// signed log, or (`--consistency`) that a log only grew between two seals. Prints one
+    /// line; exits non-zero on any failure.
+    Verify(VerifyArgs),
     /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
     Openapi {
         /// E.g. `openapi/attachd.json`.
         #[arg(long)]
         output: Option<std::path::PathBuf>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The seal signing public key (PEM), as `GET /archivist/v1/merklelog/public-key` shows it.
+    #[arg(long)]
+    pub key: std::path::PathBuf,
+    /// Read massifs and seals from this attachd (or DataTrails) base URL.
+    #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+    pub url: Option<String>,
+    /// Read massifs and seals from this directory.
+    #[arg(long)]
+    pub dir: Option<std::path::PathBuf>,
+    /// The event's JSON as the API returned it (`-` for standard input).
+    #[arg(required_unless_present = "consistency")]
+    pub event: Option<std::path::PathBuf>,
+    /// An earlier seal (`.sth`): check the log only grew from it to NEW (or the latest seal).
+    #[arg(long, num_args = 1..=2, value_names = ["OLD", "NEW"], requires = "tenant")]
+    pub consistency: Vec<std::path::PathBuf>,
+    /// The tenant whose log `--consistency` checks (`tenant/<uuid>` or the uuid).
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

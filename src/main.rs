@@ -78,6 +78,16 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Some(Command::Verify(args)) => match attachd::log::verify::run(&args).await {
+            Ok(verdict) => {
+                println!("OK {verdict}");
+                Ok(())
+            }
+            Err(err) => {
+                println!("FAIL {err:#}");
+                std::process::exit(1);
+            }
+        },
         Some(Command::Openapi { output: None }) => {
             print!("{}", attachd::api::spec_json());
             Ok(())

@@ -13,3 +13,4 @@ pub mod seal;
 pub mod sealer;
 pub mod signing;
 pub mod state;
+pub mod verify;

@@ -66,8 +66,14 @@ pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Resu
     if index >= state.size {
         return Err(failed("the latest seal does not cover it"));
     }
-    let indices = mmr::inclusion_path(state.size, index);
+    let mut indices = mmr::inclusion_path(state.size, index);
+    indices.push(index);
     let nodes = repo.log_nodes_at(tenant, &indices).await?;
+    // The stored leaf too: a proof from the recomputed leaf would not read it.
+    if nodes.get(&index) != Some(&leaf) {
+        return Err(failed("the log's leaf for it is not the event's"));
+    }
+    indices.pop();
     let path = indices
         .iter()
         .map(|i| nodes.get(i).copied())

@@ -12,6 +12,7 @@ mod isolation;
 mod limits;
 mod lists;
 mod mediapocket;
+mod merklelog;
 mod navarik;
 mod oidc;
 mod openapi;

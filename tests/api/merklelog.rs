@@ -1,0 +1,405 @@
+//! The verifiable log: every event is a leaf of its tenant's signed log, which anyone can
+//! check offline with `attachd verify` and a pinned key, and every attachment download
+//! proves its referencing event is in it. Each kind of tampering is caught by both.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::both;
+use crate::common::{attachment, bare_id, default_settings, eventually, random_bytes, Backend, TestApp, TestDb};
+
+both!(
+    every_event_verifies_offline,
+    tampering_is_caught,
+    a_crash_before_sealing_loses_nothing
+);
+
+/// Massifs of 4 leaves, so a few events span several.
+fn small_massifs() -> attachd::config::ServeArgs {
+    let mut settings = default_settings();
+    settings.log_massif_height = 3;
+    settings
+}
+
+/// The event at `path`, once a seal covers it.
+async fn sealed(app: &TestApp, token: &str, path: &str) -> anyhow::Result<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, event) = app.get_json(Some(token), path).await?;
+        anyhow::ensure!(status == 200, "{path}: {status}");
+        if event["merklelog_entry"]["confirm"].is_object() || event["merklelog_commit"].is_object() {
+            return Ok(event);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "{path} was not sealed in time: {event}"
+        );
+        // The sealer's round, not readiness: it seals every second.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The server's current public key, written to `dir/key.pem`.
+async fn pinned_key(app: &TestApp, dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let (status, keys) = app.get_json(None, "/archivist/v1/merklelog/public-key").await?;
+    anyhow::ensure!(status == 200, "public key: {status}");
+    let path = dir.join("key.pem");
+    std::fs::write(&path, keys["pem"].as_str().unwrap_or_default())?;
+    Ok(path)
+}
+
+/// `attachd verify` against the server, with `args`: whether it said OK, and its line.
+fn verify(app: &TestApp, key: &Path, args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+        .args(["verify", "--key"])
+        .arg(key)
+        .args(["--url", &app.base])
+        .args(args)
+        .output()?;
+    let line = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    anyhow::ensure!(
+        line.starts_with("OK ") == output.status.success(),
+        "verdict and exit status disagree: {line}"
+    );
+    Ok((output.status.success(), line))
+}
+
+fn verify_event(app: &TestApp, key: &Path, dir: &Path, event: &Value) -> anyhow::Result<(bool, String)> {
+    let file = dir.join("event.json");
+    std::fs::write(&file, serde_json::to_vec(event)?)?;
+    verify(app, key, &[file.to_str().unwrap_or_default()])
+}
+
+async fn every_event_verifies_offline(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start_with(&db, small_massifs()).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.as_str();
+    let dir = tempfile::tempdir()?;
+    let key = pinned_key(&app, dir.path()).await?;
+    let asset = app
+        .create_asset(token, json!({"arc_display_name": "door"}), false)
+        .await?;
+    let asset_id = bare_id(&asset["identity"]);
+    let events_path = format!("/archivist/v2/assets/{asset_id}/events");
+    let mut paths = Vec::new();
+    for n in 0..6 {
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+            "event_attributes": {"n": n.to_string(), "list": ["a", {"b": "c"}], "num": n, "flag": true},
+            "asset_attributes": {"last": n.to_string()}});
+        let (status, event) = app.post_json(token, &events_path, &body).await?;
+        anyhow::ensure!(status == 200, "{event}");
+        paths.push(format!("{events_path}/{}", bare_id(&event["identity"])));
+    }
+    let (status, free) = app
+        .post_json(
+            token,
+            "/archivist/v1/events",
+            &json!({"attributes": {"k": "<&>"}, "trails": ["t"]}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{free}");
+    // The first seal, kept to check later that the log only grew from it.
+    let first = sealed(&app, token, &paths[0]).await?;
+    let tenant_uuid = tenant.credentials.tenant.trim_start_matches("tenant/").to_string();
+    let seal_path =
+        format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifseals/0000000000000000.sth");
+    let (status, old_seal) = app.get_bytes(None, &seal_path).await?;
+    assert_eq!(status, 200);
+    let old_seal_file = dir.path().join("old.sth");
+    std::fs::write(&old_seal_file, old_seal.unwrap_or_default())?;
+    assert_eq!(
+        first["merklelog_entry"]["commit"]["index"], "1",
+        "the asset's creation is leaf 0"
+    );
+
+    // 8 leaves over massifs of 4: two massifs, each sealed.
+    let (_, list) = app
+        .get_json(Some(token), &format!("{events_path}?page_size=50"))
+        .await?;
+    let events = list["events"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 7, "six events and the asset's creation");
+    sealed(&app, token, &paths[5]).await?;
+    for path in &paths {
+        let event = sealed(&app, token, path).await?;
+        let (ok, line) = verify_event(&app, &key, dir.path(), &event)?;
+        assert!(ok, "{line}");
+    }
+    let free_path = format!("/archivist/v1/events/{}", bare_id(&free["identity"]));
+    let free = sealed(&app, token, &free_path).await?;
+    eventually("the free event sealed", Duration::from_secs(10), || async {
+        Ok(verify_event(&app, &key, dir.path(), &free)?.0)
+    })
+    .await?;
+    let massif1 = format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifs/0000000000000001.log");
+    assert_eq!(app.get_bytes(None, &massif1).await?.0, 200);
+
+    // The proof route answers what the verifier recomputes.
+    let (status, proof) = app.get_json(Some(token), &format!("{}:proof", paths[2])).await?;
+    assert_eq!(status, 200, "{proof}");
+    let event = sealed(&app, token, &paths[2]).await?;
+    let id = attachd::log::idtimestamp::from_hex(proof["idtimestamp"].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(proof["leaf"], hex::encode(attachd::log::leaf::leaf_hash(id, &event)?));
+    assert_eq!(proof["leaf_scheme"], "v3");
+
+    // A changed event JSON is refused.
+    let mut changed = event.clone();
+    changed["event_attributes"]["n"] = json!("99");
+    let (ok, line) = verify_event(&app, &key, dir.path(), &changed)?;
+    assert!(!ok && line.contains("not the event"), "{line}");
+    // The log only grew since the first seal.
+    let (ok, line) = verify(
+        &app,
+        &key,
+        &[
+            "--consistency",
+            old_seal_file.to_str().unwrap_or_default(),
+            "--tenant",
+            &tenant.credentials.tenant,
+        ],
+    )?;
+    assert!(ok, "{line}");
+    Ok(())
+}
+
+/// A tenant with an asset, an event attaching a blob, the event sealed; and the paths.
+struct Evidence {
+    token: String,
+    tenant: String,
+    event: Value,
+    event_path: String,
+    download: String,
+}
+
+async fn evidence(app: &TestApp) -> anyhow::Result<Evidence> {
+    let tenant = app.tenant().await?;
+    let token = tenant.token.clone();
+    let content = random_bytes(3000, 7);
+    let blob = app.upload(&token, "report.pdf", content).await?;
+    let asset = app
+        .create_asset(&token, json!({"arc_display_name": "site"}), false)
+        .await?;
+    let asset_id = bare_id(&asset["identity"]);
+    let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+        "event_attributes": {"report": attachment(&blob, "report.pdf"), "note": "as found"}});
+    let (status, event) = app
+        .post_json(&token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+        .await?;
+    anyhow::ensure!(status == 200, "{event}");
+    let event_id = bare_id(&event["identity"]);
+    let event_path = format!("/archivist/v2/assets/{asset_id}/events/{event_id}");
+    let event = sealed(app, &token, &event_path).await?;
+    let blob_id = bare_id(&blob["identity"]);
+    Ok(Evidence {
+        token,
+        tenant: tenant.credentials.tenant.clone(),
+        event,
+        event_path,
+        download: format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{blob_id}"),
+    })
+}
+
+/// Each tampering, on its own database: the download is refused as a tamper (500, code
+/// 15) and `attachd verify` fails.
+async fn tampering_is_caught(backend: Backend) -> anyhow::Result<()> {
+    for case in [
+        "event attribute",
+        "blob, hash and event together",
+        "massif node",
+        "seal by another key",
+        "log rewritten",
+    ] {
+        let db = TestDb::new(backend).await?;
+        let mut app = TestApp::start(&db).await?;
+        let dir = tempfile::tempdir()?;
+        let key = pinned_key(&app, dir.path()).await?;
+        let evidence = evidence(&app).await?;
+        let (status, _) = app.get_bytes(Some(&evidence.token), &evidence.download).await?;
+        assert_eq!(status, 200, "{case}: before");
+        let (ok, line) = verify_event(&app, &key, dir.path(), &evidence.event)?;
+        assert!(ok, "{case}: before: {line}");
+        let tenant_uuid = evidence.tenant.trim_start_matches("tenant/");
+        let old_seal = app
+            .get_bytes(
+                None,
+                &format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifseals/0000000000000000.sth"),
+            )
+            .await?
+            .1
+            .unwrap_or_default();
+        let old_seal_file = dir.path().join("old.sth");
+        std::fs::write(&old_seal_file, &old_seal)?;
+        let index: i64 = evidence.event["merklelog_entry"]["commit"]["index"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()?;
+        // Edited behind attachd's back; a restart drops what it cached.
+        app.stop().await?;
+        match case {
+            "event attribute" => {
+                db.execute("UPDATE events SET event_attributes = replace(event_attributes, 'as found', 'as left')")
+                    .await?;
+            }
+            "blob, hash and event together" => {
+                let forged = random_bytes(3000, 8);
+                let hash = crate::common::sha256_hex(&forged);
+                let old = evidence.event["event_attributes"]["report"]["arc_blob_hash_value"]
+                    .as_str()
+                    .unwrap_or_default();
+                let hex_blob = hex::encode(&forged);
+                let literal = match backend {
+                    Backend::Sqlite => format!("X'{hex_blob}'"),
+                    Backend::Postgres => format!("'\\x{hex_blob}'::bytea"),
+                };
+                db.execute(&format!("UPDATE blob_chunks SET data = {literal}")).await?;
+                db.execute(&format!("UPDATE blobs SET hash_sha256 = '{hash}'")).await?;
+                db.execute(&format!(
+                    "UPDATE events SET event_attributes = replace(event_attributes, '{old}', '{hash}')"
+                ))
+                .await?;
+            }
+            "massif node" => {
+                let zero = match backend {
+                    Backend::Sqlite => "zeroblob(32)".to_string(),
+                    Backend::Postgres => {
+                        "'\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea".to_string()
+                    }
+                };
+                db.execute(&format!("UPDATE log_nodes SET hash = {zero} WHERE mmr_index = {index}"))
+                    .await?;
+            }
+            "seal by another key" => {
+                let other = attachd::log::signing::SealKey::new(p384::ecdsa::SigningKey::random(&mut rand_core()));
+                let contents = attachd::log::seal::SealContents::parse(&old_seal)?;
+                let app_check = TestApp::start(&db).await?;
+                let peaks = peaks_of(&app_check, tenant_uuid, contents.state.size).await?;
+                app_check.stop().await?;
+                let state = attachd::log::seal::MmrState {
+                    peaks,
+                    ..contents.state
+                };
+                let forged = attachd::log::seal::sign(&other, &state, "attachd", "v1/mmrs/forged")?;
+                let literal = match backend {
+                    Backend::Sqlite => format!("X'{}'", hex::encode(&forged)),
+                    Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(&forged)),
+                };
+                db.execute(&format!("UPDATE log_seals SET seal = {literal}")).await?;
+            }
+            _ => {
+                // Drop the event's leaf and everything after it, then grow the log again
+                // with another event in its place.
+                db.execute(&format!(
+                    "DELETE FROM event_terms WHERE event_seq IN (SELECT seq FROM events WHERE log_index >= {index})"
+                ))
+                .await?;
+                db.execute(&format!("DELETE FROM events WHERE log_index >= {index}"))
+                    .await?;
+                db.execute(&format!("DELETE FROM log_nodes WHERE mmr_index >= {index}"))
+                    .await?;
+                db.execute(&format!("UPDATE log_heads SET size = {index}")).await?;
+            }
+        }
+        app = TestApp::start(&db).await?;
+        if case == "log rewritten" {
+            let asset = evidence.event["asset_identity"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let body =
+                json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": {"note": "other"}});
+            let (status, _) = app
+                .post_json(&evidence.token, &format!("/archivist/v2/{asset}/events"), &body)
+                .await?;
+            assert_eq!(status, 200, "{case}: regrow");
+            let (ok, line) = verify(
+                &app,
+                &key,
+                &[
+                    "--consistency",
+                    old_seal_file.to_str().unwrap_or_default(),
+                    "--tenant",
+                    &evidence.tenant,
+                ],
+            )?;
+            assert!(!ok, "{case}: verify --consistency: {line}");
+            // The sealer refuses to sign the regrown log.
+            let (status, proof) = app
+                .get_json(
+                    Some(&evidence.token),
+                    &format!("/archivist/v2/{asset}/events?page_size=1"),
+                )
+                .await?;
+            assert_eq!(status, 200);
+            let newest = &proof["events"][0];
+            assert!(
+                newest["merklelog_entry"]["confirm"].is_null()
+                    || newest["merklelog_entry"]["confirm"]["mmr_size"] != json!((index + 1).to_string()),
+                "{case}: {newest}"
+            );
+            app.stop().await?;
+            continue;
+        }
+        let (status, body) = app.get_bytes(Some(&evidence.token), &evidence.download).await?;
+        let body: Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+        assert_eq!(status, 500, "{case}: download: {body}");
+        assert_eq!(body["code"], 15, "{case}: {body}");
+        let (_, now) = app.get_json(Some(&evidence.token), &evidence.event_path).await?;
+        let (ok, line) = verify_event(&app, &key, dir.path(), &now)?;
+        assert!(!ok, "{case}: verify: {line}");
+        let (_, info) = app
+            .get_json(Some(&evidence.token), &format!("{}/info", evidence.download))
+            .await?;
+        assert!(
+            info["tampered_timestamp"].is_string(),
+            "{case}: the blob is marked: {info}"
+        );
+        app.stop().await?;
+    }
+    Ok(())
+}
+
+fn rand_core() -> rand::rngs::OsRng {
+    rand::rngs::OsRng
+}
+
+/// The peaks the server's log holds at `size`, from its massif.
+async fn peaks_of(app: &TestApp, tenant: &str, size: u64) -> anyhow::Result<Vec<[u8; 32]>> {
+    let (_, blob) = app
+        .get_bytes(
+            None,
+            &format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant}/0/massifs/0000000000000000.log"),
+        )
+        .await?;
+    let massif = attachd::log::massif::ParsedMassif::parse(blob.unwrap_or_default())?;
+    attachd::log::mmr::peak_hashes(size, &massif)
+}
+
+/// Events stored by a server that stopped before sealing them are sealed by the next
+/// start, and the log carries on from them.
+async fn a_crash_before_sealing_loses_nothing(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut settings = default_settings();
+    settings.log_seal_interval = attachd::config::SecsArg(Duration::from_secs(3600));
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let asset = app.create_asset(&tenant.token, json!({}), false).await?;
+    let events_path = format!("/archivist/v2/assets/{}/events", bare_id(&asset["identity"]));
+    let body = json!({"operation": "Record", "behaviour": "RecordEvidence"});
+    let (_, event) = app.post_json(&tenant.token, &events_path, &body).await?;
+    let path = format!("{events_path}/{}", bare_id(&event["identity"]));
+    let (_, unsealed) = app.get_json(Some(&tenant.token), &path).await?;
+    assert!(unsealed["merklelog_entry"]["confirm"].is_null(), "{unsealed}");
+    app.stop().await?;
+
+    let app = TestApp::start(&db).await?;
+    let dir = tempfile::tempdir()?;
+    let key = pinned_key(&app, dir.path()).await?;
+    let event = sealed(&app, &tenant.token, &path).await?;
+    let (ok, line) = verify_event(&app, &key, dir.path(), &event)?;
+    assert!(ok, "{line}");
+    let (_, next) = app.post_json(&tenant.token, &events_path, &body).await?;
+    assert_eq!(next["merklelog_entry"]["commit"]["index"], "3", "{next}");
+    Ok(())
+}

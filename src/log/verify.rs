@@ -108,9 +108,13 @@ pub async fn verify_inclusion(source: &LogSource, key: &VerifyingKey, event: &Va
         true => eventsv1_leaf(id, tenant, &event["attributes"], &event["trails"]),
         false => leaf_hash(id, event)?,
     };
-    let height = source.massif(tenant, 0).await?.height;
-    let k = massif::massif_of(height, index);
-    let massif = source.massif(tenant, k).await?;
+    let first = source.massif(tenant, 0).await?;
+    let k = massif::massif_of(first.height, index);
+    let height = first.height;
+    let massif = match k {
+        0 => first,
+        _ => source.massif(tenant, k).await?,
+    };
     let seal = source
         .seal(tenant, k)
         .await?

@@ -13,7 +13,8 @@ use crate::common::{attachment, bare_id, default_settings, eventually, random_by
 both!(
     every_event_verifies_offline,
     tampering_is_caught,
-    a_crash_before_sealing_loses_nothing
+    a_crash_before_sealing_loses_nothing,
+    two_servers_append_in_one_order
 );
 
 /// Massifs of 4 leaves, so a few events span several.
@@ -401,5 +402,83 @@ async fn a_crash_before_sealing_loses_nothing(backend: Backend) -> anyhow::Resul
     assert!(ok, "{line}");
     let (_, next) = app.post_json(&tenant.token, &events_path, &body).await?;
     assert_eq!(next["merklelog_entry"]["commit"]["index"], "3", "{next}");
+    Ok(())
+}
+
+/// 8 writers, half through each of two servers on one database, 50 events each: one log,
+/// no gaps, no index twice, ids in order, every event verified offline.
+async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let first = TestApp::start_with(&db, small_massifs()).await?;
+    let second = TestApp::start_with(&db, small_massifs()).await?;
+    let tenant = first.tenant().await?;
+    let asset = first.create_asset(&tenant.token, json!({}), false).await?;
+    let events_path = format!("/archivist/v2/assets/{}/events", bare_id(&asset["identity"]));
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..8 {
+        let app = if writer % 2 == 0 { &first } else { &second };
+        let (http, url, token) = (app.http.clone(), app.url(&events_path), tenant.token.clone());
+        writers.spawn(async move {
+            for n in 0..50 {
+                let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+                    "event_attributes": {"writer": writer.to_string(), "n": n.to_string()}});
+                let response = http.post(&url).bearer_auth(&token).json(&body).send().await?;
+                anyhow::ensure!(response.status() == 200, "writer {writer}: {}", response.text().await?);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done??;
+    }
+    let mut events = Vec::new();
+    let mut token = String::new();
+    loop {
+        let (status, page) = first
+            .get_json(
+                Some(&tenant.token),
+                &format!("{events_path}?page_size=100&page_token={token}"),
+            )
+            .await?;
+        anyhow::ensure!(status == 200, "{page}");
+        events.extend(page["events"].as_array().cloned().unwrap_or_default());
+        token = page["next_page_token"].as_str().unwrap_or_default().to_string();
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(events.len(), 401);
+    let mut placed: Vec<(u64, u64)> = events
+        .iter()
+        .map(|e| {
+            let commit = &e["merklelog_entry"]["commit"];
+            let index = commit["index"]
+                .as_str()
+                .and_then(|i| i.parse().ok())
+                .unwrap_or(u64::MAX);
+            let id = commit["idtimestamp"]
+                .as_str()
+                .and_then(attachd::log::idtimestamp::from_hex)
+                .unwrap_or(0);
+            (index, id)
+        })
+        .collect();
+    placed.sort_unstable();
+    let indices: Vec<u64> = placed.iter().map(|(index, _)| *index).collect();
+    let expected: Vec<u64> = (0..401).map(attachd::log::mmr::leaf_mmr_index).collect();
+    assert_eq!(indices, expected, "one leaf per event, no gaps");
+    assert!(
+        placed.windows(2).all(|w| w[0].1 < w[1].1),
+        "idtimestamps grow with the log"
+    );
+
+    let newest = format!("{events_path}/{}", bare_id(&events[0]["identity"]));
+    sealed(&second, &tenant.token, &newest).await?;
+    let (_, keys) = first.get_json(None, "/archivist/v1/merklelog/public-key").await?;
+    let key = attachd::log::signing::public_from_pem(keys["pem"].as_str().unwrap_or_default())?;
+    let source = attachd::log::verify::LogSource::Url(second.base.clone());
+    for event in &events {
+        attachd::log::verify::verify_inclusion(&source, &key, event).await?;
+    }
     Ok(())
 }

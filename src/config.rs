@@ -61,9 +61,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The seal signing public key (PEM), as `GET /archivist/v1/merklelog/public-key` shows it.
-    #[arg(long)]
-    pub key: std::path::PathBuf,
+    /// A seal signing public key (PEM) to trust, as `GET /archivist/v1/merklelog/public-key`
+    /// shows it; repeat it for keys from before a rotation.
+    #[arg(long, required = true)]
+    pub key: Vec<std::path::PathBuf>,
     /// Read massifs and seals from this attachd (or DataTrails) base URL.
     #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
     pub url: Option<String>,

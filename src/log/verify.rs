@@ -84,8 +84,8 @@ pub struct Included {
 }
 
 /// Checks that `event` (its JSON as the API returned it) is in its tenant's log under the
-/// seal of its massif, signed by `key`.
-pub async fn verify_inclusion(source: &LogSource, key: &VerifyingKey, event: &Value) -> anyhow::Result<Included> {
+/// seal of its massif, signed by one of `keys`.
+pub async fn verify_inclusion(source: &LogSource, keys: &[VerifyingKey], event: &Value) -> anyhow::Result<Included> {
     let text = |value: &Value| value.as_str().map(str::to_string);
     let identity = text(&event["identity"]).ok_or_else(|| anyhow::anyhow!("the event has no identity"))?;
     let (commit, tenant) = match identity.starts_with("events/") {
@@ -119,7 +119,7 @@ pub async fn verify_inclusion(source: &LogSource, key: &VerifyingKey, event: &Va
         .seal(tenant, k)
         .await?
         .ok_or_else(|| anyhow::anyhow!("massif {k} has no seal yet"))?;
-    let (size, kid) = check_seal(&seal, &massif, key)?;
+    let (size, kid) = check_seal(&seal, &massif, keys)?;
     anyhow::ensure!(
         index < size,
         "the seal of massif {k} covers {size} nodes, not node {index} yet"
@@ -151,10 +151,16 @@ pub async fn verify_inclusion(source: &LogSource, key: &VerifyingKey, event: &Va
     })
 }
 
-/// Checks `seal` against the peaks `massif` holds at the sealed size, with `key`; answers
-/// that size and the key's id.
-fn check_seal(seal: &[u8], massif: &ParsedMassif, key: &VerifyingKey) -> anyhow::Result<(u64, String)> {
+/// Checks `seal` against the peaks `massif` holds at the sealed size, with the one of
+/// `keys` it names; answers that size and the key's id.
+fn check_seal(seal: &[u8], massif: &ParsedMassif, keys: &[VerifyingKey]) -> anyhow::Result<(u64, String)> {
     let contents = SealContents::parse(seal)?;
+    let key = keys.iter().find(|key| **key == contents.key).ok_or_else(|| {
+        anyhow::anyhow!(
+            "the seal is signed by {}, which is not a pinned key",
+            key_id(&contents.key)
+        )
+    })?;
     let size = contents.state.size;
     anyhow::ensure!(
         size <= massif.size() && size > massif.first_index(),
@@ -175,10 +181,10 @@ pub struct Consistent {
 }
 
 /// Checks that the log `new` seals extends the log `old` seals; both are checked against
-/// the massifs holding their states and `key`. Without `new`, the latest seal is used.
+/// the massifs holding their states and `keys`. Without `new`, the latest seal is used.
 pub async fn verify_consistency(
     source: &LogSource,
-    key: &VerifyingKey,
+    keys: &[VerifyingKey],
     tenant: uuid::Uuid,
     old: &[u8],
     new: Option<&[u8]>,
@@ -211,8 +217,8 @@ pub async fn verify_consistency(
     let (Some(first), Some(last)) = (massifs.first(), massifs.last()) else {
         anyhow::bail!("no massifs to check");
     };
-    check_seal(old, first, key)?;
-    check_seal(&new, last, key)?;
+    check_seal(old, first, keys)?;
+    check_seal(&new, last, keys)?;
     let old_peaks = mmr::peak_hashes(old_size, &nodes)?;
     let new_peaks = mmr::peak_hashes(new_size, &nodes)?;
     let proof = mmr::consistency_proof(old_size, new_size, &nodes)?;
@@ -236,9 +242,12 @@ async fn latest_seal(source: &LogSource, tenant: uuid::Uuid, from: u64) -> anyho
 
 /// `attachd verify`: the verdict, or why not.
 pub async fn run(args: &crate::config::VerifyArgs) -> anyhow::Result<String> {
-    let pem = std::fs::read_to_string(&args.key)
-        .map_err(|e| anyhow::anyhow!("reading the public key {}: {e}", args.key.display()))?;
-    let key = super::signing::public_from_pem(&pem)?;
+    let mut keys = Vec::new();
+    for path in &args.key {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading the public key {}: {e}", path.display()))?;
+        keys.push(super::signing::public_from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+    }
     let source = match (&args.url, &args.dir) {
         (Some(url), _) => LogSource::Url(url.clone()),
         (None, Some(dir)) => LogSource::Dir(dir.clone()),
@@ -250,7 +259,7 @@ pub async fn run(args: &crate::config::VerifyArgs) -> anyhow::Result<String> {
         let read = |path: &PathBuf| std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()));
         let old = read(old)?;
         let new = new.first().map(read).transpose()?;
-        let checked = verify_consistency(&source, &key, tenant, &old, new.as_deref()).await?;
+        let checked = verify_consistency(&source, &keys, tenant, &old, new.as_deref()).await?;
         return Ok(format!(
             "tenant/{tenant}: the log of {} nodes extends the sealed log of {} nodes",
             checked.new_size, checked.old_size
@@ -265,7 +274,7 @@ pub async fn run(args: &crate::config::VerifyArgs) -> anyhow::Result<String> {
         _ => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
     };
     let event: Value = serde_json::from_str(&text)?;
-    let included = verify_inclusion(&source, &key, &event).await?;
+    let included = verify_inclusion(&source, &keys, &event).await?;
     Ok(format!(
         "{} is node {} of tenant/{}'s log, sealed at {} nodes (massif {}) by {}",
         included.identity, included.index, included.tenant, included.size, included.massif, included.kid

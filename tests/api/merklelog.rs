@@ -14,7 +14,8 @@ both!(
     every_event_verifies_offline,
     tampering_is_caught,
     a_crash_before_sealing_loses_nothing,
-    two_servers_append_in_one_order
+    two_servers_append_in_one_order,
+    a_new_key_keeps_old_seals_verifiable
 );
 
 /// Massifs of 4 leaves, so a few events span several.
@@ -478,7 +479,84 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
     let key = attachd::log::signing::public_from_pem(keys["pem"].as_str().unwrap_or_default())?;
     let source = attachd::log::verify::LogSource::Url(second.base.clone());
     for event in &events {
-        attachd::log::verify::verify_inclusion(&source, &key, event).await?;
+        attachd::log::verify::verify_inclusion(&source, std::slice::from_ref(&key), event).await?;
     }
+    Ok(())
+}
+
+/// Rotating the signing key: new seals use the new key; the old key, listed as trusted,
+/// keeps the old seals good, and the log verifies with both keys pinned. Without it listed,
+/// nothing signed by it is believed.
+async fn a_new_key_keeps_old_seals_verifiable(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let dir = tempfile::tempdir()?;
+    let (old_key, new_key) = (dir.path().join("old.pem"), dir.path().join("new.pem"));
+    let old = attachd::log::signing::SealKey::load(&old_key, true)?;
+    attachd::log::signing::SealKey::load(&new_key, true)?;
+    let old_public = dir.path().join("old-public.pem");
+    std::fs::write(&old_public, attachd::log::signing::public_pem(old.verifying())?)?;
+
+    let mut settings = default_settings();
+    settings.log_signing_key = Some(old_key.clone());
+    let app = TestApp::start_with(&db, settings.clone()).await?;
+    let evidence = evidence(&app).await?;
+    let tenant_uuid = evidence.tenant.trim_start_matches("tenant/").to_string();
+    let seal_path =
+        format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifseals/0000000000000000.sth");
+    let old_seal = dir.path().join("then.sth");
+    std::fs::write(&old_seal, app.get_bytes(None, &seal_path).await?.1.unwrap_or_default())?;
+    app.stop().await?;
+
+    // The old key not listed: nothing it signed is believed.
+    settings.log_signing_key = Some(new_key.clone());
+    let app = TestApp::start_with(&db, settings.clone()).await?;
+    let proof = format!("{}:proof", evidence.event_path);
+    let (status, body) = app.get_json(Some(&evidence.token), &proof).await?;
+    assert_eq!((status, body["code"].clone()), (500, json!(15)), "{body}");
+    app.stop().await?;
+
+    settings.log_trusted_keys = vec![old_public.clone()];
+    let app = TestApp::start_with(&db, settings).await?;
+    let (_, keys) = app.get_json(None, "/archivist/v1/merklelog/public-key").await?;
+    assert_eq!(keys["trusted"].as_array().map(Vec::len), Some(2), "{keys}");
+    let new_public = dir.path().join("new-public.pem");
+    std::fs::write(&new_public, keys["pem"].as_str().unwrap_or_default())?;
+    assert_eq!(
+        app.get_bytes(Some(&evidence.token), &evidence.download).await?.0,
+        200,
+        "old seal trusted"
+    );
+    let asset = evidence.event["asset_identity"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let body = json!({"operation": "Record", "behaviour": "RecordEvidence"});
+    let (_, next) = app
+        .post_json(&evidence.token, &format!("/archivist/v2/{asset}/events"), &body)
+        .await?;
+    let next = sealed(
+        &app,
+        &evidence.token,
+        &format!("/archivist/v2/{asset}/events/{}", bare_id(&next["identity"])),
+    )
+    .await?;
+    let (ok, line) = verify_event(&app, &new_public, dir.path(), &next)?;
+    assert!(ok, "new seal, new key: {line}");
+    let (ok, line) = verify(
+        &app,
+        &old_public,
+        &[
+            "--key",
+            new_public.to_str().unwrap_or_default(),
+            "--consistency",
+            old_seal.to_str().unwrap_or_default(),
+            "--tenant",
+            &evidence.tenant,
+        ],
+    )?;
+    assert!(ok, "the old seal (old key) and the new (new key): {line}");
+    let (ok, line) = verify_event(&app, &old_public, dir.path(), &next)?;
+    assert!(!ok && line.contains("not a pinned key"), "{line}");
+    app.stop().await?;
     Ok(())
 }

@@ -1,0 +1,62 @@
+"""Load for bench/merklelog.sh over keep-alive connections (one per thread).
+
+  http_load.py events PORT TOKEN_FILE ASSET COUNT THREADS  -> events per second
+  http_load.py get PORT TOKEN_FILE PATH COUNT              -> mean milliseconds per download
+"""
+import http.client
+import json
+import sys
+import threading
+import time
+
+
+def token(path):
+    return open(path).read().split(": ", 1)[1].strip()
+
+
+def events(port, auth, asset, count, threads):
+    body = json.dumps({"operation": "Record", "behaviour": "RecordEvidence",
+                       "event_attributes": {"kind": "bench", "note": "x" * 64}})
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    failures = []
+
+    def write(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        for _ in range(n):
+            conn.request("POST", f"/archivist/v2/assets/{asset}/events", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(response.status)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=write, args=(count // threads,)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        sys.exit(f"{len(failures)} events failed: {failures[:5]}")
+    print(f"{(count // threads) * threads / elapsed:.1f}")
+
+
+def get(port, auth, path, count):
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": auth}
+    start = time.perf_counter()
+    for _ in range(count):
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            sys.exit(f"download failed: {response.status}")
+    print(f"{(time.perf_counter() - start) / count * 1000:.2f}")
+
+
+if __name__ == "__main__":
+    kind, port, auth = sys.argv[1], int(sys.argv[2]), f"Bearer {token(sys.argv[3])}"
+    if kind == "events":
+        events(port, auth, sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    else:
+        get(port, auth, sys.argv[4], int(sys.argv[5]))

@@ -6,6 +6,7 @@ mod assets;
 mod blobs;
 mod cache;
 mod events;
+mod filters;
 pub mod log;
 mod models;
 mod postgres;

@@ -11,6 +11,7 @@ mod identity;
 mod isolation;
 mod limits;
 mod lists;
+mod log_tampering;
 mod mediapocket;
 mod merklelog;
 mod navarik;

@@ -1,0 +1,216 @@
+//! List filters as SQL, written once for both backends: attribute filters read the
+//! tenant's terms (`terms`), others compare columns; `RowsSql` picks how a page or count
+//! reads its rows.
+
+/// SQL a backend writes for the filters that differ between them.
+pub struct FilterDialect {
+    /// Whether JSON array text column `column` holds `$n`.
+    pub array_holds: fn(&str, usize) -> String,
+}
+
+/// ` AND …` for each filter, numbering parameters from `$first`, and the values to bind in
+/// that order. The query's `$1` is the tenant, and `row_seq` is the SQL of the listed row's
+/// `seq`. Attribute filters read the tenant's terms (see `terms`).
+pub fn filter_sql(
+    filters: &[crate::repo::Filter],
+    first: usize,
+    dialect: &FilterDialect,
+    row_seq: &str,
+) -> (String, Vec<crate::repo::FilterValue>) {
+    use crate::repo::FilterField;
+    let mut sql = String::new();
+    let mut binds = Vec::new();
+    for filter in filters {
+        let n = first + binds.len();
+        match &filter.field {
+            FilterField::Term { field, key } => {
+                // A probe of the row's own term: cheap per row, and never a plan that
+                // gathers every match of a common term first.
+                let (table, seq) = term_table(*field);
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})"
+                ));
+                binds.push(term_of(*field, key, &filter.value));
+                continue;
+            }
+            FilterField::AssetAttribute(key) => {
+                sql.push_str(&format!(
+                    " AND asset_id IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
+                     WHERE t.tenant_id = $1 AND t.term = ${n})"
+                ));
+                binds.push(term_of(
+                    crate::repo::terms::TermField::AssetAttributes,
+                    key,
+                    &filter.value,
+                ));
+                continue;
+            }
+            FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
+            FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),
+            FilterField::Before(column) => sql.push_str(&format!(" AND {column} < ${n}")),
+            FilterField::ArrayHolds(column) => sql.push_str(&format!(" AND {}", (dialect.array_holds)(column, n))),
+        }
+        binds.push(filter.value.clone());
+    }
+    (sql, binds)
+}
+
+/// The table holding `field`'s terms and its row column.
+pub fn term_table(field: crate::repo::terms::TermField) -> (&'static str, &'static str) {
+    if field.of_asset() {
+        ("asset_terms", "asset_seq")
+    } else {
+        ("event_terms", "event_seq")
+    }
+}
+
+/// The term a filter on `key` of `field` looks up; only a text value can be one.
+fn term_of(
+    field: crate::repo::terms::TermField,
+    key: &str,
+    value: &crate::repo::FilterValue,
+) -> crate::repo::FilterValue {
+    let text = match value {
+        crate::repo::FilterValue::Text(text) => text.as_str(),
+        _ => "",
+    };
+    crate::repo::FilterValue::Bytes(crate::repo::terms::term(field, key, text))
+}
+
+/// How a list or count over `assets` or `events` reads its rows. With `$1` the tenant.
+pub struct RowsSql {
+    table: &'static str,
+    /// The term whose index range drives (its table and row column), at parameter `$n`.
+    driver: Option<(&'static str, &'static str, usize)>,
+    /// ` AND …` for the other filters.
+    filters: String,
+    /// Whether a filter needs the row itself, not only terms.
+    reads_rows: bool,
+    pub binds: Vec<crate::repo::FilterValue>,
+}
+
+impl RowsSql {
+    /// The rows of `table` the filters select, parameters numbered from `$first`. With
+    /// `drive` (a scope that is the whole tenant, which terms imply) and an attribute
+    /// filter of the table's own terms, that term's index range drives: its entries are in
+    /// `seq` order, so a page reads as many entries as it shows, whether the term is rare
+    /// or common.
+    pub fn new(
+        table: &'static str,
+        filters: &[crate::repo::Filter],
+        first: usize,
+        dialect: &FilterDialect,
+        drive: bool,
+    ) -> Self {
+        use crate::repo::FilterField;
+        let terms = if table == "assets" {
+            "asset_terms"
+        } else {
+            "event_terms"
+        };
+        let driver = filters.iter().enumerate().find_map(|(at, f)| match &f.field {
+            FilterField::Term { field, key } if drive && term_table(*field).0 == terms => Some((at, *field, key)),
+            _ => None,
+        });
+        let Some((at, field, key)) = driver else {
+            let (filters, binds) = filter_sql(filters, first, dialect, &format!("{table}.seq"));
+            return Self {
+                table,
+                driver: None,
+                filters,
+                reads_rows: true,
+                binds,
+            };
+        };
+        let seq = term_table(field).1;
+        let rest: Vec<crate::repo::Filter> = filters
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, f)| f.clone())
+            .collect();
+        let (others, mut binds) = filter_sql(&rest, first + 1, dialect, &format!("d.{seq}"));
+        binds.insert(0, term_of(field, key, &filters[at].value));
+        Self {
+            table,
+            driver: Some((terms, seq, first)),
+            filters: others,
+            reads_rows: rest.iter().any(|f| !matches!(&f.field, FilterField::Term { .. })),
+            binds,
+        }
+    }
+
+    /// The SQL of the row's `seq`, which orders lists.
+    fn seq(&self) -> String {
+        match self.driver {
+            Some((_, seq, _)) => format!("d.{seq}"),
+            None => format!("{}.seq", self.table),
+        }
+    }
+
+    /// The driving term's conditions, and its join to the row.
+    fn drive(&self) -> String {
+        match self.driver {
+            Some((_, seq, n)) => format!(
+                " AND d.tenant_id = $1 AND d.term = ${n} AND {}.seq = d.{seq}",
+                self.table
+            ),
+            None => String::new(),
+        }
+    }
+
+    /// A page: `fields` of rows `seq < $2` with scope condition `scope`, newest first,
+    /// at most `$3`.
+    pub fn list(&self, fields: &str, scope: &str) -> String {
+        let (table, seq) = (self.table, self.seq());
+        let from = match self.driver {
+            // CROSS JOIN: SQLite keeps the terms as the outer loop.
+            Some((terms, _, _)) => format!("{terms} d CROSS JOIN {table}"),
+            None => table.to_string(),
+        };
+        format!(
+            "SELECT {fields} FROM {from} WHERE {table}.tenant_id = $1 AND {seq} < $2{scope}{}{} ORDER BY {seq} DESC LIMIT $3",
+            self.drive(),
+            self.filters
+        )
+    }
+
+    /// The count, with scope condition `scope`: from the terms alone when no filter needs
+    /// the row.
+    pub fn count(&self, scope: &str) -> String {
+        let table = self.table;
+        match self.driver {
+            Some((terms, _, n)) if !self.reads_rows => format!(
+                "SELECT COUNT(*) FROM {terms} d WHERE d.tenant_id = $1 AND d.term = ${n}{}",
+                self.filters
+            ),
+            Some((terms, _, _)) => format!(
+                "SELECT COUNT(*) FROM {terms} d CROSS JOIN {table} WHERE {table}.tenant_id = $1{scope}{}{}",
+                self.drive(),
+                self.filters
+            ),
+            None => format!(
+                "SELECT COUNT(*) FROM {table} WHERE {table}.tenant_id = $1{scope}{}",
+                self.filters
+            ),
+        }
+    }
+}
+
+/// Binds filter values, each as its own type, to a query built with `filter_sql`.
+macro_rules! bind_filters {
+    ($query:expr, $binds:expr) => {{
+        let mut query = $query;
+        for value in $binds {
+            query = match value {
+                $crate::repo::FilterValue::Text(text) => query.bind(text),
+                $crate::repo::FilterValue::Bool(flag) => query.bind(flag),
+                $crate::repo::FilterValue::Time(time) => query.bind(time),
+                $crate::repo::FilterValue::Bytes(bytes) => query.bind(bytes),
+            };
+        }
+        query
+    }};
+}
+
+pub(crate) use bind_filters;

@@ -10,7 +10,8 @@ import threading
 import time
 
 
-def token(path):
+def authorization(path):
+    """The header value in a `Authorization: Bearer …` line (bench/lib.sh writes it)."""
     return open(path).read().split(": ", 1)[1].strip()
 
 
@@ -55,7 +56,7 @@ def get(port, auth, path, count):
 
 
 if __name__ == "__main__":
-    kind, port, auth = sys.argv[1], int(sys.argv[2]), f"Bearer {token(sys.argv[3])}"
+    kind, port, auth = sys.argv[1], int(sys.argv[2]), authorization(sys.argv[3])
     if kind == "events":
         events(port, auth, sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     else:

@@ -10,7 +10,7 @@ use super::{find_references, verified_download, BlobReference, DownloadCheck, Sc
 use crate::error::{ApiError, ApiResult};
 use crate::ids::AssetId;
 use crate::ids::{BlobId, TenantId};
-use crate::log::prove::{prove_event, ProofError};
+use crate::log::prove::{check_event, ProofError};
 use crate::log::state::LogState;
 use crate::repo::{Asset, Blob, DynRepo, Event, EventScope, ListQuery, Repo};
 
@@ -145,7 +145,7 @@ impl Referrer {
             }
         };
         for event in &events {
-            match prove_event(repo, log, event).await {
+            match check_event(repo, log, event).await {
                 Ok(_) => {}
                 Err(ProofError::Failed(why)) => return Err(self.tampered(repo, blob, why).await),
                 Err(ProofError::Repo(err)) => return Err(err.into()),

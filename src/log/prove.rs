@@ -46,6 +46,21 @@ impl From<SealError> for ProofError {
     }
 }
 
+/// Checks `event` is in its tenant's log under the latest seal, as `prove_event` does; a
+/// leaf already proven at its index under that seal (the same seal bytes, the same
+/// recomputed leaf) needs no second walk of its path.
+pub async fn check_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<(), ProofError> {
+    if let (Some(index), Some(id)) = (event.log_index, event.idtimestamp) {
+        let tenant = TenantId(event.tenant_id);
+        if let (Ok(leaf), Some(stored)) = (event_leaf(event, id as u64), repo.latest_seal(tenant).await?) {
+            if log.was_proven(&stored.seal, index as u64, leaf) {
+                return Ok(());
+            }
+        }
+    }
+    prove_event(repo, log, event).await.map(|_| ())
+}
+
 /// Proves `event` is in its tenant's log under the latest seal, sealing first when no
 /// seal covers it yet (an event stored in the last second).
 pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<Inclusion, ProofError> {
@@ -84,6 +99,7 @@ pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Resu
             "it is not in the signed log as stored (its leaf or the log was changed)",
         ));
     }
+    log.remember_proven(&stored.seal, index, leaf);
     Ok(Inclusion {
         index,
         idtimestamp: id,

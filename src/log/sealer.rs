@@ -43,29 +43,27 @@ pub async fn verify_seal(
     tenant: TenantId,
     seal: &[u8],
 ) -> Result<MmrState, SealError> {
+    if let Some(state) = log.verified_state(seal) {
+        return Ok((*state).clone());
+    }
     let untrusted = |why: String| SealError::Untrusted { tenant, why };
     let contents = SealContents::parse(seal).map_err(|e| untrusted(e.to_string()))?;
-    let peaks = match log.verified_peaks(seal) {
-        Some(peaks) => peaks.to_vec(),
-        None => {
-            let key = log.trusted(&contents.key).ok_or_else(|| {
-                untrusted(format!(
-                    "its seal is signed by an untrusted key ({})",
-                    super::signing::key_id(&contents.key)
-                ))
-            })?;
-            let peaks = peaks_at(repo, tenant, contents.state.size).await?;
-            contents
-                .verify(&peaks, key)
-                .map_err(|e| untrusted(format!("the seal at size {}: {e}", contents.state.size)))?;
-            log.remember_verified(seal, peaks.clone());
-            peaks
-        }
-    };
-    Ok(MmrState {
+    let key = log.trusted(&contents.key).ok_or_else(|| {
+        untrusted(format!(
+            "its seal is signed by an untrusted key ({})",
+            super::signing::key_id(&contents.key)
+        ))
+    })?;
+    let peaks = peaks_at(repo, tenant, contents.state.size).await?;
+    contents
+        .verify(&peaks, key)
+        .map_err(|e| untrusted(format!("the seal at size {}: {e}", contents.state.size)))?;
+    let state = MmrState {
         peaks,
         ..contents.state
-    })
+    };
+    log.remember_verified(seal, state.clone());
+    Ok(state)
 }
 
 /// Seals the tenant's log as it stands, unless its latest seal covers it already; answers
@@ -152,10 +150,10 @@ async fn store(
         idtimestamp: last_id,
         commitment_epoch: u32::from(super::idtimestamp::EPOCH),
         version: STATE_VERSION,
-        peaks: peaks.clone(),
+        peaks,
     };
     let seal = sign(&log.key, &state, ISSUER, &massif_path(tenant.0, massif))?;
-    log.remember_verified(&seal, peaks);
+    log.remember_verified(&seal, state);
     repo.store_seal(tenant, massif, size, &seal).await?;
     Ok(())
 }

@@ -24,8 +24,12 @@ pub struct LogState {
     pub massif_height: u8,
     /// How often the sealer looks for grown logs.
     pub seal_interval: std::time::Duration,
-    /// Seals whose signature checked out, by the SHA-256 of their bytes: the peaks they sign.
-    verified: moka::sync::Cache<[u8; 32], Arc<Vec<Hash>>>,
+    /// Seals whose signature checked out, by the SHA-256 of their bytes: the state (with
+    /// peaks) they sign.
+    verified: moka::sync::Cache<[u8; 32], Arc<super::seal::MmrState>>,
+    /// Leaves proven to be at an index under a verified seal: (seal digest, index, leaf).
+    /// A seal and a leaf never change, so neither does that fact.
+    proven: moka::sync::Cache<([u8; 32], u64, Hash), ()>,
 }
 
 /// Where the signing key comes from.
@@ -63,6 +67,7 @@ impl LogState {
             massif_height,
             seal_interval,
             verified: moka::sync::Cache::new(4096),
+            proven: moka::sync::Cache::new(100_000),
         })
     }
 
@@ -80,13 +85,22 @@ impl LogState {
         key_id(self.key.verifying())
     }
 
-    /// The peaks a seal with these bytes was verified to sign, if it was.
-    pub fn verified_peaks(&self, seal: &[u8]) -> Option<Arc<Vec<Hash>>> {
+    /// The state a seal with these bytes was verified to sign, if it was.
+    pub fn verified_state(&self, seal: &[u8]) -> Option<Arc<super::seal::MmrState>> {
         self.verified.get(&seal_digest(seal))
     }
 
-    pub fn remember_verified(&self, seal: &[u8], peaks: Vec<Hash>) {
-        self.verified.insert(seal_digest(seal), Arc::new(peaks));
+    pub fn remember_verified(&self, seal: &[u8], state: super::seal::MmrState) {
+        self.verified.insert(seal_digest(seal), Arc::new(state));
+    }
+
+    /// Whether `leaf` was proven at `index` under the seal with these bytes.
+    pub fn was_proven(&self, seal: &[u8], index: u64, leaf: Hash) -> bool {
+        self.proven.contains_key(&(seal_digest(seal), index, leaf))
+    }
+
+    pub fn remember_proven(&self, seal: &[u8], index: u64, leaf: Hash) {
+        self.proven.insert((seal_digest(seal), index, leaf), ());
     }
 }
 

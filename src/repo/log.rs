@@ -54,17 +54,25 @@ pub fn signed(value: u64) -> i64 {
 macro_rules! lock_log_head {
     ($tx:expr, $tenant:expr, $lock:expr) => {{
         let tenant: uuid::Uuid = $tenant;
-        sqlx::query(
-            "INSERT INTO log_heads (tenant_id, size, last_idtimestamp) VALUES ($1, 0, 0) ON CONFLICT (tenant_id) DO NOTHING",
-        )
-        .bind(tenant)
-        .execute(&mut *$tx)
-        .await?;
-        let (size, last): (i64, i64) =
-            sqlx::query_as(&format!("SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1{}", $lock))
+        let select = format!(
+            "SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1{}",
+            $lock
+        );
+        let head: Option<(i64, i64)> = sqlx::query_as(&select).bind(tenant).fetch_optional(&mut *$tx).await?;
+        let (size, last) = match head {
+            Some(head) => head,
+            None => {
+                // The tenant's first event: another appender may be making the row too.
+                sqlx::query(
+                    "INSERT INTO log_heads (tenant_id, size, last_idtimestamp) VALUES ($1, 0, 0) \
+                     ON CONFLICT (tenant_id) DO NOTHING",
+                )
                 .bind(tenant)
-                .fetch_one(&mut *$tx)
+                .execute(&mut *$tx)
                 .await?;
+                sqlx::query_as(&select).bind(tenant).fetch_one(&mut *$tx).await?
+            }
+        };
         (size as u64, $crate::repo::log::unsigned(last))
     }};
 }

@@ -271,7 +271,8 @@ async fn attribute_filters_follow_the_data(backend: Backend) -> anyhow::Result<(
     db.execute("DELETE FROM asset_terms").await?;
     db.execute("DELETE FROM event_terms").await?;
     let backfilled = attachd::repo::terms::BACKFILLED;
-    db.execute(&format!("DELETE FROM settings WHERE key = '{backfilled}'")).await?;
+    db.execute(&format!("DELETE FROM settings WHERE key = '{backfilled}'"))
+        .await?;
     app = TestApp::start(&db).await?;
     for (path, expected) in &expectations {
         assert_eq!(

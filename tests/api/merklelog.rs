@@ -135,6 +135,16 @@ async fn every_event_verifies_offline(backend: Backend) -> anyhow::Result<()> {
     .await?;
     let massif1 = format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifs/0000000000000001.log");
     assert_eq!(app.get_bytes(None, &massif1).await?.0, 200);
+    let massifs = format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant_uuid}/0/massifs");
+    for missing in [
+        "0000000000000099.log",
+        "9999999999999999.log",
+        "1.log",
+        "0000000000000000.sth",
+    ] {
+        let (status, _) = app.get_json(None, &format!("{massifs}/{missing}")).await?;
+        assert_eq!(status, 404, "{missing}");
+    }
 
     // The proof route answers what the verifier recomputes.
     let (status, proof) = app.get_json(Some(token), &format!("{}:proof", paths[2])).await?;

@@ -84,11 +84,13 @@ async fn public_key(State(state): State<AppState>) -> ApiResult<Json<PublicKeys>
     }))
 }
 
-/// `0000000000000003.log` → 3 (decimal, 16 digits, as DataTrails names massif blobs).
+/// `0000000000000003.log` → 3 (decimal, 16 digits, as DataTrails names massif blobs; the
+/// index is a u32 in the massif header, so nothing larger names one).
 fn blob_index(file: &str, extension: &str) -> ApiResult<u64> {
     file.strip_suffix(extension)
         .filter(|digits| digits.len() == 16 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse().ok())
+        .and_then(|digits| digits.parse::<u32>().ok())
+        .map(u64::from)
         .ok_or_else(|| ApiError::not_found("log blob"))
 }
 

@@ -59,18 +59,10 @@ macro_rules! fill {
                 .push_bind("bench".to_string())
                 .push_bind(now);
         });
-        insert.push(" RETURNING seq, operation, behaviour, event_attributes, asset_attributes, principal_declared");
-        #[allow(clippy::type_complexity)]
-        let rows: Vec<(i64, String, String, String, String, String)> = insert.build_query_as().fetch_all(&$pool).await?;
-        let terms = rows.iter().flat_map(|(seq, operation, behaviour, event, asset, principal)| {
-            let columns = terms::EventColumns {
-                operation,
-                behaviour,
-                event_attributes: event,
-                asset_attributes: asset,
-                principal_declared: principal,
-            };
-            terms::event_terms(columns).into_iter().map(|term| (*seq, term))
+        insert.push(" RETURNING seq, event_attributes, asset_attributes, principal_declared");
+        let rows: Vec<(i64, String, String, String)> = insert.build_query_as().fetch_all(&$pool).await?;
+        let terms = rows.iter().flat_map(|(seq, event, asset, principal)| {
+            terms::event_terms(event, asset, principal).into_iter().map(|term| (*seq, term))
         });
         add_terms!($db, $pool, "INSERT INTO event_terms (tenant_id, term, event_seq) ", tenant, terms);
     }

@@ -57,13 +57,11 @@ macro_rules! store_event {
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         $crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id);
         if event.asset.is_some() {
-            let terms = $crate::repo::terms::event_terms($crate::repo::terms::EventColumns {
-                operation: &stored.operation,
-                behaviour: &stored.behaviour,
-                event_attributes: &stored.event_attributes,
-                asset_attributes: &stored.asset_attributes,
-                principal_declared: &stored.principal_declared,
-            });
+            let terms = $crate::repo::terms::event_terms(
+                &stored.event_attributes,
+                &stored.asset_attributes,
+                &stored.principal_declared,
+            );
             $crate::repo::terms::insert_terms!($db, $tx, "event_terms", "event_seq", tenant, stored.seq, terms);
         }
         stored

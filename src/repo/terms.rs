@@ -20,10 +20,6 @@ pub enum TermField {
     EventAssetAttributes,
     /// The event's `principal_declared`.
     PrincipalDeclared,
-    /// The event's `operation` (key "").
-    Operation,
-    /// The event's `behaviour` (key "").
-    Behaviour,
 }
 
 impl TermField {
@@ -38,8 +34,6 @@ impl TermField {
             TermField::EventAttributes => 2,
             TermField::EventAssetAttributes => 3,
             TermField::PrincipalDeclared => 4,
-            TermField::Operation => 5,
-            TermField::Behaviour => 6,
         }
     }
 }
@@ -76,22 +70,11 @@ pub fn map_terms(field: TermField, object: &serde_json::Map<String, serde_json::
     terms
 }
 
-/// An asset event's stored columns that its terms come from.
-pub struct EventColumns<'a> {
-    pub operation: &'a str,
-    pub behaviour: &'a str,
-    pub event_attributes: &'a str,
-    pub asset_attributes: &'a str,
-    pub principal_declared: &'a str,
-}
-
-/// The terms an asset event indexes.
-pub fn event_terms(event: EventColumns) -> Vec<Vec<u8>> {
-    let mut terms = object_terms(TermField::EventAttributes, event.event_attributes);
-    terms.extend(object_terms(TermField::EventAssetAttributes, event.asset_attributes));
-    terms.extend(object_terms(TermField::PrincipalDeclared, event.principal_declared));
-    terms.push(term(TermField::Operation, "", event.operation));
-    terms.push(term(TermField::Behaviour, "", event.behaviour));
+/// The terms an asset event indexes, from its stored JSON text columns.
+pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_declared: &str) -> Vec<Vec<u8>> {
+    let mut terms = object_terms(TermField::EventAttributes, event_attributes);
+    terms.extend(object_terms(TermField::EventAssetAttributes, asset_attributes));
+    terms.extend(object_terms(TermField::PrincipalDeclared, principal_declared));
     terms
 }
 
@@ -123,7 +106,7 @@ macro_rules! insert_terms {
 pub(crate) use insert_terms;
 
 /// Setting recording that rows stored before terms existed have been indexed.
-pub const BACKFILLED: &str = "attribute_terms_backfilled_2";
+pub const BACKFILLED: &str = "attribute_terms_backfilled";
 /// Rows indexed per transaction by the backfill.
 pub const BACKFILL_BATCH: i64 = 1000;
 
@@ -162,10 +145,9 @@ macro_rules! impl_terms_backfill {
                 }
                 let mut after = 0i64;
                 loop {
-                    #[allow(clippy::type_complexity)]
-                    let events: Vec<(i64, uuid::Uuid, String, String, String, String, String)> = sqlx::query_as(
-                        "SELECT seq, tenant_id, operation, behaviour, event_attributes, asset_attributes, \
-                         principal_declared FROM events WHERE seq > $1 AND asset_id IS NOT NULL ORDER BY seq LIMIT $2",
+                    let events: Vec<(i64, uuid::Uuid, String, String, String)> = sqlx::query_as(
+                        "SELECT seq, tenant_id, event_attributes, asset_attributes, principal_declared FROM events \
+                         WHERE seq > $1 AND asset_id IS NOT NULL ORDER BY seq LIMIT $2",
                     )
                     .bind(after)
                     .bind(BACKFILL_BATCH)
@@ -174,14 +156,8 @@ macro_rules! impl_terms_backfill {
                     let Some(last) = events.last() else { break };
                     after = last.0;
                     let mut write = self.begin_write().await?;
-                    for (seq, tenant, operation, behaviour, event_attributes, asset_attributes, principal) in &events {
-                        let terms = event_terms(EventColumns {
-                            operation,
-                            behaviour,
-                            event_attributes,
-                            asset_attributes,
-                            principal_declared: principal,
-                        });
+                    for (seq, tenant, event_attributes, asset_attributes, principal) in &events {
+                        let terms = event_terms(event_attributes, asset_attributes, principal);
                         insert_terms!($db, write.tx, "event_terms", "event_seq", *tenant, *seq, terms);
                     }
                     write.tx.commit().await?;

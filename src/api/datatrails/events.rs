@@ -265,21 +265,8 @@ fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
         "principal_accepted.issuer" => Ok(Meaning::Filter(FilterField::Column("issuer"), text())),
         "principal_accepted.subject" => Ok(Meaning::Filter(FilterField::Column("subject"), text())),
         "principal_accepted.display_name" | "principal_accepted.email" => Ok(always_empty(value)),
-        // Terms, as attributes are: a page or count reads only the matching entries.
-        "operation" => Ok(Meaning::Filter(
-            FilterField::Term {
-                field: TermField::Operation,
-                key: String::new(),
-            },
-            text(),
-        )),
-        "behaviour" => Ok(Meaning::Filter(
-            FilterField::Term {
-                field: TermField::Behaviour,
-                key: String::new(),
-            },
-            text(),
-        )),
+        "operation" => Ok(Meaning::Filter(FilterField::Column("operation"), text())),
+        "behaviour" => Ok(Meaning::Filter(FilterField::Column("behaviour"), text())),
         // Events are committed as they are accepted.
         "timestamp_accepted_since" | "timestamp_committed_since" => since("timestamp_accepted"),
         "timestamp_accepted_before" | "timestamp_committed_before" => before("timestamp_accepted"),

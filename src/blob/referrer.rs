@@ -8,8 +8,7 @@ use serde_json::Value;
 
 use super::{find_references, verified_download, BlobReference, DownloadCheck, ScanGate};
 use crate::error::{ApiError, ApiResult};
-use crate::ids::AssetId;
-use crate::ids::{BlobId, TenantId};
+use crate::ids::{AssetId, BlobId, TenantId};
 use crate::log::prove::{check_event, ProofError};
 use crate::log::state::LogState;
 use crate::repo::{Asset, Blob, DynRepo, Event, EventScope, ListQuery, Repo};

@@ -64,19 +64,29 @@ macro_rules! fill {
         let terms = rows.iter().flat_map(|(seq, event, asset, principal)| {
             terms::event_terms(event, asset, principal).into_iter().map(|term| (*seq, term))
         });
-        add_terms!($db, $pool, "INSERT INTO event_terms (tenant_id, term, event_seq) ", tenant, terms);
+        add_terms!(
+            $db,
+            $pool,
+            "INSERT INTO event_terms (tenant_id, term, event_seq, operation, behaviour) ",
+            tenant,
+            terms,
+            "Record",
+            "RecordEvidence"
+        );
     }
     }};
 }
 
-/// Adds the (row seq, term) pairs `$terms` of `$tenant` with insert `$insert`, as attachd does.
+/// Adds the (row seq, term) pairs `$terms` of `$tenant` with insert `$insert`, then the
+/// `$extra` columns, as attachd does.
 macro_rules! add_terms {
-    ($db:ty, $pool:expr, $insert:expr, $tenant:expr, $terms:expr) => {{
+    ($db:ty, $pool:expr, $insert:expr, $tenant:expr, $terms:expr $(, $extra:expr)*) => {{
         let all: Vec<(i64, Vec<u8>)> = $terms.collect();
         for batch in all.chunks(terms::TERMS_PER_INSERT) {
             let mut insert = QueryBuilder::<$db>::new($insert);
             insert.push_values(batch, |mut row, (seq, term)| {
                 row.push_bind($tenant).push_bind(term.clone()).push_bind(*seq);
+                $(row.push_bind($extra);)*
             });
             insert.build().execute(&$pool).await?;
         }

@@ -47,8 +47,7 @@ macro_rules! impl_assets {
                 $crate::repo::terms::insert_terms!(
                     $db,
                     write.tx,
-                    "asset_terms",
-                    "asset_seq",
+                    "asset_terms (tenant_id, term, asset_seq)",
                     tenant.0,
                     stored.seq,
                     terms

@@ -62,7 +62,16 @@ macro_rules! store_event {
                 &stored.asset_attributes,
                 &stored.principal_declared,
             );
-            $crate::repo::terms::insert_terms!($db, $tx, "event_terms", "event_seq", tenant, stored.seq, terms);
+            $crate::repo::terms::insert_terms!(
+                $db,
+                $tx,
+                "event_terms (tenant_id, term, event_seq, operation, behaviour)",
+                tenant,
+                stored.seq,
+                terms,
+                stored.operation,
+                stored.behaviour
+            );
         }
         stored
     }};
@@ -116,8 +125,7 @@ macro_rules! impl_events {
                             $crate::repo::terms::insert_terms!(
                                 $db,
                                 write.tx,
-                                "asset_terms",
-                                "asset_seq",
+                                "asset_terms (tenant_id, term, asset_seq)",
                                 tenant.0,
                                 asset.seq,
                                 terms

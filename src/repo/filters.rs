@@ -10,12 +10,14 @@ pub struct FilterDialect {
 
 /// ` AND …` for each filter, numbering parameters from `$first`, and the values to bind in
 /// that order. The query's `$1` is the tenant, and `row_seq` is the SQL of the listed row's
-/// `seq`. Attribute filters read the tenant's terms (see `terms`).
+/// `seq`. Attribute filters read the tenant's terms (see `terms`). With `kinds`, the alias
+/// of a driving event term, operation and behaviour are read from that term.
 pub fn filter_sql(
     filters: &[crate::repo::Filter],
     first: usize,
     dialect: &FilterDialect,
     row_seq: &str,
+    kinds: Option<&str>,
 ) -> (String, Vec<crate::repo::FilterValue>) {
     use crate::repo::FilterField;
     let mut sql = String::new();
@@ -45,7 +47,10 @@ pub fn filter_sql(
                 ));
                 continue;
             }
-            FilterField::Column(column) => sql.push_str(&format!(" AND {column} = ${n}")),
+            FilterField::Column(column) => match kinds {
+                Some(term) if is_kind(column) => sql.push_str(&format!(" AND {term}.{column} = ${n}")),
+                _ => sql.push_str(&format!(" AND {column} = ${n}")),
+            },
             FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),
             FilterField::Before(column) => sql.push_str(&format!(" AND {column} < ${n}")),
             FilterField::ArrayHolds(column) => sql.push_str(&format!(" AND {}", (dialect.array_holds)(column, n))),
@@ -53,6 +58,12 @@ pub fn filter_sql(
         binds.push(filter.value.clone());
     }
     (sql, binds)
+}
+
+/// Whether event column `column` is also in every event term (operation and behaviour:
+/// events never change, and a count by attribute and operation then reads no rows).
+fn is_kind(column: &str) -> bool {
+    matches!(column, "operation" | "behaviour")
 }
 
 /// The table holding `field`'s terms and its row column.
@@ -113,7 +124,7 @@ impl RowsSql {
             _ => None,
         });
         let Some((at, field, key)) = driver else {
-            let (filters, binds) = filter_sql(filters, first, dialect, &format!("{table}.seq"));
+            let (filters, binds) = filter_sql(filters, first, dialect, &format!("{table}.seq"), None);
             return Self {
                 table,
                 driver: None,
@@ -129,13 +140,19 @@ impl RowsSql {
             .filter(|(i, _)| *i != at)
             .map(|(_, f)| f.clone())
             .collect();
-        let (others, mut binds) = filter_sql(&rest, first + 1, dialect, &format!("d.{seq}"));
+        let kinds = (terms == "event_terms").then_some("d");
+        let (others, mut binds) = filter_sql(&rest, first + 1, dialect, &format!("d.{seq}"), kinds);
         binds.insert(0, term_of(field, key, &filters[at].value));
+        let in_terms = |f: &crate::repo::Filter| match &f.field {
+            FilterField::Term { .. } => true,
+            FilterField::Column(column) => kinds.is_some() && is_kind(column),
+            _ => false,
+        };
         Self {
             table,
             driver: Some((terms, seq, first)),
             filters: others,
-            reads_rows: rest.iter().any(|f| !matches!(&f.field, FilterField::Term { .. })),
+            reads_rows: !rest.iter().all(in_terms),
             binds,
         }
     }

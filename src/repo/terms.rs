@@ -81,21 +81,17 @@ pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_dec
 /// Rows per INSERT, well inside SQLite's limit on bound parameters.
 pub const TERMS_PER_INSERT: usize = 1000;
 
-/// Inserts `$terms` of row `$seq` of tenant `$tenant` into `$table` (whose row column is
-/// `$seq_column`) on executor `$tx` of database `$db`; a term already there is kept.
+/// Inserts `$terms` of row `$seq` of tenant `$tenant` with `INSERT INTO $into` (table and
+/// columns: tenant, term, row, then one per `$extra` value) on executor `$tx` of database
+/// `$db`; a term already there is kept.
 macro_rules! insert_terms {
-    ($db:ty, $tx:expr, $table:literal, $seq_column:literal, $tenant:expr, $seq:expr, $terms:expr) => {{
+    ($db:ty, $tx:expr, $into:literal, $tenant:expr, $seq:expr, $terms:expr $(, $extra:expr)*) => {{
         let (tenant, seq): (uuid::Uuid, i64) = ($tenant, $seq);
         for batch in $terms.chunks($crate::repo::terms::TERMS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::<$db>::new(concat!(
-                "INSERT INTO ",
-                $table,
-                " (tenant_id, term, ",
-                $seq_column,
-                ") "
-            ));
+            let mut insert = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO ", $into, " "));
             insert.push_values(batch, |mut row, term| {
                 row.push_bind(tenant).push_bind(term.clone()).push_bind(seq);
+                $(row.push_bind($extra.to_string());)*
             });
             insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(&mut *$tx).await?;
@@ -139,14 +135,22 @@ macro_rules! impl_terms_backfill {
                     let mut write = self.begin_write().await?;
                     for (seq, tenant, attributes) in &assets {
                         let terms = object_terms(TermField::AssetAttributes, attributes);
-                        insert_terms!($db, write.tx, "asset_terms", "asset_seq", *tenant, *seq, terms);
+                        insert_terms!(
+                            $db,
+                            write.tx,
+                            "asset_terms (tenant_id, term, asset_seq)",
+                            *tenant,
+                            *seq,
+                            terms
+                        );
                     }
                     write.tx.commit().await?;
                 }
                 let mut after = 0i64;
                 loop {
-                    let events: Vec<(i64, uuid::Uuid, String, String, String)> = sqlx::query_as(
-                        "SELECT seq, tenant_id, event_attributes, asset_attributes, principal_declared FROM events \
+                    let events: Vec<(i64, uuid::Uuid, String, String, String, String, String)> = sqlx::query_as(
+                        "SELECT seq, tenant_id, event_attributes, asset_attributes, principal_declared, operation, \
+                         behaviour FROM events \
                          WHERE seq > $1 AND asset_id IS NOT NULL ORDER BY seq LIMIT $2",
                     )
                     .bind(after)
@@ -156,9 +160,18 @@ macro_rules! impl_terms_backfill {
                     let Some(last) = events.last() else { break };
                     after = last.0;
                     let mut write = self.begin_write().await?;
-                    for (seq, tenant, event_attributes, asset_attributes, principal) in &events {
+                    for (seq, tenant, event_attributes, asset_attributes, principal, operation, behaviour) in &events {
                         let terms = event_terms(event_attributes, asset_attributes, principal);
-                        insert_terms!($db, write.tx, "event_terms", "event_seq", *tenant, *seq, terms);
+                        insert_terms!(
+                            $db,
+                            write.tx,
+                            "event_terms (tenant_id, term, event_seq, operation, behaviour)",
+                            *tenant,
+                            *seq,
+                            terms,
+                            operation,
+                            behaviour
+                        );
                     }
                     write.tx.commit().await?;
                 }

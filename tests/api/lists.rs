@@ -251,6 +251,12 @@ async fn attribute_filters_follow_the_data(backend: Backend) -> anyhow::Result<(
         (events("asset.attributes.kind=door"), 1),
         (events("asset_attributes.kind=door&operation=NewAsset"), 2),
         (events("event_attributes.k=v&operation=Record"), 1),
+        (events("event_attributes.k=v&operation=NewAsset"), 0),
+        (
+            events("event_attributes.k=v&behaviour=RecordEvidence&operation=Record"),
+            1,
+        ),
+        (events("event_attributes.k=v&behaviour=AssetCreator"), 0),
         (events("event_attributes.k=w"), 0),
     ];
     for (path, expected) in &expectations {

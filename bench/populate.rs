@@ -38,6 +38,9 @@ macro_rules! fill {
         });
         add_terms!($db, $pool, "INSERT INTO asset_terms (tenant_id, term, asset_seq) ", tenant, terms);
     }
+    sqlx::query("INSERT INTO event_names (name) VALUES ('Record'), ('RecordEvidence') ON CONFLICT DO NOTHING")
+        .execute(&$pool)
+        .await?;
     for start in (0..events).step_by(BATCH) {
         let mut insert = QueryBuilder::<$db>::new(
             "INSERT INTO events (id, tenant_id, asset_id, operation, behaviour, event_attributes, asset_attributes, \
@@ -67,7 +70,7 @@ macro_rules! fill {
         add_terms!(
             $db,
             $pool,
-            "INSERT INTO event_terms (tenant_id, term, event_seq, operation, behaviour) ",
+            "INSERT INTO event_terms (tenant_id, term, event_seq, operation_id, behaviour_id) ",
             tenant,
             terms,
             "Record",
@@ -78,7 +81,7 @@ macro_rules! fill {
 }
 
 /// Adds the (row seq, term) pairs `$terms` of `$tenant` with insert `$insert`, then the
-/// `$extra` columns, as attachd does.
+/// `event_names` id of each `$extra` name, as attachd does.
 macro_rules! add_terms {
     ($db:ty, $pool:expr, $insert:expr, $tenant:expr, $terms:expr $(, $extra:expr)*) => {{
         let all: Vec<(i64, Vec<u8>)> = $terms.collect();
@@ -86,7 +89,11 @@ macro_rules! add_terms {
             let mut insert = QueryBuilder::<$db>::new($insert);
             insert.push_values(batch, |mut row, (seq, term)| {
                 row.push_bind($tenant).push_bind(term.clone()).push_bind(*seq);
-                $(row.push_bind($extra);)*
+                $(
+                    row.push("(SELECT id FROM event_names WHERE name = ")
+                        .push_bind_unseparated($extra)
+                        .push_unseparated(")");
+                )*
             });
             insert.build().execute(&$pool).await?;
         }

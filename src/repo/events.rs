@@ -57,6 +57,7 @@ macro_rules! store_event {
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         $crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id);
         if event.asset.is_some() {
+            $crate::repo::terms::insert_event_names!($tx, &stored.operation, &stored.behaviour);
             let terms = $crate::repo::terms::event_terms(
                 &stored.event_attributes,
                 &stored.asset_attributes,
@@ -65,7 +66,7 @@ macro_rules! store_event {
             $crate::repo::terms::insert_terms!(
                 $db,
                 $tx,
-                "event_terms (tenant_id, term, event_seq, operation, behaviour)",
+                "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
                 tenant,
                 stored.seq,
                 terms,

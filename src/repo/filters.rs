@@ -48,7 +48,9 @@ pub fn filter_sql(
                 continue;
             }
             FilterField::Column(column) => match kinds {
-                Some(term) if is_kind(column) => sql.push_str(&format!(" AND {term}.{column} = ${n}")),
+                Some(term) if is_kind(column) => sql.push_str(&format!(
+                    " AND {term}.{column}_id = (SELECT id FROM event_names WHERE name = ${n})"
+                )),
                 _ => sql.push_str(&format!(" AND {column} = ${n}")),
             },
             FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),

@@ -82,16 +82,20 @@ pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_dec
 pub const TERMS_PER_INSERT: usize = 1000;
 
 /// Inserts `$terms` of row `$seq` of tenant `$tenant` with `INSERT INTO $into` (table and
-/// columns: tenant, term, row, then one per `$extra` value) on executor `$tx` of database
-/// `$db`; a term already there is kept.
+/// columns: tenant, term, row, then one per `$name`, the id in `event_names` of that name)
+/// on executor `$tx` of database `$db`; a term already there is kept.
 macro_rules! insert_terms {
-    ($db:ty, $tx:expr, $into:literal, $tenant:expr, $seq:expr, $terms:expr $(, $extra:expr)*) => {{
+    ($db:ty, $tx:expr, $into:literal, $tenant:expr, $seq:expr, $terms:expr $(, $name:expr)*) => {{
         let (tenant, seq): (uuid::Uuid, i64) = ($tenant, $seq);
         for batch in $terms.chunks($crate::repo::terms::TERMS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO ", $into, " "));
             insert.push_values(batch, |mut row, term| {
                 row.push_bind(tenant).push_bind(term.clone()).push_bind(seq);
-                $(row.push_bind($extra.to_string());)*
+                $(
+                    row.push("(SELECT id FROM event_names WHERE name = ")
+                        .push_bind_unseparated($name.to_string())
+                        .push_unseparated(")");
+                )*
             });
             insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(&mut *$tx).await?;
@@ -99,6 +103,21 @@ macro_rules! insert_terms {
     }};
 }
 
+/// Records an event's operation and behaviour in `event_names` (see `insert_terms!`), on
+/// executor `$tx`.
+macro_rules! insert_event_names {
+    ($tx:expr, $operation:expr, $behaviour:expr) => {{
+        // In one order, so two new names never deadlock two writers.
+        let (operation, behaviour): (&str, &str) = ($operation, $behaviour);
+        sqlx::query("INSERT INTO event_names (name) VALUES ($1), ($2) ON CONFLICT DO NOTHING")
+            .bind(operation.min(behaviour))
+            .bind(operation.max(behaviour))
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+
+pub(crate) use insert_event_names;
 pub(crate) use insert_terms;
 
 /// Setting recording that rows stored before terms existed have been indexed.
@@ -162,10 +181,11 @@ macro_rules! impl_terms_backfill {
                     let mut write = self.begin_write().await?;
                     for (seq, tenant, event_attributes, asset_attributes, principal, operation, behaviour) in &events {
                         let terms = event_terms(event_attributes, asset_attributes, principal);
+                        insert_event_names!(write.tx, operation, behaviour);
                         insert_terms!(
                             $db,
                             write.tx,
-                            "event_terms (tenant_id, term, event_seq, operation, behaviour)",
+                            "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
                             *tenant,
                             *seq,
                             terms,

@@ -257,6 +257,7 @@ async fn attribute_filters_follow_the_data(backend: Backend) -> anyhow::Result<(
             1,
         ),
         (events("event_attributes.k=v&behaviour=AssetCreator"), 0),
+        (events("event_attributes.k=v&operation=Never"), 0),
         (events("event_attributes.k=w"), 0),
     ];
     for (path, expected) in &expectations {

@@ -71,7 +71,8 @@ macro_rules! impl_assets {
                     issuer: asset.issuer.clone(),
                     subject: asset.subject.clone(),
                 };
-                $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, &created);
+                let mut head = $crate::repo::log::lock_log_head!(write.tx, tenant.0, Self::ROW_LOCK);
+                $crate::repo::events::store_event!($db, write.tx, tenant.0, &created, &mut head);
                 write.tx.commit().await?;
                 Ok(stored)
             }

@@ -17,15 +17,15 @@ pub trait EventRepo {
 }
 
 /// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx` with its
-/// leaf appended to the tenant's log and, for an asset event, its attribute terms; answers
-/// the stored event.
+/// leaf appended to the tenant's log, whose head `$head` (size, last idtimestamp) the
+/// transaction has locked (`lock_log_head!`) and this advances; an asset event also gets its
+/// attribute terms. Answers the stored event.
 macro_rules! store_event {
-    ($repo:ty, $db:ty, $tx:expr, $tenant:expr, $event:expr) => {{
-        let (tenant, event): (uuid::Uuid, &$crate::repo::NewEvent) = ($tenant, $event);
+    ($db:ty, $tx:expr, $tenant:expr, $event:expr, $head:expr) => {{
+        let (tenant, event, head): (uuid::Uuid, &$crate::repo::NewEvent, &mut (u64, u64)) = ($tenant, $event, $head);
         let asset_attributes =
             serde_json::to_string(&event.asset_attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        // Locked last, so the tenant's appenders wait on it only for the rest of this work.
-        let (size, last_id) = $crate::repo::log::lock_log_head!($tx, tenant, <$repo>::ROW_LOCK);
+        let (size, last_id) = *head;
         let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
         sqlx::query($crate::repo::sql::INSERT_EVENT)
             .bind(event.id.0)
@@ -55,7 +55,7 @@ macro_rules! store_event {
         .await?;
         // The leaf of the event as stored: what a download recomputes and checks.
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        $crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id);
+        *head = ($crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id), id);
         if event.asset.is_some() {
             $crate::repo::terms::insert_event_names!($tx, &stored.operation, &stored.behaviour);
             let terms = $crate::repo::terms::event_terms(
@@ -80,9 +80,129 @@ macro_rules! store_event {
 
 pub(crate) use store_event;
 
+/// Applies asset event `$event`'s `asset_attributes` to its asset (and the asset's terms) in
+/// write transaction `$tx`; `NotFound` when the asset is not the tenant's.
+macro_rules! update_event_asset {
+    ($db:ty, $tx:expr, $tenant:expr, $event:expr) => {{
+        use $crate::repo::sql::*;
+        let (tenant, event): (uuid::Uuid, &$crate::repo::NewEvent) = ($tenant, $event);
+        if let Some(asset_id) = event.asset {
+            let mut attempts = 0;
+            loop {
+                let asset: Option<$crate::repo::Asset> =
+                    sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
+                        .bind(tenant)
+                        .bind(asset_id.0)
+                        .fetch_optional(&mut *$tx)
+                        .await?;
+                let asset = asset.ok_or($crate::repo::RepoError::NotFound)?;
+                if event.asset_attributes.is_empty() {
+                    break;
+                }
+                let merged_text = merge_attributes(&asset.attributes, &event.asset_attributes)?;
+                let updated = sqlx::query(UPDATE_ASSET_ATTRIBUTES)
+                    .bind(tenant)
+                    .bind(asset_id.0)
+                    .bind(&merged_text)
+                    .bind(chrono::Utc::now())
+                    .bind(asset.version)
+                    .execute(&mut *$tx)
+                    .await?;
+                if updated.rows_affected() == 1 {
+                    sqlx::query("DELETE FROM asset_terms WHERE asset_seq = $1")
+                        .bind(asset.seq)
+                        .execute(&mut *$tx)
+                        .await?;
+                    let terms =
+                        $crate::repo::terms::object_terms($crate::repo::TermField::AssetAttributes, &merged_text);
+                    $crate::repo::terms::insert_terms!(
+                        $db,
+                        $tx,
+                        "asset_terms (tenant_id, term, asset_seq)",
+                        tenant,
+                        asset.seq,
+                        terms
+                    );
+                    break;
+                }
+                // Another writer changed the asset since it was read: read it again.
+                attempts += 1;
+                if attempts == UPDATE_ATTEMPTS {
+                    return Err($crate::repo::RepoError::Conflict(
+                        "the asset is being updated too often; try again".into(),
+                    ));
+                }
+            }
+        }
+    }};
+}
+
+pub(crate) use update_event_asset;
+
 /// Implements `EventRepo` for a backend of `impl_repo!` over database `$db`.
 macro_rules! impl_events {
     ($repo:ty, $db:ty) => {
+        impl $repo {
+            /// Stores `events` in one transaction, each under its own savepoint: answers each
+            /// event's outcome, or an error when the transaction as a whole failed.
+            async fn store_events(
+                &self,
+                events: &[($crate::ids::TenantId, &$crate::repo::NewEvent)],
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::RepoResult<$crate::repo::Event>>> {
+                let mut write = self.begin_write().await?;
+                // Heads first, in one order: a batch then holds its tenants' heads before any
+                // asset row, so batches of several processes never wait on each other in a
+                // circle.
+                let mut tenants: Vec<uuid::Uuid> = events.iter().map(|(tenant, _)| tenant.0).collect();
+                tenants.sort_unstable();
+                tenants.dedup();
+                let mut heads = std::collections::HashMap::new();
+                for tenant in tenants {
+                    heads.insert(
+                        tenant,
+                        $crate::repo::log::lock_log_head!(write.tx, tenant, <$repo>::ROW_LOCK),
+                    );
+                }
+                let alone = events.len() == 1;
+                let mut outcomes = Vec::with_capacity(events.len());
+                for (tenant, event) in events {
+                    let mut head = heads.get(&tenant.0).copied().unwrap_or_default();
+                    if !alone {
+                        sqlx::query("SAVEPOINT event").execute(&mut *write.tx).await?;
+                    }
+                    let outcome: $crate::repo::RepoResult<$crate::repo::Event> = async {
+                        $crate::repo::events::update_event_asset!($db, write.tx, tenant.0, event);
+                        Ok($crate::repo::events::store_event!(
+                            $db, write.tx, tenant.0, event, &mut head
+                        ))
+                    }
+                    .await;
+                    match &outcome {
+                        Ok(_) if !alone => {
+                            sqlx::query("RELEASE SAVEPOINT event")
+                                .execute(&mut *write.tx)
+                                .await?;
+                            heads.insert(tenant.0, head);
+                        }
+                        Err(_) if !alone => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT event")
+                                .execute(&mut *write.tx)
+                                .await?;
+                            sqlx::query("RELEASE SAVEPOINT event")
+                                .execute(&mut *write.tx)
+                                .await?;
+                        }
+                        // On its own, a failed event's transaction is rolled back when dropped.
+                        Err(_) => return Ok(vec![outcome]),
+                        Ok(_) => {}
+                    }
+                    outcomes.push(outcome);
+                }
+                write.tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::repo::EventRepo for $repo {
             async fn create_event(
@@ -90,56 +210,46 @@ macro_rules! impl_events {
                 tenant: $crate::ids::TenantId,
                 event: &$crate::repo::NewEvent,
             ) -> $crate::repo::RepoResult<$crate::repo::Event> {
-                use $crate::repo::sql::*;
-                for _ in 0..UPDATE_ATTEMPTS {
-                    let mut write = self.begin_write().await?;
-                    if let Some(asset_id) = event.asset {
-                        let asset: Option<$crate::repo::Asset> =
-                            sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE tenant_id = $1 AND id = $2"))
-                                .bind(tenant.0)
-                                .bind(asset_id.0)
-                                .fetch_optional(&mut *write.tx)
-                                .await?;
-                        let asset = asset.ok_or($crate::repo::RepoError::NotFound)?;
-                        if !event.asset_attributes.is_empty() {
-                            let merged_text = merge_attributes(&asset.attributes, &event.asset_attributes)?;
-                            let updated = sqlx::query(UPDATE_ASSET_ATTRIBUTES)
-                                .bind(tenant.0)
-                                .bind(asset_id.0)
-                                .bind(&merged_text)
-                                .bind(chrono::Utc::now())
-                                .bind(asset.version)
-                                .execute(&mut *write.tx)
-                                .await?;
-                            if updated.rows_affected() == 0 {
-                                // Another event updated the asset first: start over.
-                                continue;
+                use $crate::repo::appender::{Outcome, Turn};
+                let outcome = match self.appenders.enter(tenant, event.clone()).await {
+                    Turn::Done(outcome) => outcome,
+                    Turn::Lead {
+                        jobs,
+                        outcome,
+                        _leading,
+                    } => {
+                        let events: Vec<_> = jobs.iter().map(|job| (job.tenant, &job.event)).collect();
+                        match self.store_events(&events).await {
+                            Ok(outcomes) => {
+                                for (job, stored) in jobs.into_iter().zip(outcomes) {
+                                    job.finish(match stored {
+                                        Ok(stored) => Outcome::Stored(Box::new(stored)),
+                                        Err(err) => Outcome::Failed(err),
+                                    });
+                                }
                             }
-                            sqlx::query("DELETE FROM asset_terms WHERE asset_seq = $1")
-                                .bind(asset.seq)
-                                .execute(&mut *write.tx)
-                                .await?;
-                            let terms = $crate::repo::terms::object_terms(
-                                $crate::repo::TermField::AssetAttributes,
-                                &merged_text,
-                            );
-                            $crate::repo::terms::insert_terms!(
-                                $db,
-                                write.tx,
-                                "asset_terms (tenant_id, term, asset_seq)",
-                                tenant.0,
-                                asset.seq,
-                                terms
-                            );
+                            Err(_) => jobs.into_iter().for_each(|job| job.finish(Outcome::Alone)),
                         }
+                        drop(_leading);
+                        outcome.await.unwrap_or(Outcome::Alone)
                     }
-                    let stored = $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, event);
-                    write.tx.commit().await?;
-                    return Ok(stored);
+                };
+                match outcome {
+                    Outcome::Stored(stored) => Ok(*stored),
+                    Outcome::Failed(err) => Err(err),
+                    Outcome::Alone => {
+                        // Its batch's commit may have gone through unreported.
+                        if let Some(stored) = self.event(tenant, event.id).await? {
+                            return Ok(stored);
+                        }
+                        let mut outcomes = self.store_events(&[(tenant, event)]).await?;
+                        outcomes
+                            .pop()
+                            .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
+                                "an event stored on its own had no outcome"
+                            ))))
+                    }
                 }
-                Err($crate::repo::RepoError::Conflict(
-                    "the asset is being updated too often; try again".into(),
-                ))
             }
 
             async fn event(

@@ -78,7 +78,7 @@ macro_rules! lock_log_head {
 }
 
 /// Appends `$leaf` (committed at idtimestamp `$id`) to the tenant's log of `$size` nodes
-/// locked by `lock_log_head!`, on database `$db`.
+/// locked by `lock_log_head!`, on database `$db`; answers the log's new size.
 macro_rules! append_leaf {
     ($db:ty, $tx:expr, $tenant:expr, $size:expr, $leaf:expr, $id:expr) => {{
         let (tenant, size, leaf, id): (uuid::Uuid, u64, $crate::log::mmr::Hash, u64) = ($tenant, $size, $leaf, $id);
@@ -112,12 +112,14 @@ macro_rules! append_leaf {
                 .push_bind(hash.to_vec());
         });
         insert.build().execute(&mut *$tx).await?;
+        let grown = size + added.len() as u64;
         sqlx::query("UPDATE log_heads SET size = $2, last_idtimestamp = $3 WHERE tenant_id = $1")
             .bind(tenant)
-            .bind((size + added.len() as u64) as i64)
+            .bind(grown as i64)
             .bind($crate::repo::log::signed(id))
             .execute(&mut *$tx)
             .await?;
+        grown
     }};
 }
 

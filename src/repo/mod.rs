@@ -2,6 +2,7 @@
 //! Every tenant-owned query takes the `TenantId` first; no SQL lives outside this module.
 
 mod apikeys;
+pub mod appender;
 mod assets;
 mod blobs;
 mod cache;

@@ -24,6 +24,7 @@ const POOL_SIZE: u32 = 32;
 pub struct PgRepo {
     pool: PgPool,
     cache: super::cache::MetadataCache,
+    appenders: super::appender::Appenders,
 }
 
 impl PgRepo {
@@ -44,6 +45,7 @@ impl PgRepo {
         let repo = Self {
             pool,
             cache: Default::default(),
+            appenders: Default::default(),
         };
         repo.backfill_log().await?;
         repo.backfill_terms().await?;

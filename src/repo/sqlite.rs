@@ -31,6 +31,7 @@ const PAGE_SIZE: u32 = 65536;
 pub struct SqliteRepo {
     pool: SqlitePool,
     cache: super::cache::MetadataCache,
+    appenders: super::appender::Appenders,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
     /// The directory of the database file.
@@ -78,6 +79,7 @@ impl SqliteRepo {
         let repo = Self {
             pool,
             cache: Default::default(),
+            appenders: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
             dir: data_dir,
         };

@@ -24,8 +24,10 @@ async fn tampering_is_caught(backend: Backend) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let key = pinned_key(&app, dir.path()).await?;
         let evidence = evidence(&app).await?;
-        let (status, _) = app.get_bytes(Some(&evidence.token), &evidence.download).await?;
-        assert_eq!(status, 200, "{case}: before");
+        for download in [&evidence.download, &evidence.asset_download] {
+            let (status, _) = app.get_bytes(Some(&evidence.token), download).await?;
+            assert_eq!(status, 200, "{case}: before: {download}");
+        }
         let (ok, line) = verify_event(&app, &key, dir.path(), &evidence.event)?;
         assert!(ok, "{case}: before: {line}");
         let tenant_uuid = evidence.tenant.trim_start_matches("tenant/");
@@ -64,7 +66,12 @@ async fn tampering_is_caught(backend: Backend) -> anyhow::Result<()> {
                 db.execute(&format!("UPDATE blob_chunks SET data = {literal}")).await?;
                 db.execute(&format!("UPDATE blobs SET hash_sha256 = '{hash}'")).await?;
                 db.execute(&format!(
-                    "UPDATE events SET event_attributes = replace(event_attributes, '{old}', '{hash}')"
+                    "UPDATE events SET event_attributes = replace(event_attributes, '{old}', '{hash}'), \
+                     asset_attributes = replace(asset_attributes, '{old}', '{hash}')"
+                ))
+                .await?;
+                db.execute(&format!(
+                    "UPDATE assets SET attributes = replace(attributes, '{old}', '{hash}')"
                 ))
                 .await?;
             }
@@ -149,10 +156,12 @@ async fn tampering_is_caught(backend: Backend) -> anyhow::Result<()> {
             app.stop().await?;
             continue;
         }
-        let (status, body) = app.get_bytes(Some(&evidence.token), &evidence.download).await?;
-        let body: Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
-        assert_eq!(status, 500, "{case}: download: {body}");
-        assert_eq!(body["code"], 15, "{case}: {body}");
+        for download in [&evidence.download, &evidence.asset_download] {
+            let (status, body) = app.get_bytes(Some(&evidence.token), download).await?;
+            let body: Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+            assert_eq!(status, 500, "{case}: {download}: {body}");
+            assert_eq!(body["code"], 15, "{case}: {download}: {body}");
+        }
         let (_, now) = app.get_json(Some(&evidence.token), &evidence.event_path).await?;
         let (ok, line) = verify_event(&app, &key, dir.path(), &now)?;
         assert!(!ok, "{case}: verify: {line}");

@@ -181,6 +181,8 @@ pub struct Evidence {
     pub event: Value,
     pub event_path: String,
     pub download: String,
+    /// The same blob through the asset attribute the event set.
+    pub asset_download: String,
 }
 
 pub async fn evidence(app: &TestApp) -> anyhow::Result<Evidence> {
@@ -193,7 +195,8 @@ pub async fn evidence(app: &TestApp) -> anyhow::Result<Evidence> {
         .await?;
     let asset_id = bare_id(&asset["identity"]);
     let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
-        "event_attributes": {"report": attachment(&blob, "report.pdf"), "note": "as found"}});
+        "event_attributes": {"report": attachment(&blob, "report.pdf"), "note": "as found"},
+        "asset_attributes": {"report": attachment(&blob, "report.pdf")}});
     let (status, event) = app
         .post_json(&token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
         .await?;
@@ -208,6 +211,7 @@ pub async fn evidence(app: &TestApp) -> anyhow::Result<Evidence> {
         event,
         event_path,
         download: format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{blob_id}"),
+        asset_download: format!("/archivist/v2/attachments/assets/{asset_id}/{blob_id}"),
     })
 }
 
@@ -239,8 +243,9 @@ async fn a_crash_before_sealing_loses_nothing(backend: Backend) -> anyhow::Resul
     Ok(())
 }
 
-/// 8 writers, half through each of two servers on one database, 50 events each: one log,
-/// no gaps, no index twice, ids in order, every event verified offline.
+/// 8 writers, half through each of two servers on one database, 50 events each (and a
+/// refused event to a missing asset between them, in the same batches): one log, no gaps,
+/// no index twice, ids in order, no asset update lost, every event verified offline.
 async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let first = TestApp::start_with(&db, small_massifs()).await?;
@@ -252,12 +257,18 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
     for writer in 0..8 {
         let app = if writer % 2 == 0 { &first } else { &second };
         let (http, url, token) = (app.http.clone(), app.url(&events_path), tenant.token.clone());
+        let missing = app.url(&format!("/archivist/v2/assets/{}/events", uuid::Uuid::new_v4()));
         writers.spawn(async move {
             for n in 0..50 {
                 let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
-                    "event_attributes": {"writer": writer.to_string(), "n": n.to_string()}});
+                    "event_attributes": {"writer": writer.to_string(), "n": n.to_string()},
+                    "asset_attributes": {format!("last_of_{writer}"): n.to_string()}});
                 let response = http.post(&url).bearer_auth(&token).json(&body).send().await?;
                 anyhow::ensure!(response.status() == 200, "writer {writer}: {}", response.text().await?);
+                if n % 5 == 0 {
+                    let response = http.post(&missing).bearer_auth(&token).json(&body).send().await?;
+                    anyhow::ensure!(response.status() == 404, "writer {writer}: {}", response.text().await?);
+                }
             }
             anyhow::Ok(())
         });
@@ -282,6 +293,15 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
         }
     }
     assert_eq!(events.len(), 401);
+    let (_, stored) = first
+        .get_json(
+            Some(&tenant.token),
+            &format!("/archivist/v2/{}", asset["identity"].as_str().unwrap_or_default()),
+        )
+        .await?;
+    for writer in 0..8 {
+        assert_eq!(stored["attributes"][format!("last_of_{writer}")], "49", "{stored}");
+    }
     let mut placed: Vec<(u64, u64)> = events
         .iter()
         .map(|e| {

@@ -25,6 +25,8 @@ macro_rules! impl_assets {
                 asset: &$crate::repo::NewAsset,
             ) -> $crate::repo::RepoResult<$crate::repo::Asset> {
                 use $crate::repo::sql::*;
+                // As DataTrails does: the asset's creation is its first event, in the log.
+                let names = self.event_name_ids("NewAsset", "AssetCreator").await?;
                 let mut write = self.begin_write().await?;
                 sqlx::query(INSERT_ASSET)
                     .bind(asset.id.0)
@@ -52,7 +54,6 @@ macro_rules! impl_assets {
                     stored.seq,
                     terms
                 );
-                // As DataTrails does: the asset's creation is its first event, in the log.
                 let attributes: serde_json::Map<String, serde_json::Value> =
                     serde_json::from_str(&asset.attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
                 let created = $crate::repo::NewEvent {
@@ -71,8 +72,8 @@ macro_rules! impl_assets {
                     issuer: asset.issuer.clone(),
                     subject: asset.subject.clone(),
                 };
-                let mut head = $crate::repo::log::lock_log_head!(write.tx, tenant.0, Self::ROW_LOCK);
-                $crate::repo::events::store_event!($db, write.tx, tenant.0, &created, &mut head);
+                let mut heads = std::collections::HashMap::new();
+                $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, &created, names, &mut heads);
                 write.tx.commit().await?;
                 Ok(stored)
             }

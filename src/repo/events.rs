@@ -16,17 +16,21 @@ pub trait EventRepo {
     async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
 }
 
-/// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx` with its
-/// leaf appended to the tenant's log, whose head `$head` (size, last idtimestamp) the
-/// transaction has locked (`lock_log_head!`) and this advances; an asset event also gets its
-/// attribute terms. Answers the stored event.
+/// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx`, with its
+/// leaf appended to the tenant's log; `$names` are the ids of its operation and behaviour
+/// (`event_name_ids`). The tenant's log head is locked (`lock_log_head!`) last, unless
+/// `$heads` (tenant → size, last idtimestamp, of heads this transaction holds) has it, and
+/// `$heads` is advanced. An asset event also gets its attribute terms. Answers the stored event.
 macro_rules! store_event {
-    ($db:ty, $tx:expr, $tenant:expr, $event:expr, $head:expr) => {{
-        let (tenant, event, head): (uuid::Uuid, &$crate::repo::NewEvent, &mut (u64, u64)) = ($tenant, $event, $head);
+    ($repo:ty, $db:ty, $tx:expr, $tenant:expr, $event:expr, $names:expr, $heads:expr) => {{
+        let (tenant, event, heads): (
+            uuid::Uuid,
+            &$crate::repo::NewEvent,
+            &mut std::collections::HashMap<uuid::Uuid, (u64, u64)>,
+        ) = ($tenant, $event, $heads);
+        let (operation_id, behaviour_id): (i32, i32) = $names;
         let asset_attributes =
             serde_json::to_string(&event.asset_attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        let (size, last_id) = *head;
-        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
         sqlx::query($crate::repo::sql::INSERT_EVENT)
             .bind(event.id.0)
             .bind(tenant)
@@ -41,11 +45,11 @@ macro_rules! store_event {
             .bind(&event.issuer)
             .bind(&event.subject)
             .bind(chrono::Utc::now())
-            .bind(size as i64)
-            .bind($crate::repo::log::signed(id))
+            .bind(None::<i64>)
+            .bind(None::<i64>)
             .execute(&mut *$tx)
             .await?;
-        let stored: $crate::repo::Event = sqlx::query_as(&format!(
+        let mut stored: $crate::repo::Event = sqlx::query_as(&format!(
             "{} WHERE tenant_id = $1 AND id = $2",
             $crate::repo::sql::EVENT_COLUMNS
         ))
@@ -53,11 +57,7 @@ macro_rules! store_event {
         .bind(event.id.0)
         .fetch_one(&mut *$tx)
         .await?;
-        // The leaf of the event as stored: what a download recomputes and checks.
-        let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        *head = ($crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id), id);
         if event.asset.is_some() {
-            $crate::repo::terms::insert_event_names!($tx, &stored.operation, &stored.behaviour);
             let terms = $crate::repo::terms::event_terms(
                 &stored.event_attributes,
                 &stored.asset_attributes,
@@ -70,10 +70,30 @@ macro_rules! store_event {
                 tenant,
                 stored.seq,
                 terms,
-                stored.operation,
-                stored.behaviour
+                operation_id,
+                behaviour_id
             );
         }
+        // Last: the tenant's other appenders wait on its head only from here to the commit.
+        let head = match heads.entry(tenant) {
+            std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert($crate::repo::log::lock_log_head!($tx, tenant, <$repo>::ROW_LOCK))
+            }
+        };
+        let (size, last_id) = *head;
+        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
+        sqlx::query("UPDATE events SET log_index = $2, idtimestamp = $3 WHERE seq = $1")
+            .bind(stored.seq)
+            .bind(size as i64)
+            .bind($crate::repo::log::signed(id))
+            .execute(&mut *$tx)
+            .await?;
+        stored.log_index = Some(size as i64);
+        stored.idtimestamp = Some($crate::repo::log::signed(id));
+        // The leaf of the event as stored: what a download recomputes and checks.
+        let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+        *head = ($crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id), id);
         stored
     }};
 }
@@ -149,31 +169,29 @@ macro_rules! impl_events {
                 &self,
                 events: &[($crate::ids::TenantId, &$crate::repo::NewEvent)],
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::RepoResult<$crate::repo::Event>>> {
-                let mut write = self.begin_write().await?;
-                // Heads first, in one order: a batch then holds its tenants' heads before any
-                // asset row, so batches of several processes never wait on each other in a
-                // circle.
-                let mut tenants: Vec<uuid::Uuid> = events.iter().map(|(tenant, _)| tenant.0).collect();
-                tenants.sort_unstable();
-                tenants.dedup();
-                let mut heads = std::collections::HashMap::new();
-                for tenant in tenants {
-                    heads.insert(
-                        tenant,
-                        $crate::repo::log::lock_log_head!(write.tx, tenant, <$repo>::ROW_LOCK),
-                    );
+                let mut names = Vec::with_capacity(events.len());
+                for (_, event) in events {
+                    names.push(self.event_name_ids(&event.operation, &event.behaviour).await?);
                 }
+                let mut write = self.begin_write().await?;
+                let mut heads = std::collections::HashMap::new();
                 let alone = events.len() == 1;
                 let mut outcomes = Vec::with_capacity(events.len());
-                for (tenant, event) in events {
-                    let mut head = heads.get(&tenant.0).copied().unwrap_or_default();
+                for ((tenant, event), names) in events.iter().zip(names) {
+                    let mut job_heads = heads.clone();
                     if !alone {
                         sqlx::query("SAVEPOINT event").execute(&mut *write.tx).await?;
                     }
                     let outcome: $crate::repo::RepoResult<$crate::repo::Event> = async {
                         $crate::repo::events::update_event_asset!($db, write.tx, tenant.0, event);
                         Ok($crate::repo::events::store_event!(
-                            $db, write.tx, tenant.0, event, &mut head
+                            $repo,
+                            $db,
+                            write.tx,
+                            tenant.0,
+                            event,
+                            names,
+                            &mut job_heads
                         ))
                     }
                     .await;
@@ -182,7 +200,7 @@ macro_rules! impl_events {
                             sqlx::query("RELEASE SAVEPOINT event")
                                 .execute(&mut *write.tx)
                                 .await?;
-                            heads.insert(tenant.0, head);
+                            heads = job_heads;
                         }
                         Err(_) if !alone => {
                             sqlx::query("ROLLBACK TO SAVEPOINT event")
@@ -211,6 +229,14 @@ macro_rules! impl_events {
                 event: &$crate::repo::NewEvent,
             ) -> $crate::repo::RepoResult<$crate::repo::Event> {
                 use $crate::repo::appender::{Outcome, Turn};
+                if !Self::GROUP_COMMIT {
+                    let mut outcomes = self.store_events(&[(tenant, event)]).await?;
+                    return outcomes
+                        .pop()
+                        .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
+                            "an event stored on its own had no outcome"
+                        ))));
+                }
                 let outcome = match self.appenders.enter(tenant, event.clone()).await {
                     Turn::Done(outcome) => outcome,
                     Turn::Lead {

@@ -11,7 +11,7 @@ use super::log::impl_log;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
-use super::terms::impl_terms_backfill;
+use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
@@ -25,6 +25,7 @@ pub struct PgRepo {
     pool: PgPool,
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
+    names: super::terms::EventNameIds,
 }
 
 impl PgRepo {
@@ -46,6 +47,7 @@ impl PgRepo {
             pool,
             cache: Default::default(),
             appenders: Default::default(),
+            names: Default::default(),
         };
         repo.backfill_log().await?;
         repo.backfill_terms().await?;
@@ -58,6 +60,10 @@ impl PgRepo {
 
     /// Locks a selected row for the rest of the transaction.
     const ROW_LOCK: &'static str = " FOR UPDATE";
+
+    /// Concurrent writers: each event has its own transaction, which holds the tenant's log
+    /// head only from its append to its commit. (Batching them serialised their other work.)
+    const GROUP_COMMIT: bool = false;
 
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
@@ -80,6 +86,7 @@ impl_api_keys!(PgRepo, sqlx::Postgres);
 impl_assets!(PgRepo, sqlx::Postgres);
 impl_events!(PgRepo, sqlx::Postgres);
 impl_terms_backfill!(PgRepo, sqlx::Postgres);
+impl_event_names!(PgRepo);
 impl_log!(PgRepo, sqlx::Postgres);
 impl_blobs!(PgRepo, sqlx::Postgres);
 impl_scans!(PgRepo, sqlx::Postgres);

@@ -17,7 +17,7 @@ use super::log::impl_log;
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
-use super::terms::impl_terms_backfill;
+use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
@@ -32,6 +32,7 @@ pub struct SqliteRepo {
     pool: SqlitePool,
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
+    names: super::terms::EventNameIds,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
     /// The directory of the database file.
@@ -80,6 +81,7 @@ impl SqliteRepo {
             pool,
             cache: Default::default(),
             appenders: Default::default(),
+            names: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
             dir: data_dir,
         };
@@ -101,6 +103,10 @@ impl SqliteRepo {
     /// SQLite has one writer at a time: a row needs no lock of its own.
     const ROW_LOCK: &'static str = "";
 
+    /// One writer at a time: events are stored in batches, one transaction (and one flush)
+    /// for all that queued while the last was written (`appender`).
+    const GROUP_COMMIT: bool = true;
+
     const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
     };
@@ -121,6 +127,7 @@ impl_api_keys!(SqliteRepo, sqlx::Sqlite);
 impl_assets!(SqliteRepo, sqlx::Sqlite);
 impl_events!(SqliteRepo, sqlx::Sqlite);
 impl_terms_backfill!(SqliteRepo, sqlx::Sqlite);
+impl_event_names!(SqliteRepo);
 impl_log!(SqliteRepo, sqlx::Sqlite);
 impl_blobs!(SqliteRepo, sqlx::Sqlite);
 impl_scans!(SqliteRepo, sqlx::Sqlite);

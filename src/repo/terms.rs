@@ -82,20 +82,16 @@ pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_dec
 pub const TERMS_PER_INSERT: usize = 1000;
 
 /// Inserts `$terms` of row `$seq` of tenant `$tenant` with `INSERT INTO $into` (table and
-/// columns: tenant, term, row, then one per `$name`, the id in `event_names` of that name)
-/// on executor `$tx` of database `$db`; a term already there is kept.
+/// columns: tenant, term, row, then one per `$extra` value) on executor `$tx` of database
+/// `$db`; a term already there is kept.
 macro_rules! insert_terms {
-    ($db:ty, $tx:expr, $into:literal, $tenant:expr, $seq:expr, $terms:expr $(, $name:expr)*) => {{
+    ($db:ty, $tx:expr, $into:literal, $tenant:expr, $seq:expr, $terms:expr $(, $extra:expr)*) => {{
         let (tenant, seq): (uuid::Uuid, i64) = ($tenant, $seq);
         for batch in $terms.chunks($crate::repo::terms::TERMS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::<$db>::new(concat!("INSERT INTO ", $into, " "));
             insert.push_values(batch, |mut row, term| {
                 row.push_bind(tenant).push_bind(term.clone()).push_bind(seq);
-                $(
-                    row.push("(SELECT id FROM event_names WHERE name = ")
-                        .push_bind_unseparated($name.to_string())
-                        .push_unseparated(")");
-                )*
+                $(row.push_bind($extra);)*
             });
             insert.push(" ON CONFLICT DO NOTHING");
             insert.build().execute(&mut *$tx).await?;
@@ -103,21 +99,65 @@ macro_rules! insert_terms {
     }};
 }
 
-/// Records an event's operation and behaviour in `event_names` (see `insert_terms!`), on
-/// executor `$tx`.
-macro_rules! insert_event_names {
-    ($tx:expr, $operation:expr, $behaviour:expr) => {{
-        // In one order, so two new names never deadlock two writers.
-        let (operation, behaviour): (&str, &str) = ($operation, $behaviour);
-        sqlx::query("INSERT INTO event_names (name) VALUES ($1), ($2) ON CONFLICT DO NOTHING")
-            .bind(operation.min(behaviour))
-            .bind(operation.max(behaviour))
-            .execute(&mut *$tx)
-            .await?;
-    }};
+/// The ids of event names (operation and behaviour, as event terms carry them): a name's
+/// id never changes once committed, so each process remembers them.
+#[derive(Default)]
+pub struct EventNameIds(std::sync::Mutex<std::collections::HashMap<String, i32>>);
+
+impl EventNameIds {
+    pub fn get(&self, name: &str) -> Option<i32> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied()
+    }
+
+    pub fn remember(&self, name: String, id: i32) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(name, id);
+    }
 }
 
-pub(crate) use insert_event_names;
+/// Implements `event_name_ids` for a backend of `impl_repo!`: the ids of an operation and a
+/// behaviour, committed in a transaction of their own if new (a name is harmless even if
+/// its event then fails), before the caller's transaction, which therefore never waits on
+/// another writer's new name.
+macro_rules! impl_event_names {
+    ($repo:ty) => {
+        impl $repo {
+            pub async fn event_name_ids(
+                &self,
+                operation: &str,
+                behaviour: &str,
+            ) -> $crate::repo::RepoResult<(i32, i32)> {
+                if let (Some(o), Some(b)) = (self.names.get(operation), self.names.get(behaviour)) {
+                    return Ok((o, b));
+                }
+                let mut write = self.begin_write().await?;
+                // In one order, so two new names never deadlock two writers.
+                sqlx::query("INSERT INTO event_names (name) VALUES ($1), ($2) ON CONFLICT DO NOTHING")
+                    .bind(operation.min(behaviour))
+                    .bind(operation.max(behaviour))
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await?;
+                let rows: Vec<(i32, String)> =
+                    sqlx::query_as("SELECT id, name FROM event_names WHERE name = $1 OR name = $2")
+                        .bind(operation)
+                        .bind(behaviour)
+                        .fetch_all(&self.pool)
+                        .await?;
+                for (id, name) in rows {
+                    self.names.remember(name, id);
+                }
+                match (self.names.get(operation), self.names.get(behaviour)) {
+                    (Some(o), Some(b)) => Ok((o, b)),
+                    _ => Err($crate::repo::RepoError::Other(anyhow::anyhow!(
+                        "event names were not stored"
+                    ))),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_event_names;
 pub(crate) use insert_terms;
 
 /// Setting recording that rows stored before terms existed have been indexed.
@@ -178,10 +218,15 @@ macro_rules! impl_terms_backfill {
                     .await?;
                     let Some(last) = events.last() else { break };
                     after = last.0;
+                    let mut names = Vec::with_capacity(events.len());
+                    for (_, _, _, _, _, operation, behaviour) in &events {
+                        names.push(self.event_name_ids(operation, behaviour).await?);
+                    }
                     let mut write = self.begin_write().await?;
-                    for (seq, tenant, event_attributes, asset_attributes, principal, operation, behaviour) in &events {
+                    for ((seq, tenant, event_attributes, asset_attributes, principal, _, _), (operation, behaviour)) in
+                        events.iter().zip(names)
+                    {
                         let terms = event_terms(event_attributes, asset_attributes, principal);
-                        insert_event_names!(write.tx, operation, behaviour);
                         insert_terms!(
                             $db,
                             write.tx,

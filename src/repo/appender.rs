@@ -1,7 +1,7 @@
-//! Group commit for events. Appending to a tenant's log locks its head until the commit, so
-//! one transaction per event would cap a tenant at one disk flush per event. Instead,
-//! writers queue their event here and one of them at a time (the leader) stores every queued
-//! event in one transaction, each under its own savepoint, and hands each writer its outcome.
+//! Group commit for events, where the database has one writer (SQLite): one transaction per
+//! event would cost a disk flush per event. Instead, writers queue their event here and one
+//! of them at a time (the leader) stores every queued event in one transaction, each under
+//! its own savepoint, and hands each writer its outcome.
 
 use std::sync::Mutex;
 

@@ -41,6 +41,12 @@ macro_rules! fill {
     sqlx::query("INSERT INTO event_names (name) VALUES ('Record'), ('RecordEvidence') ON CONFLICT DO NOTHING")
         .execute(&$pool)
         .await?;
+    let name_id = |name: &'static str| {
+        sqlx::query_scalar::<_, i32>("SELECT id FROM event_names WHERE name = $1")
+            .bind(name)
+            .fetch_one(&$pool)
+    };
+    let (record, record_evidence) = (name_id("Record").await?, name_id("RecordEvidence").await?);
     for start in (0..events).step_by(BATCH) {
         let mut insert = QueryBuilder::<$db>::new(
             "INSERT INTO events (id, tenant_id, asset_id, operation, behaviour, event_attributes, asset_attributes, \
@@ -73,15 +79,15 @@ macro_rules! fill {
             "INSERT INTO event_terms (tenant_id, term, event_seq, operation_id, behaviour_id) ",
             tenant,
             terms,
-            "Record",
-            "RecordEvidence"
+            record,
+            record_evidence
         );
     }
     }};
 }
 
 /// Adds the (row seq, term) pairs `$terms` of `$tenant` with insert `$insert`, then the
-/// `event_names` id of each `$extra` name, as attachd does.
+/// `$extra` columns, as attachd does.
 macro_rules! add_terms {
     ($db:ty, $pool:expr, $insert:expr, $tenant:expr, $terms:expr $(, $extra:expr)*) => {{
         let all: Vec<(i64, Vec<u8>)> = $terms.collect();
@@ -89,11 +95,7 @@ macro_rules! add_terms {
             let mut insert = QueryBuilder::<$db>::new($insert);
             insert.push_values(batch, |mut row, (seq, term)| {
                 row.push_bind($tenant).push_bind(term.clone()).push_bind(*seq);
-                $(
-                    row.push("(SELECT id FROM event_names WHERE name = ")
-                        .push_bind_unseparated($extra)
-                        .push_unseparated(")");
-                )*
+                $(row.push_bind($extra);)*
             });
             insert.build().execute(&$pool).await?;
         }

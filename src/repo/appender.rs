@@ -11,7 +11,7 @@ use super::{Event, NewEvent, RepoError};
 use crate::ids::TenantId;
 
 /// Events stored by one transaction at most.
-pub const BATCH: usize = 64;
+const BATCH: usize = 64;
 /// Queues per process; tenants share them by hash, and a batch may hold several tenants.
 const SHARDS: usize = 16;
 

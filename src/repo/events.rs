@@ -163,6 +163,20 @@ pub(crate) use update_event_asset;
 macro_rules! impl_events {
     ($repo:ty, $db:ty) => {
         impl $repo {
+            /// Stores `event` in a transaction of its own.
+            async fn store_event_alone(
+                &self,
+                tenant: $crate::ids::TenantId,
+                event: &$crate::repo::NewEvent,
+            ) -> $crate::repo::RepoResult<$crate::repo::Event> {
+                let mut outcomes = self.store_events(&[(tenant, event)]).await?;
+                outcomes
+                    .pop()
+                    .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
+                        "an event stored on its own had no outcome"
+                    ))))
+            }
+
             /// Stores `events` in one transaction, each under its own savepoint: answers each
             /// event's outcome, or an error when the transaction as a whole failed.
             async fn store_events(
@@ -230,12 +244,7 @@ macro_rules! impl_events {
             ) -> $crate::repo::RepoResult<$crate::repo::Event> {
                 use $crate::repo::appender::{Outcome, Turn};
                 if !Self::GROUP_COMMIT {
-                    let mut outcomes = self.store_events(&[(tenant, event)]).await?;
-                    return outcomes
-                        .pop()
-                        .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
-                            "an event stored on its own had no outcome"
-                        ))));
+                    return self.store_event_alone(tenant, event).await;
                 }
                 let outcome = match self.appenders.enter(tenant, event.clone()).await {
                     Turn::Done(outcome) => outcome,
@@ -268,12 +277,7 @@ macro_rules! impl_events {
                         if let Some(stored) = self.event(tenant, event.id).await? {
                             return Ok(stored);
                         }
-                        let mut outcomes = self.store_events(&[(tenant, event)]).await?;
-                        outcomes
-                            .pop()
-                            .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
-                                "an event stored on its own had no outcome"
-                            ))))
+                        self.store_event_alone(tenant, event).await
                     }
                 }
             }

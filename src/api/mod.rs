@@ -247,3 +247,21 @@ pub fn public_url(headers: &axum::http::HeaderMap, path: &str) -> String {
     let host = header("x-forwarded-host").or(header("host")).unwrap_or("localhost");
     format!("{scheme}://{host}{path}")
 }
+
+/// A JSON response serialized into a buffer of `capacity` bytes: a page of events is tens
+/// of KiB, and growing a buffer from axum's 128 bytes copies it about ten times.
+pub struct SizedJson<T>(pub T, pub usize);
+
+impl<T: serde::Serialize> IntoResponse for SizedJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        let mut body = Vec::with_capacity(self.1);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                body,
+            )
+                .into_response(),
+            Err(err) => ApiError::internal(err).into_response(),
+        }
+    }
+}

@@ -155,6 +155,7 @@ async fn store(
     let seal = sign(&log.key, &state, ISSUER, &massif_path(tenant.0, massif))?;
     log.remember_verified(&seal, state);
     repo.store_seal(tenant, massif, size, &seal).await?;
+    log.forget_sealed_view(tenant);
     Ok(())
 }
 

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use p384::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
+use super::confirm::SealedView;
 use super::mmr::Hash;
 use super::signing::{key_id, public_from_pem, SealKey};
+use crate::ids::TenantId;
 
 /// DataTrails' massif height.
 pub const DEFAULT_MASSIF_HEIGHT: u8 = 14;
@@ -30,7 +32,13 @@ pub struct LogState {
     /// Leaves proven to be at an index under a verified seal: (seal digest, index, leaf).
     /// A seal and a leaf never change, so neither does that fact.
     proven: moka::sync::Cache<([u8; 32], u64, Hash), ()>,
+    /// Each tenant's latest seal as event responses show it. This process's sealer replaces
+    /// an entry when it seals; a seal made by another process shows within the time to live.
+    sealed_views: moka::sync::Cache<TenantId, Option<Arc<SealedView>>>,
 }
+
+/// How long a tenant's seal view is reused before its latest seal is read again.
+const SEALED_VIEW_TTL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Where the signing key comes from.
 pub enum KeySource<'a> {
@@ -68,6 +76,10 @@ impl LogState {
             seal_interval,
             verified: moka::sync::Cache::new(4096),
             proven: moka::sync::Cache::new(100_000),
+            sealed_views: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SEALED_VIEW_TTL)
+                .build(),
         })
     }
 
@@ -101,6 +113,23 @@ impl LogState {
 
     pub fn remember_proven(&self, seal: &[u8], index: u64, leaf: Hash) {
         self.proven.insert((seal_digest(seal), index, leaf), ());
+    }
+}
+
+impl LogState {
+    /// The tenant's remembered seal view: `None` when it must be read, `Some(None)` when
+    /// the tenant had no seal.
+    pub fn sealed_view(&self, tenant: TenantId) -> Option<Option<Arc<SealedView>>> {
+        self.sealed_views.get(&tenant)
+    }
+
+    pub fn remember_sealed_view(&self, tenant: TenantId, view: Option<Arc<SealedView>>) {
+        self.sealed_views.insert(tenant, view);
+    }
+
+    /// Forgets the tenant's seal view, after a new seal.
+    pub fn forget_sealed_view(&self, tenant: TenantId) {
+        self.sealed_views.invalidate(&tenant);
     }
 }
 

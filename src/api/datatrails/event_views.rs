@@ -2,7 +2,8 @@
 //! `merklelog_entry`, and `v1EventResponse` (asset-free events) with its
 //! `merklelog_commit`.
 
-use base64::Engine;
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -88,14 +89,12 @@ impl MerkleLogEntry {
     fn new(event: &Event, sealed: Option<&SealedView>) -> Self {
         let index = event.log_index.unwrap_or_default() as u64;
         let confirm = sealed.and_then(|sealed| {
-            let root = sealed.root_of(index)?;
-            let b64 = base64::engine::general_purpose::STANDARD;
             Some(MerkleLogConfirm {
-                mmr_size: sealed.size.to_string(),
-                root: b64.encode(root),
-                timestamp: sealed.timestamp.to_string(),
-                idtimestamp: idtimestamp::to_hex(sealed.idtimestamp),
-                signed_tree_head: b64.encode(&sealed.seal),
+                mmr_size: sealed.mmr_size.clone(),
+                root: sealed.root_of(index)?,
+                timestamp: sealed.timestamp.clone(),
+                idtimestamp: sealed.idtimestamp.clone(),
+                signed_tree_head: sealed.signed_tree_head.clone(),
             })
         });
         Self {
@@ -130,16 +129,21 @@ impl MerkleLogCommit {
 #[schema(as = v2MerkleLogConfirm)]
 pub struct MerkleLogConfirm {
     /// The log size the seal signs.
-    mmr_size: String,
+    #[schema(value_type = String)]
+    mmr_size: Arc<str>,
     /// The peak of the sealed log that commits this event (base64); its inclusion proof
     /// leads from the event's leaf to it.
-    root: String,
+    #[schema(value_type = String)]
+    root: Arc<str>,
     /// When it was signed, in Unix milliseconds.
-    timestamp: String,
+    #[schema(value_type = String)]
+    timestamp: Arc<str>,
     /// The idtimestamp of the last leaf the seal covers.
-    idtimestamp: String,
+    #[schema(value_type = String)]
+    idtimestamp: Arc<str>,
     /// The seal: a COSE Sign1 (ES384) over the log state (base64).
-    signed_tree_head: String,
+    #[schema(value_type = String)]
+    signed_tree_head: Arc<str>,
 }
 
 /// DataTrails' `v1EventResponse` (asset-free events).

@@ -17,7 +17,7 @@ use crate::api::paging::{
     wants_total, CountParams, ListParams, Meaning, PageParams,
 };
 use crate::api::routes::Routes;
-use crate::api::{public_url, timestamp, JsonObject, PathParams};
+use crate::api::{public_url, timestamp, JsonObject, PathParams, SizedJson};
 use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
@@ -188,8 +188,8 @@ async fn get_one(
     event: &str,
 ) -> ApiResult<Json<EventResponse>> {
     let event = asset_event(state, principal.tenant, asset, event).await?;
-    let sealed = SealedView::latest(state.repo.as_ref(), principal.tenant).await?;
-    Ok(Json(EventResponse::new(&event, sealed.as_ref())))
+    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, principal.tenant).await?;
+    Ok(Json(EventResponse::new(&event, sealed.as_deref())))
 }
 
 /// Where an event of a public asset can be read without a token.
@@ -300,7 +300,7 @@ pub async fn list_page(
     scope: EventScope,
     headers: &HeaderMap,
     raw_query: Option<&str>,
-) -> ApiResult<(HeaderMap, Json<EventList>)> {
+) -> ApiResult<(HeaderMap, SizedJson<EventList>)> {
     let list = match scope {
         EventScope::Asset(asset) => format!("events:{asset}"),
         EventScope::AllAssets => "events:-".to_string(),
@@ -317,13 +317,21 @@ pub async fn list_page(
         (true, false) => Some(state.repo.count_events(tenant, scope, &params.query).await?),
     };
     let next_page_token = params.next_page_token(&state.page_keys, events.len(), events.last().map(|e| e.seq));
-    let sealed = SealedView::latest(state.repo.as_ref(), tenant).await?;
+    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, tenant).await?;
+    // About 2 KiB an event with its seal.
+    let capacity = 512 + events.len() * 2048;
     Ok((
         total_headers(total),
-        Json(EventList {
-            events: events.iter().map(|e| EventResponse::new(e, sealed.as_ref())).collect(),
-            next_page_token,
-        }),
+        SizedJson(
+            EventList {
+                events: events
+                    .iter()
+                    .map(|e| EventResponse::new(e, sealed.as_deref()))
+                    .collect(),
+                next_page_token,
+            },
+            capacity,
+        ),
     ))
 }
 
@@ -346,7 +354,7 @@ async fn list(
     headers: HeaderMap,
     PathParams(uuid): PathParams<String>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<(HeaderMap, Json<EventList>)> {
+) -> ApiResult<(HeaderMap, SizedJson<EventList>)> {
     let scope = if uuid == "-" {
         EventScope::AllAssets
     } else {

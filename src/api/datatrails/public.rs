@@ -12,7 +12,7 @@ use super::events::{asset_event, list_page, EventList};
 use crate::api::docs::PublicErrors;
 use crate::api::paging::{CountParams, PageParams};
 use crate::api::routes::Routes;
-use crate::api::PathParams;
+use crate::api::{PathParams, SizedJson};
 use crate::error::ApiResult;
 use crate::ids::{AssetId, TenantId};
 use crate::log::confirm::SealedView;
@@ -52,7 +52,7 @@ async fn list_events(
     PathParams(uuid): PathParams<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-) -> ApiResult<(HeaderMap, Json<EventList>)> {
+) -> ApiResult<(HeaderMap, SizedJson<EventList>)> {
     let asset = public_asset(&state, &uuid).await?;
     let scope = EventScope::Asset(AssetId(asset.id));
     list_page(&state, TenantId(asset.tenant_id), scope, &headers, raw.as_deref()).await
@@ -68,6 +68,6 @@ async fn get_event(
 ) -> ApiResult<Json<EventResponse>> {
     let asset = public_asset(&state, &uuid).await?;
     let event = asset_event(&state, TenantId(asset.tenant_id), AssetId(asset.id), &event).await?;
-    let sealed = SealedView::latest(state.repo.as_ref(), TenantId(asset.tenant_id)).await?;
-    Ok(Json(EventResponse::new(&event, sealed.as_ref())))
+    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, TenantId(asset.tenant_id)).await?;
+    Ok(Json(EventResponse::new(&event, sealed.as_deref())))
 }

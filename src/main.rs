@@ -9,10 +9,6 @@ use attachd::repo::{self, QuotaOverrides, SqliteRepo};
 use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
 use attachd::AppState;
 
-/// glibc's allocator spent a fifth of a list request in malloc and free.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

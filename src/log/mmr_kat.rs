@@ -73,6 +73,24 @@ fn appending_the_leaves_builds_every_node() -> anyhow::Result<()> {
 }
 
 #[test]
+fn a_head_that_keeps_only_its_peaks_builds_every_node() -> anyhow::Result<()> {
+    let mut head = crate::repo::log::LogHead {
+        size: 0,
+        last_id: 0,
+        peaks: Vec::new(),
+    };
+    let mut log: Vec<Hash> = Vec::new();
+    for e in 0..21 {
+        log.extend(head.append(kat_leaf(e), e + 1)?);
+        let expected: Vec<Hash> = peaks(head.size).iter().map(|i| log[*i as usize]).collect();
+        assert_eq!((head.size, head.last_id), (log.len() as u64, e + 1));
+        assert_eq!(head.peaks, expected, "peaks after leaf {e}");
+    }
+    assert_eq!(log, kat_nodes());
+    Ok(())
+}
+
+#[test]
 fn index_arithmetic() {
     let heights: Vec<u32> = (0..39).map(index_height).collect();
     assert_eq!(

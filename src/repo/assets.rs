@@ -73,8 +73,17 @@ macro_rules! impl_assets {
                     subject: asset.subject.clone(),
                 };
                 let mut heads = std::collections::HashMap::new();
-                $crate::repo::events::store_event!($repo, $db, write.tx, tenant.0, &created, names, &mut heads);
-                write.tx.commit().await?;
+                $crate::repo::events::store_event!(
+                    $repo,
+                    $db,
+                    write.tx,
+                    tenant.0,
+                    &created,
+                    names,
+                    &mut heads,
+                    &self.heads
+                );
+                self.heads.commit(write.tx, heads).await?;
                 Ok(stored)
             }
 
@@ -117,6 +126,7 @@ macro_rules! impl_assets {
                 let sql = rows.list(ASSET_FIELDS, "");
                 let binds = rows.binds;
                 let select = sqlx::query_as(&sql)
+                    .persistent(Self::LIST_STATEMENTS_CACHED)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
@@ -133,7 +143,9 @@ macro_rules! impl_assets {
                 let rows = RowsSql::new("assets", &query.filters, 2, &Self::FILTERS, true);
                 let sql = rows.count("");
                 let binds = rows.binds;
-                let select = sqlx::query_scalar(&sql).bind(tenant.0);
+                let select = sqlx::query_scalar(&sql)
+                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .bind(tenant.0);
                 let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)
             }

@@ -18,82 +18,45 @@ pub trait EventRepo {
 
 /// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx`, with its
 /// leaf appended to the tenant's log; `$names` are the ids of its operation and behaviour
-/// (`event_name_ids`). The tenant's log head is locked (`lock_log_head!`) last, unless
-/// `$heads` (tenant → size, last idtimestamp, of heads this transaction holds) has it, and
-/// `$heads` is advanced. An asset event also gets its attribute terms. Answers the stored event.
+/// (`event_name_ids`). The tenant's log head is locked (`lock_log_head!`, with the
+/// `KnownHeads` `$committed`) unless `$heads` (the `LogHead`s this transaction holds, by
+/// tenant) has it, and `$heads` is advanced. An asset event also gets its attribute
+/// terms. Answers the stored event.
 macro_rules! store_event {
-    ($repo:ty, $db:ty, $tx:expr, $tenant:expr, $event:expr, $names:expr, $heads:expr) => {{
+    ($repo:ty, $db:ty, $tx:expr, $tenant:expr, $event:expr, $names:expr, $heads:expr, $committed:expr) => {{
         let (tenant, event, heads): (
             uuid::Uuid,
             &$crate::repo::NewEvent,
-            &mut std::collections::HashMap<uuid::Uuid, (u64, u64)>,
+            &mut std::collections::HashMap<uuid::Uuid, $crate::repo::log::LogHead>,
         ) = ($tenant, $event, $heads);
-        let (operation_id, behaviour_id): (i32, i32) = $names;
         let asset_attributes =
             serde_json::to_string(&event.asset_attributes).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        sqlx::query($crate::repo::sql::INSERT_EVENT)
-            .bind(event.id.0)
-            .bind(tenant)
-            .bind(event.asset.map(|a| a.0))
-            .bind(&event.operation)
-            .bind(&event.behaviour)
-            .bind(&event.event_attributes)
-            .bind(asset_attributes)
-            .bind(&event.trails)
-            .bind(&event.timestamp_declared)
-            .bind(&event.principal_declared)
-            .bind(&event.issuer)
-            .bind(&event.subject)
-            .bind(chrono::Utc::now())
-            .bind(None::<i64>)
-            .bind(None::<i64>)
-            .execute(&mut *$tx)
-            .await?;
-        let mut stored: $crate::repo::Event = sqlx::query_as(&format!(
-            "{} WHERE tenant_id = $1 AND id = $2",
-            $crate::repo::sql::EVENT_COLUMNS
-        ))
-        .bind(tenant)
-        .bind(event.id.0)
-        .fetch_one(&mut *$tx)
-        .await?;
-        if event.asset.is_some() {
-            let terms = $crate::repo::terms::event_terms(
-                &stored.event_attributes,
-                &stored.asset_attributes,
-                &stored.principal_declared,
-            );
-            $crate::repo::terms::insert_terms!(
-                $db,
-                $tx,
-                "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
-                tenant,
-                stored.seq,
-                terms,
-                operation_id,
-                behaviour_id
-            );
-        }
-        // Last: the tenant's other appenders wait on its head only from here to the commit.
+        let terms = match event.asset {
+            Some(_) => {
+                $crate::repo::terms::event_terms(&event.event_attributes, &asset_attributes, &event.principal_declared)
+            }
+            None => Vec::new(),
+        };
+        // Whatever can be written before the head is locked, is.
+        let early_seq = <$repo>::store_event_terms_early(&mut *$tx, tenant, &terms, $names).await?;
         let head = match heads.entry(tenant) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
-            std::collections::hash_map::Entry::Vacant(free) => {
-                free.insert($crate::repo::log::lock_log_head!($tx, tenant, <$repo>::ROW_LOCK))
-            }
+            std::collections::hash_map::Entry::Vacant(free) => free.insert($crate::repo::log::lock_log_head!(
+                $db,
+                $tx,
+                tenant,
+                <$repo>::ROW_LOCK,
+                $committed
+            )),
         };
-        let (size, last_id) = *head;
-        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
-        sqlx::query("UPDATE events SET log_index = $2, idtimestamp = $3 WHERE seq = $1")
-            .bind(stored.seq)
-            .bind(size as i64)
-            .bind($crate::repo::log::signed(id))
-            .execute(&mut *$tx)
-            .await?;
-        stored.log_index = Some(size as i64);
-        stored.idtimestamp = Some($crate::repo::log::signed(id));
-        // The leaf of the event as stored: what a download recomputes and checks.
+        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+        let mut stored = $crate::repo::Event::logged(tenant, event, asset_attributes, head.size, id);
+        // The leaf of the event exactly as it is stored: what a download recomputes and checks.
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        *head = ($crate::repo::log::append_leaf!($db, $tx, tenant, size, leaf, id), id);
+        let from = head.size;
+        let added = head.append(leaf, id).map_err($crate::repo::RepoError::Other)?;
+        stored.seq =
+            <$repo>::store_logged_event(&mut *$tx, &stored, early_seq, &terms, $names, from, &added, head).await?;
         stored
     }};
 }
@@ -205,7 +168,8 @@ macro_rules! impl_events {
                             tenant.0,
                             event,
                             names,
-                            &mut job_heads
+                            &mut job_heads,
+                            &self.heads
                         ))
                     }
                     .await;
@@ -226,11 +190,11 @@ macro_rules! impl_events {
                         }
                         // On its own, a failed event's transaction is rolled back when dropped.
                         Err(_) => return Ok(vec![outcome]),
-                        Ok(_) => {}
+                        Ok(_) => heads = job_heads,
                     }
                     outcomes.push(outcome);
                 }
-                write.tx.commit().await?;
+                self.heads.commit(write.tx, heads).await?;
                 Ok(outcomes)
             }
         }
@@ -326,6 +290,7 @@ macro_rules! impl_events {
                 let sql = rows.list(EVENT_FIELDS, scope_sql);
                 let binds = rows.binds;
                 let mut select = sqlx::query_as(&sql)
+                    .persistent(Self::LIST_STATEMENTS_CACHED)
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
@@ -350,7 +315,9 @@ macro_rules! impl_events {
                 let rows = RowsSql::new("events", &query.filters, first, &Self::FILTERS, asset.is_none());
                 let sql = rows.count(scope_sql);
                 let binds = rows.binds;
-                let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
+                let mut select = sqlx::query_scalar(&sql)
+                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .bind(tenant.0);
                 if let Some(asset) = asset {
                     select = select.bind(asset);
                 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{Event, RepoResult};
 use crate::ids::TenantId;
-use crate::log::mmr::Hash;
+use crate::log::mmr::{self, Hash};
 
 /// A seal as stored: the massif it seals, the log size it covers and its bytes.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -48,11 +48,95 @@ pub fn signed(value: u64) -> i64 {
     value as i64
 }
 
-/// Locks the tenant's log head in write transaction `$tx` and answers (size, last id).
-/// `$lock` is the backend's row-lock clause: PostgreSQL orders concurrent appenders on
-/// the row; SQLite has one writer already.
+/// A tenant's log head as an appender holds it: its size, last idtimestamp and the peaks
+/// at that size (in `mmr::peaks` order).
+#[derive(Clone, Debug)]
+pub struct LogHead {
+    pub size: u64,
+    pub last_id: u64,
+    pub peaks: Vec<Hash>,
+}
+
+impl LogHead {
+    /// Adds `leaf`, committed at idtimestamp `id`: answers the nodes added (from index
+    /// `size` on) and moves the head past them.
+    pub fn append(&mut self, leaf: Hash, id: u64) -> anyhow::Result<Vec<Hash>> {
+        let known: HashMap<u64, Hash> = mmr::peaks(self.size)
+            .into_iter()
+            .zip(self.peaks.iter().copied())
+            .collect();
+        let added = mmr::append(self.size, leaf, &known)?;
+        let grown = self.size + added.len() as u64;
+        // Each peak of the grown log is an old peak or a node just added.
+        let peaks = mmr::peaks(grown)
+            .into_iter()
+            .map(|i| match i.checked_sub(self.size) {
+                Some(new) => added.get(new as usize).copied(),
+                None => known.get(&i).copied(),
+            })
+            .collect::<Option<Vec<Hash>>>()
+            .ok_or_else(|| anyhow::anyhow!("a peak of the log at size {grown} is unknown"))?;
+        *self = Self {
+            size: grown,
+            last_id: id,
+            peaks,
+        };
+        Ok(added)
+    }
+}
+
+/// Each tenant's head as this process last wrote it. An appender that finds the head where
+/// this process left it takes the peaks from here rather than reading them again.
+///
+/// Heads are remembered just before their commit: the next appender takes the lock the
+/// moment the commit releases it. A head whose commit fails is forgotten. Until then it
+/// cannot mislead: an appender uses it only when the locked row holds the same size and
+/// last idtimestamp, which a rolled-back transaction never leaves there.
+pub struct KnownHeads(moka::sync::Cache<uuid::Uuid, LogHead>);
+
+impl Default for KnownHeads {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(10_000))
+    }
+}
+
+impl KnownHeads {
+    /// The remembered head at exactly this size and last idtimestamp.
+    pub fn at(&self, tenant: uuid::Uuid, size: u64, last_id: u64) -> Option<LogHead> {
+        self.0
+            .get(&tenant)
+            .filter(|head| head.size == size && head.last_id == last_id)
+    }
+
+    /// Commits `tx`, which advanced `heads`, and remembers them (see above).
+    pub async fn commit<DB: sqlx::Database>(
+        &self,
+        tx: super::tx::Tx<DB>,
+        heads: HashMap<uuid::Uuid, LogHead>,
+    ) -> RepoResult<()>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        let tenants: Vec<uuid::Uuid> = heads.keys().copied().collect();
+        for (tenant, head) in heads {
+            self.0.insert(tenant, head);
+        }
+        let committed = tx.commit().await;
+        if committed.is_err() {
+            for tenant in &tenants {
+                self.0.invalidate(tenant);
+            }
+        }
+        committed
+    }
+}
+
+/// Locks the tenant's log head in write transaction `$tx` and answers it as a `LogHead`,
+/// its peaks from `$committed` (`KnownHeads`) or read from the nodes. `$lock` is the
+/// backend's row-lock clause: PostgreSQL orders concurrent appenders on the row; SQLite has
+/// one writer already.
 macro_rules! lock_log_head {
-    ($tx:expr, $tenant:expr, $lock:expr) => {{
+    ($db:ty, $tx:expr, $tenant:expr, $lock:expr, $committed:expr) => {{
         let tenant: uuid::Uuid = $tenant;
         let select = format!(
             "SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1{}",
@@ -73,53 +157,54 @@ macro_rules! lock_log_head {
                 sqlx::query_as(&select).bind(tenant).fetch_one(&mut *$tx).await?
             }
         };
-        (size as u64, $crate::repo::log::unsigned(last))
+        let (size, last_id) = (size as u64, $crate::repo::log::unsigned(last));
+        let committed: &$crate::repo::log::KnownHeads = $committed;
+        match committed.at(tenant, size, last_id) {
+            Some(head) => head,
+            None => {
+                let indices = $crate::log::mmr::peaks(size);
+                let mut select =
+                    sqlx::QueryBuilder::<$db>::new("SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = ");
+                select.push_bind(tenant).push(" AND mmr_index IN (");
+                let mut list = select.separated(", ");
+                for i in &indices {
+                    list.push_bind(*i as i64);
+                }
+                list.push_unseparated(")");
+                let rows: Vec<(i64, Vec<u8>)> = if indices.is_empty() {
+                    Vec::new()
+                } else {
+                    select.build_query_as().fetch_all(&mut *$tx).await?
+                };
+                let nodes: std::collections::HashMap<u64, Vec<u8>> =
+                    rows.into_iter().map(|(i, hash)| (i as u64, hash)).collect();
+                let peaks = indices
+                    .iter()
+                    .map(|i| {
+                        nodes
+                            .get(i)
+                            .and_then(|hash| <$crate::log::mmr::Hash>::try_from(hash.as_slice()).ok())
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        $crate::repo::RepoError::Other(anyhow::anyhow!(
+                            "a peak of the log of tenant {tenant} at size {size} is missing or malformed"
+                        ))
+                    })?;
+                $crate::repo::log::LogHead { size, last_id, peaks }
+            }
+        }
     }};
 }
 
-/// Appends `$leaf` (committed at idtimestamp `$id`) to the tenant's log of `$size` nodes
-/// locked by `lock_log_head!`, on database `$db`; answers the log's new size.
+/// Appends `$leaf` (committed at idtimestamp `$id`) to `$head` (a `LogHead` locked by
+/// `lock_log_head!`) in `$tx`; `$head` moves to the grown log.
 macro_rules! append_leaf {
-    ($db:ty, $tx:expr, $tenant:expr, $size:expr, $leaf:expr, $id:expr) => {{
-        let (tenant, size, leaf, id): (uuid::Uuid, u64, $crate::log::mmr::Hash, u64) = ($tenant, $size, $leaf, $id);
-        // The new parents' left children are the lowest peaks, one per trailing one of
-        // the leaf count.
-        let merges = $crate::log::mmr::leaf_count(size).trailing_ones() as usize;
-        let peaks = $crate::log::mmr::peaks(size);
-        let needed = &peaks[peaks.len().saturating_sub(merges)..];
-        let mut known = std::collections::HashMap::new();
-        if !needed.is_empty() {
-            let mut select = sqlx::QueryBuilder::<$db>::new("SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = ");
-            select.push_bind(tenant).push(" AND mmr_index IN (");
-            let mut list = select.separated(", ");
-            for i in needed {
-                list.push_bind(*i as i64);
-            }
-            select.push(")");
-            let rows: Vec<(i64, Vec<u8>)> = select.build_query_as().fetch_all(&mut *$tx).await?;
-            for (i, hash) in rows {
-                let hash: $crate::log::mmr::Hash = hash
-                    .try_into()
-                    .map_err(|_| $crate::repo::RepoError::Other(anyhow::anyhow!("log node {i} is not 32 bytes")))?;
-                known.insert(i as u64, hash);
-            }
-        }
-        let added = $crate::log::mmr::append(size, leaf, &known).map_err($crate::repo::RepoError::Other)?;
-        let mut insert = sqlx::QueryBuilder::<$db>::new("INSERT INTO log_nodes (tenant_id, mmr_index, hash) ");
-        insert.push_values(added.iter().enumerate(), |mut row, (n, hash)| {
-            row.push_bind(tenant)
-                .push_bind((size + n as u64) as i64)
-                .push_bind(hash.to_vec());
-        });
-        insert.build().execute(&mut *$tx).await?;
-        let grown = size + added.len() as u64;
-        sqlx::query("UPDATE log_heads SET size = $2, last_idtimestamp = $3 WHERE tenant_id = $1")
-            .bind(tenant)
-            .bind(grown as i64)
-            .bind($crate::repo::log::signed(id))
-            .execute(&mut *$tx)
-            .await?;
-        grown
+    ($repo:ty, $tx:expr, $tenant:expr, $head:expr, $leaf:expr, $id:expr) => {{
+        let head: &mut $crate::repo::log::LogHead = $head;
+        let from = head.size;
+        let added = head.append($leaf, $id).map_err($crate::repo::RepoError::Other)?;
+        <$repo>::store_append(&mut *$tx, $tenant, from, &added, head).await?;
     }};
 }
 
@@ -142,29 +227,37 @@ macro_rules! impl_log {
                         return Ok(());
                     }
                     for event in pending {
+                        let tenant = event.tenant_id;
                         let mut write = self.begin_write().await?;
-                        let (size, last_id) =
-                            $crate::repo::log::lock_log_head!(write.tx, event.tenant_id, Self::ROW_LOCK);
-                        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), last_id);
+                        let mut head = $crate::repo::log::lock_log_head!(
+                            $db,
+                            write.tx,
+                            event.tenant_id,
+                            Self::ROW_LOCK,
+                            &self.heads
+                        );
+                        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
                         let updated = sqlx::query(
                             "UPDATE events SET log_index = $2, idtimestamp = $3 WHERE seq = $1 AND log_index IS NULL",
                         )
                         .bind(event.seq)
-                        .bind(size as i64)
+                        .bind(head.size as i64)
                         .bind($crate::repo::log::signed(id))
                         .execute(&mut *write.tx)
                         .await?;
                         if updated.rows_affected() == 1 {
                             let logged = $crate::repo::Event {
-                                log_index: Some(size as i64),
+                                log_index: Some(head.size as i64),
                                 idtimestamp: Some($crate::repo::log::signed(id)),
                                 ..event
                             };
                             let leaf = $crate::log::entry::event_leaf(&logged, id)
                                 .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-                            $crate::repo::log::append_leaf!($db, write.tx, logged.tenant_id, size, leaf, id);
+                            $crate::repo::log::append_leaf!($repo, write.tx, logged.tenant_id, &mut head, leaf, id);
                         }
-                        write.tx.commit().await?;
+                        self.heads
+                            .commit(write.tx, std::collections::HashMap::from([(tenant, head)]))
+                            .await?;
                     }
                 }
             }

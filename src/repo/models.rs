@@ -56,6 +56,33 @@ pub struct Event {
     pub idtimestamp: Option<i64>,
 }
 
+impl Event {
+    /// `event` as it will be stored for `tenant`, accepted now, at index `log_index` with
+    /// idtimestamp `id`: what reading it back answers, to the microsecond the databases
+    /// keep. `seq` is the database's to assign.
+    pub fn logged(tenant: Uuid, event: &super::NewEvent, asset_attributes: String, log_index: u64, id: u64) -> Self {
+        let now = Utc::now();
+        Self {
+            seq: 0,
+            id: event.id.0,
+            tenant_id: tenant,
+            asset_id: event.asset.map(|a| a.0),
+            operation: event.operation.clone(),
+            behaviour: event.behaviour.clone(),
+            event_attributes: event.event_attributes.clone(),
+            asset_attributes,
+            trails: event.trails.clone(),
+            timestamp_declared: event.timestamp_declared.clone(),
+            principal_declared: event.principal_declared.clone(),
+            issuer: event.issuer.clone(),
+            subject: event.subject.clone(),
+            timestamp_accepted: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
+            log_index: Some(log_index as i64),
+            idtimestamp: Some(super::log::signed(id)),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct NewEvent {
     pub id: crate::ids::EventId,

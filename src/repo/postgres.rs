@@ -7,7 +7,7 @@ use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
 use super::events::impl_events;
-use super::log::impl_log;
+use super::log::{impl_log, LogHead};
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -15,6 +15,7 @@ use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
+use crate::log::mmr::Hash;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -26,17 +27,16 @@ pub struct PgRepo {
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
     names: super::terms::EventNameIds,
+    heads: super::log::KnownHeads,
 }
 
 impl PgRepo {
     pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
-        // Plan every statement for its own values: a generic plan for `tenant_id = $1` costs a
-        // small tenant a walk over every tenant's rows. No parallel workers: attachd's
-        // queries are short index walks, and starting workers took 7 ms of an 8 ms page.
-        let options: PgConnectOptions = url.parse::<PgConnectOptions>()?.options([
-            ("plan_cache_mode", "force_custom_plan"),
-            ("max_parallel_workers_per_gather", "0"),
-        ]);
+        // No parallel workers: attachd's queries are short index walks, and starting
+        // workers took 7 ms of an 8 ms page.
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()?
+            .options([("max_parallel_workers_per_gather", "0")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(acquire_timeout)
@@ -48,6 +48,7 @@ impl PgRepo {
             cache: Default::default(),
             appenders: Default::default(),
             names: Default::default(),
+            heads: Default::default(),
         };
         repo.backfill_log().await?;
         repo.backfill_terms().await?;
@@ -57,6 +58,12 @@ impl PgRepo {
     fn data_directory(&self) -> Option<std::path::PathBuf> {
         None
     }
+
+    /// Whether list and count statements are prepared once per connection. Not here: a
+    /// generic plan for `tenant_id = $1` cost a small tenant a walk over every tenant's
+    /// rows, so each list is planned for its own values. Every other statement looks rows
+    /// up by key, and keeps its plan (planning each took a third of an event's time).
+    const LIST_STATEMENTS_CACHED: bool = false;
 
     /// Locks a selected row for the rest of the transaction.
     const ROW_LOCK: &'static str = " FOR UPDATE";
@@ -76,6 +83,101 @@ impl PgRepo {
 
     async fn begin_write(&self) -> RepoResult<WriteTx<Postgres>> {
         super::tx::begin_write(&self.pool, None).await
+    }
+
+    /// Takes the seq of an event about to be stored and writes its `terms` (see
+    /// `store_event!`): before the tenant's log head is locked, so appenders wait on less.
+    async fn store_event_terms_early(
+        tx: &mut sqlx::PgConnection,
+        tenant: uuid::Uuid,
+        terms: &[Vec<u8>],
+        (operation_id, behaviour_id): (i32, i32),
+    ) -> RepoResult<Option<i64>> {
+        let seq: i64 = sqlx::query_scalar(
+            "WITH next AS (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq), \
+             terms AS (INSERT INTO event_terms (tenant_id, term, event_seq, operation_id, behaviour_id) \
+               SELECT $1, term, next.seq, $2, $3 FROM next, unnest($4::bytea[]) AS term ON CONFLICT DO NOTHING) \
+             SELECT seq FROM next",
+        )
+        .bind(tenant)
+        .bind(operation_id)
+        .bind(behaviour_id)
+        .bind(terms)
+        .fetch_one(tx)
+        .await?;
+        Ok(Some(seq))
+    }
+
+    /// Inserts `event` (see `store_event!`) as `seq` (from `store_event_terms_early`), its
+    /// log nodes `added` (from index `from`) and the tenant's new `head`, in one statement:
+    /// the tenant's other appenders wait from the head's lock to the commit, so each round
+    /// trip counts. Answers its seq.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_logged_event(
+        tx: &mut sqlx::PgConnection,
+        event: &super::Event,
+        seq: Option<i64>,
+        _terms: &[Vec<u8>],
+        _names: (i32, i32),
+        from: u64,
+        added: &[Hash],
+        head: &LogHead,
+    ) -> RepoResult<i64> {
+        let seq = seq.ok_or_else(|| super::RepoError::Other(anyhow::anyhow!("an event needs its seq taken first")))?;
+        sqlx::query(
+            "WITH stored AS (INSERT INTO events (seq, id, tenant_id, asset_id, operation, behaviour, \
+               event_attributes, asset_attributes, trails, timestamp_declared, principal_declared, issuer, \
+               subject, timestamp_accepted, log_index, idtimestamp) OVERRIDING SYSTEM VALUE \
+               VALUES ($18, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)), \
+             nodes AS (INSERT INTO log_nodes (tenant_id, mmr_index, hash) \
+               SELECT $2, $14 + n - 1, hash FROM unnest($16::bytea[]) WITH ORDINALITY AS added(hash, n)) \
+             UPDATE log_heads SET size = $17, last_idtimestamp = $15 WHERE tenant_id = $2",
+        )
+        .bind(event.id)
+        .bind(event.tenant_id)
+        .bind(event.asset_id)
+        .bind(&event.operation)
+        .bind(&event.behaviour)
+        .bind(&event.event_attributes)
+        .bind(&event.asset_attributes)
+        .bind(&event.trails)
+        .bind(&event.timestamp_declared)
+        .bind(&event.principal_declared)
+        .bind(&event.issuer)
+        .bind(&event.subject)
+        .bind(event.timestamp_accepted)
+        .bind(from as i64)
+        .bind(super::log::signed(head.last_id))
+        .bind(added.iter().map(|hash| hash.to_vec()).collect::<Vec<_>>())
+        .bind(head.size as i64)
+        .bind(seq)
+        .execute(tx)
+        .await?;
+        Ok(seq)
+    }
+
+    /// Records an append (`append_leaf!`) in one statement: appenders of a tenant wait on
+    /// its head from its lock to the commit, so each round trip counts.
+    async fn store_append(
+        tx: &mut sqlx::PgConnection,
+        tenant: uuid::Uuid,
+        from: u64,
+        added: &[Hash],
+        head: &LogHead,
+    ) -> RepoResult<()> {
+        sqlx::query(
+            "WITH nodes AS (INSERT INTO log_nodes (tenant_id, mmr_index, hash) \
+               SELECT $1, $2 + n - 1, hash FROM unnest($3::bytea[]) WITH ORDINALITY AS added(hash, n)) \
+             UPDATE log_heads SET size = $4, last_idtimestamp = $5 WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .bind(from as i64)
+        .bind(added.iter().map(|hash| hash.to_vec()).collect::<Vec<_>>())
+        .bind(head.size as i64)
+        .bind(super::log::signed(head.last_id))
+        .execute(tx)
+        .await?;
+        Ok(())
     }
 }
 

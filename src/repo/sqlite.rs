@@ -13,7 +13,7 @@ use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
 use super::events::impl_events;
-use super::log::impl_log;
+use super::log::{impl_log, LogHead};
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -21,6 +21,7 @@ use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
+use crate::log::mmr::Hash;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -33,6 +34,7 @@ pub struct SqliteRepo {
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
     names: super::terms::EventNameIds,
+    heads: super::log::KnownHeads,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
     /// The directory of the database file.
@@ -82,6 +84,7 @@ impl SqliteRepo {
             cache: Default::default(),
             appenders: Default::default(),
             names: Default::default(),
+            heads: Default::default(),
             write_gate: Arc::new(Mutex::new(())),
             dir: data_dir,
         };
@@ -103,6 +106,9 @@ impl SqliteRepo {
     /// SQLite has one writer at a time: a row needs no lock of its own.
     const ROW_LOCK: &'static str = "";
 
+    /// SQLite plans a statement for its values when it is prepared; keeping it is cheaper.
+    const LIST_STATEMENTS_CACHED: bool = true;
+
     /// One writer at a time: events are stored in batches, one transaction (and one flush)
     /// for all that queued while the last was written (`appender`).
     const GROUP_COMMIT: bool = true;
@@ -117,6 +123,85 @@ impl SqliteRepo {
 
     async fn begin_write(&self) -> RepoResult<WriteTx<Sqlite>> {
         super::tx::begin_write(&self.pool, Some(&self.write_gate)).await
+    }
+
+    /// SQLite has one writer, holding the log head already: terms are written with the row.
+    async fn store_event_terms_early(
+        _tx: &mut sqlx::SqliteConnection,
+        _tenant: uuid::Uuid,
+        _terms: &[Vec<u8>],
+        _names: (i32, i32),
+    ) -> RepoResult<Option<i64>> {
+        Ok(None)
+    }
+
+    /// Inserts `event` (see `store_event!`) with its terms, its log nodes `added` (from index
+    /// `from`) and the tenant's new `head`. Answers its seq.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_logged_event(
+        tx: &mut sqlx::SqliteConnection,
+        event: &super::Event,
+        _early_seq: Option<i64>,
+        terms: &[Vec<u8>],
+        (operation_id, behaviour_id): (i32, i32),
+        from: u64,
+        added: &[Hash],
+        head: &LogHead,
+    ) -> RepoResult<i64> {
+        let seq: i64 = sqlx::query_scalar(&format!("{} RETURNING seq", super::sql::INSERT_EVENT))
+            .bind(event.id)
+            .bind(event.tenant_id)
+            .bind(event.asset_id)
+            .bind(&event.operation)
+            .bind(&event.behaviour)
+            .bind(&event.event_attributes)
+            .bind(&event.asset_attributes)
+            .bind(&event.trails)
+            .bind(&event.timestamp_declared)
+            .bind(&event.principal_declared)
+            .bind(&event.issuer)
+            .bind(&event.subject)
+            .bind(event.timestamp_accepted)
+            .bind(event.log_index)
+            .bind(event.idtimestamp)
+            .fetch_one(&mut *tx)
+            .await?;
+        super::terms::insert_terms!(
+            Sqlite,
+            tx,
+            "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
+            event.tenant_id,
+            seq,
+            terms,
+            operation_id,
+            behaviour_id
+        );
+        Self::store_append(tx, event.tenant_id, from, added, head).await?;
+        Ok(seq)
+    }
+
+    /// Records an append (`append_leaf!`): the new nodes and the new head.
+    async fn store_append(
+        tx: &mut sqlx::SqliteConnection,
+        tenant: uuid::Uuid,
+        from: u64,
+        added: &[Hash],
+        head: &LogHead,
+    ) -> RepoResult<()> {
+        let mut insert = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO log_nodes (tenant_id, mmr_index, hash) ");
+        insert.push_values(added.iter().enumerate(), |mut row, (n, hash)| {
+            row.push_bind(tenant)
+                .push_bind((from + n as u64) as i64)
+                .push_bind(hash.to_vec());
+        });
+        insert.build().execute(&mut *tx).await?;
+        sqlx::query("UPDATE log_heads SET size = $2, last_idtimestamp = $3 WHERE tenant_id = $1")
+            .bind(tenant)
+            .bind(head.size as i64)
+            .bind(super::log::signed(head.last_id))
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
     }
 }
 

@@ -75,10 +75,11 @@ where
         // Take the write lock now, not on the first write (no upgrade to fail).
         conn.execute("BEGIN IMMEDIATE").await?;
     } else {
-        conn.execute("BEGIN").await?;
-        if sync == Sync::Staged {
-            conn.execute("SET LOCAL synchronous_commit = off").await?;
-        }
+        conn.execute(match sync {
+            Sync::Durable => "BEGIN",
+            Sync::Staged => "BEGIN; SET LOCAL synchronous_commit = off",
+        })
+        .await?;
     }
     Ok(WriteTx {
         tx: Tx { conn: Some(conn), gate },

@@ -126,7 +126,7 @@ macro_rules! impl_assets {
                 let sql = rows.list(ASSET_FIELDS, "");
                 let binds = rows.binds;
                 let select = sqlx::query_as(&sql)
-                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .persistent(Self::LIST_STATEMENTS_CACHED || query.filters.is_empty())
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
@@ -144,7 +144,7 @@ macro_rules! impl_assets {
                 let sql = rows.count("");
                 let binds = rows.binds;
                 let select = sqlx::query_scalar(&sql)
-                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .persistent(Self::LIST_STATEMENTS_CACHED || query.filters.is_empty())
                     .bind(tenant.0);
                 let select = $crate::repo::sql::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)

@@ -290,7 +290,7 @@ macro_rules! impl_events {
                 let sql = rows.list(EVENT_FIELDS, scope_sql);
                 let binds = rows.binds;
                 let mut select = sqlx::query_as(&sql)
-                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .persistent(Self::LIST_STATEMENTS_CACHED || query.filters.is_empty())
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
@@ -316,7 +316,7 @@ macro_rules! impl_events {
                 let sql = rows.count(scope_sql);
                 let binds = rows.binds;
                 let mut select = sqlx::query_scalar(&sql)
-                    .persistent(Self::LIST_STATEMENTS_CACHED)
+                    .persistent(Self::LIST_STATEMENTS_CACHED || query.filters.is_empty())
                     .bind(tenant.0);
                 if let Some(asset) = asset {
                     select = select.bind(asset);

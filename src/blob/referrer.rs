@@ -116,14 +116,20 @@ impl Referrer {
     ) -> ApiResult<Response> {
         let (blob, naming) = self.blob(repo.as_ref(), uuid).await?;
         gate.check(&blob)?;
-        self.prove(repo.as_ref(), log, &blob, &naming).await?;
         let file_name = naming.iter().find_map(|r| r.file_name.clone());
         let check = DownloadCheck {
             route: self.route,
             expected: naming.iter().map(|r| r.hash.clone()).collect(),
             file_name: Some(file_name.unwrap_or_else(|| uuid.to_string())),
         };
-        verified_download(repo.clone(), blob, check, range).await
+        // The content is read while the log is checked; nothing is sent until the events
+        // are proven, and a failed proof is what the client is told.
+        let (proven, response) = tokio::join!(
+            self.prove(repo.as_ref(), log, &blob, &naming),
+            verified_download(repo.clone(), blob.clone(), check, range)
+        );
+        proven?;
+        response
     }
 }
 

@@ -21,24 +21,32 @@ pub fn json_text(text: &str) -> Value {
 }
 
 /// An asset event's fields as DataTrails' `v2EventResponse` shows them; the v3 leaf
-/// covers all but `asset_identity`.
-pub struct EventFields {
+/// covers all but `asset_identity`. `J` holds the stored JSON fields: parsed for the leaf,
+/// or as stored for a response.
+pub struct EventFields<J = Value> {
     pub identity: String,
     pub asset_identity: String,
-    pub event_attributes: Value,
-    pub asset_attributes: Value,
+    pub event_attributes: J,
+    pub asset_attributes: J,
     pub operation: String,
     pub behaviour: String,
     pub timestamp_declared: String,
     pub timestamp_accepted: String,
     pub timestamp_committed: String,
-    pub principal_declared: Value,
+    pub principal_declared: J,
     pub principal_accepted: Value,
     pub tenant_identity: String,
 }
 
 impl EventFields {
     pub fn of(event: &Event) -> Self {
+        Self::rendered(event, json_text)
+    }
+}
+
+impl<J> EventFields<J> {
+    /// The fields, with each stored JSON field made a `J` by `json`.
+    pub fn rendered(event: &Event, json: impl Fn(&str) -> J) -> Self {
         let asset = AssetId(event.asset_id.unwrap_or_default());
         let accepted = timestamp(event.timestamp_accepted);
         let committed = match event.idtimestamp {
@@ -48,21 +56,23 @@ impl EventFields {
         Self {
             identity: format!("{}/events/{}", asset.identity(), event.id),
             asset_identity: asset.identity(),
-            event_attributes: json_text(&event.event_attributes),
-            asset_attributes: json_text(&event.asset_attributes),
+            event_attributes: json(&event.event_attributes),
+            asset_attributes: json(&event.asset_attributes),
             operation: event.operation.clone(),
             behaviour: event.behaviour.clone(),
             timestamp_declared: event.timestamp_declared.clone(),
             timestamp_accepted: accepted,
             timestamp_committed: committed,
-            principal_declared: json_text(&event.principal_declared),
+            principal_declared: json(&event.principal_declared),
             principal_accepted: json!({
                 "issuer": event.issuer, "subject": event.subject, "display_name": "", "email": ""
             }),
             tenant_identity: TenantId(event.tenant_id).identity(),
         }
     }
+}
 
+impl EventFields {
     /// The fields the v3 leaf covers, as JSON.
     pub fn v3_json(&self) -> Value {
         json!({

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::{App, Blob, Event};
 
-const EVENTS: u64 = 100_000;
+/// Bytes of events kept: pages of events are served from here.
+const EVENT_BYTES: u64 = 64 << 20;
 const BLOBS: u64 = 100_000;
 const APPS: u64 = 10_000;
 /// How stale a mutable entry may be when another process changed it.
@@ -33,7 +34,10 @@ pub struct MetadataCache {
 impl Default for MetadataCache {
     fn default() -> Self {
         Self {
-            events: Cache::new(EVENTS),
+            events: Cache::builder()
+                .max_capacity(EVENT_BYTES)
+                .weigher(|_, event: &Arc<Event>| event.weight())
+                .build(),
             blobs: Cache::builder().max_capacity(BLOBS).time_to_live(TTL).build(),
             apps: Cache::builder().max_capacity(APPS).time_to_live(TTL).build(),
             tenants: Cache::new(APPS),

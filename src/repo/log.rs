@@ -89,9 +89,10 @@ impl LogHead {
 /// this process left it takes the peaks from here rather than reading them again.
 ///
 /// Heads are remembered just before their commit: the next appender takes the lock the
-/// moment the commit releases it. A head whose commit fails is forgotten. Until then it
-/// cannot mislead: an appender uses it only when the locked row holds the same size and
-/// last idtimestamp, which a rolled-back transaction never leaves there.
+/// moment the commit releases it. A head whose commit fails, or is abandoned (a client gone
+/// mid-request), is forgotten before its lock is released, so no appender can meet it: two
+/// attempts in one millisecond at one size would have the same size and idtimestamp, and an
+/// appender uses a remembered head only when the locked row holds exactly those.
 pub struct KnownHeads(moka::sync::Cache<uuid::Uuid, LogHead>);
 
 impl Default for KnownHeads {
@@ -117,17 +118,31 @@ impl KnownHeads {
     where
         for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     {
-        let tenants: Vec<uuid::Uuid> = heads.keys().copied().collect();
+        let mut unconfirmed = Unconfirmed {
+            heads: self,
+            tenants: heads.keys().copied().collect(),
+        };
         for (tenant, head) in heads {
             self.0.insert(tenant, head);
         }
-        let committed = tx.commit().await;
-        if committed.is_err() {
-            for tenant in &tenants {
-                self.0.invalidate(tenant);
-            }
+        tx.commit().await?;
+        unconfirmed.tenants.clear();
+        Ok(())
+    }
+}
+
+/// Heads remembered for a commit not yet confirmed: forgotten when dropped, which is on a
+/// failed commit or when the committing task is cancelled.
+struct Unconfirmed<'a> {
+    heads: &'a KnownHeads,
+    tenants: Vec<uuid::Uuid>,
+}
+
+impl Drop for Unconfirmed<'_> {
+    fn drop(&mut self) {
+        for tenant in &self.tenants {
+            self.heads.0.invalidate(tenant);
         }
-        committed
     }
 }
 

@@ -57,6 +57,23 @@ pub struct Event {
 }
 
 impl Event {
+    /// About the bytes it holds, for a cache's bound.
+    pub fn weight(&self) -> u32 {
+        let text = [
+            &self.operation,
+            &self.behaviour,
+            &self.event_attributes,
+            &self.asset_attributes,
+            &self.trails,
+            &self.timestamp_declared,
+            &self.principal_declared,
+            &self.issuer,
+            &self.subject,
+        ];
+        let bytes = std::mem::size_of::<Self>() + text.iter().map(|t| t.len()).sum::<usize>();
+        u32::try_from(bytes).unwrap_or(u32::MAX)
+    }
+
     /// `event` as it will be stored for `tenant`, accepted now, at index `log_index` with
     /// idtimestamp `id`: what reading it back answers, to the microsecond the databases
     /// keep. `seq` is the database's to assign.

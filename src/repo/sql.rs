@@ -71,7 +71,6 @@ macro_rules! event_fields {
          events.log_index, events.idtimestamp"
     };
 }
-pub const EVENT_FIELDS: &str = event_fields!();
 pub const EVENT_COLUMNS: &str = concat!("SELECT ", event_fields!(), " FROM events");
 
 /// Attempts at an asset update that lost a race with another one.

@@ -7,6 +7,7 @@ use crate::both;
 use crate::common::{bare_id, Backend, TestApp, TestDb};
 
 both!(
+    event_pages_are_newest_first,
     page_tokens_carry_the_query,
     filters_mean_what_they_say,
     attribute_filters_follow_the_data
@@ -28,6 +29,55 @@ async fn follow(app: &TestApp, token: &str, path: &str, first: &str, field: &str
         anyhow::ensure!(status == 200, "page_token {next}: {status} {body}");
         page = body;
     }
+}
+
+/// Every event once, newest first, across pages: some already read (and remembered by the
+/// server), the rest read for the page.
+async fn event_pages_are_newest_first(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.as_str();
+    let asset = bare_id(&app.create_asset(token, json!({"kind": "door"}), false).await?["identity"]);
+    let mut identities = Vec::new();
+    for n in 0..7 {
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+            "event_attributes": {"kind": "visit", "n": n.to_string()}});
+        let (status, event) = app
+            .post_json(token, &format!("/archivist/v2/assets/{asset}/events"), &body)
+            .await?;
+        anyhow::ensure!(status == 200, "{event}");
+        identities.push(event["identity"].as_str().unwrap_or_default().to_string());
+    }
+    for read in [&identities[1], &identities[4]] {
+        let (status, _) = app.get_json(Some(token), &format!("/archivist/v2/{read}")).await?;
+        assert_eq!(status, 200);
+    }
+    let newest_first: Vec<String> = (0..7).rev().map(|n: i32| n.to_string()).collect();
+    // Unfiltered, the asset's creation event comes last.
+    for (path, first, total) in [
+        (
+            format!("/archivist/v2/assets/{asset}/events"),
+            "page_size=3&operation=Record",
+            7,
+        ),
+        (
+            "/archivist/v2/assets/-/events".to_string(),
+            "page_size=3&event_attributes.kind=visit",
+            7,
+        ),
+        ("/archivist/v2/assets/-/events".to_string(), "page_size=2", 8),
+    ] {
+        let events = follow(&app, token, &path, first, "events").await?;
+        let listed: Vec<String> = events
+            .iter()
+            .filter(|e| e["operation"] == "Record")
+            .map(|e| e["event_attributes"]["n"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(listed, newest_first, "{path}?{first}");
+        assert_eq!(events.len(), total, "{path}?{first}");
+    }
+    Ok(())
 }
 
 async fn page_tokens_carry_the_query(backend: Backend) -> anyhow::Result<()> {

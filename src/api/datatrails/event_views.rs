@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -23,9 +24,9 @@ pub struct EventResponse {
     identity: String,
     asset_identity: String,
     #[schema(value_type = HashMap<String, Value>)]
-    event_attributes: Value,
+    event_attributes: StoredJson,
     #[schema(value_type = HashMap<String, Value>)]
-    asset_attributes: Value,
+    asset_attributes: StoredJson,
     operation: String,
     behaviour: String,
     timestamp_declared: String,
@@ -33,7 +34,7 @@ pub struct EventResponse {
     /// When the event's leaf was added to the log (its idtimestamp's time).
     timestamp_committed: String,
     #[schema(value_type = Object)]
-    principal_declared: Value,
+    principal_declared: StoredJson,
     #[schema(value_type = Object)]
     principal_accepted: Value,
     confirmation_status: &'static str,
@@ -48,7 +49,7 @@ pub struct EventResponse {
 impl EventResponse {
     /// The event, confirmed by `sealed` when that seal covers it.
     pub fn new(event: &Event, sealed: Option<&SealedView>) -> Self {
-        let fields = EventFields::of(event);
+        let fields = EventFields::rendered(event, stored_json);
         Self {
             identity: fields.identity,
             asset_identity: fields.asset_identity,
@@ -70,6 +71,15 @@ impl EventResponse {
             merklelog_entry: MerkleLogEntry::new(event, sealed),
         }
     }
+}
+
+/// A stored JSON field shown as stored (`null` if it is not JSON): attachd stores the
+/// compact form serde_json writes, so this is what parsing and writing it again would show,
+/// without the cost of doing so for every event of a page.
+type StoredJson = Option<Box<RawValue>>;
+
+fn stored_json(text: &str) -> StoredJson {
+    RawValue::from_string(text.to_owned()).ok()
 }
 
 /// DataTrails' `v2MerkleLogEntry`: where the event is in its tenant's log, and once a seal

@@ -8,11 +8,11 @@
 #   SIZES="1000 100000 1000000" bash bench/scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REPEAT=${REPEAT:-30} # before lib.sh, whose default is 3
 source bench/lib.sh
 
 SIZES=${SIZES:-"1000 100000"}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
-REPEAT=${REPEAT:-30}
 
 cargo build --release --quiet
 cargo bench --quiet --bench populate --no-run 2>/dev/null

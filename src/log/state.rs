@@ -114,9 +114,7 @@ impl LogState {
     pub fn remember_proven(&self, seal: &[u8], index: u64, leaf: Hash) {
         self.proven.insert((seal_digest(seal), index, leaf), ());
     }
-}
 
-impl LogState {
     /// The tenant's remembered seal view: `None` when it must be read, `Some(None)` when
     /// the tenant had no seal.
     pub fn sealed_view(&self, tenant: TenantId) -> Option<Option<Arc<SealedView>>> {

@@ -16,6 +16,13 @@ pub trait EventRepo {
     async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
 }
 
+/// An event's terms: written before its row (PostgreSQL, which took its `seq` for them), or
+/// to be written with it.
+pub enum EventTerms<'a> {
+    Written { seq: i64 },
+    WithRow { terms: &'a [Vec<u8>], names: (i32, i32) },
+}
+
 /// Stores `$event` (a `NewEvent`) of tenant `$tenant` in write transaction `$tx`, with its
 /// leaf appended to the tenant's log; `$names` are the ids of its operation and behaviour
 /// (`event_name_ids`). The tenant's log head is locked (`lock_log_head!`, with the
@@ -38,7 +45,7 @@ macro_rules! store_event {
             None => Vec::new(),
         };
         // Whatever can be written before the head is locked, is.
-        let early_seq = <$repo>::store_event_terms_early(&mut *$tx, tenant, &terms, $names).await?;
+        let early_terms = <$repo>::store_event_terms_early(&mut *$tx, tenant, &terms, $names).await?;
         let head = match heads.entry(tenant) {
             std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
             std::collections::hash_map::Entry::Vacant(free) => free.insert($crate::repo::log::lock_log_head!(
@@ -55,8 +62,12 @@ macro_rules! store_event {
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         let from = head.size;
         let added = head.append(leaf, id).map_err($crate::repo::RepoError::Other)?;
-        stored.seq =
-            <$repo>::store_logged_event(&mut *$tx, &stored, early_seq, &terms, $names, from, &added, head).await?;
+        let appended = $crate::repo::log::Appended {
+            from,
+            added: &added,
+            head,
+        };
+        stored.seq = <$repo>::store_logged_event(&mut *$tx, &stored, early_terms, appended).await?;
         stored
     }};
 }

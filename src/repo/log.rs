@@ -85,6 +85,13 @@ impl LogHead {
     }
 }
 
+/// What one append adds: the nodes `added` from index `from`, and the head they lead to.
+pub struct Appended<'a> {
+    pub from: u64,
+    pub added: &'a [Hash],
+    pub head: &'a LogHead,
+}
+
 /// Each tenant's head as this process last wrote it. An appender that finds the head where
 /// this process left it takes the peaks from here rather than reading them again.
 ///
@@ -219,7 +226,12 @@ macro_rules! append_leaf {
         let head: &mut $crate::repo::log::LogHead = $head;
         let from = head.size;
         let added = head.append($leaf, $id).map_err($crate::repo::RepoError::Other)?;
-        <$repo>::store_append(&mut *$tx, $tenant, from, &added, head).await?;
+        let appended = $crate::repo::log::Appended {
+            from,
+            added: &added,
+            head,
+        };
+        <$repo>::store_append(&mut *$tx, $tenant, appended).await?;
     }};
 }
 

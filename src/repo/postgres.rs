@@ -6,8 +6,8 @@ use sqlx::{PgPool, Postgres};
 use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
-use super::events::impl_events;
-use super::log::{impl_log, LogHead};
+use super::events::{impl_events, EventTerms};
+use super::log::{impl_log, Appended};
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -15,7 +15,6 @@ use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
-use crate::log::mmr::Hash;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -88,12 +87,12 @@ impl PgRepo {
 
     /// Takes the seq of an event about to be stored and writes its `terms` (see
     /// `store_event!`): before the tenant's log head is locked, so appenders wait on less.
-    async fn store_event_terms_early(
+    async fn store_event_terms_early<'a>(
         tx: &mut sqlx::PgConnection,
         tenant: uuid::Uuid,
-        terms: &[Vec<u8>],
+        terms: &'a [Vec<u8>],
         (operation_id, behaviour_id): (i32, i32),
-    ) -> RepoResult<Option<i64>> {
+    ) -> RepoResult<EventTerms<'a>> {
         let seq: i64 = sqlx::query_scalar(
             "WITH next AS (SELECT nextval(pg_get_serial_sequence('events', 'seq')) AS seq), \
              terms AS (INSERT INTO event_terms (tenant_id, term, event_seq, operation_id, behaviour_id) \
@@ -106,25 +105,25 @@ impl PgRepo {
         .bind(terms)
         .fetch_one(tx)
         .await?;
-        Ok(Some(seq))
+        Ok(EventTerms::Written { seq })
     }
 
-    /// Inserts `event` (see `store_event!`) as `seq` (from `store_event_terms_early`), its
-    /// log nodes `added` (from index `from`) and the tenant's new `head`, in one statement:
+    /// Inserts `event` (see `store_event!`) as the seq its terms were written with, and what
+    /// its append adds, in one statement:
     /// the tenant's other appenders wait from the head's lock to the commit, so each round
     /// trip counts. Answers its seq.
-    #[allow(clippy::too_many_arguments)]
     async fn store_logged_event(
         tx: &mut sqlx::PgConnection,
         event: &super::Event,
-        seq: Option<i64>,
-        _terms: &[Vec<u8>],
-        _names: (i32, i32),
-        from: u64,
-        added: &[Hash],
-        head: &LogHead,
+        terms: EventTerms<'_>,
+        appended: Appended<'_>,
     ) -> RepoResult<i64> {
-        let seq = seq.ok_or_else(|| super::RepoError::Other(anyhow::anyhow!("an event needs its seq taken first")))?;
+        let EventTerms::Written { seq } = terms else {
+            return Err(super::RepoError::Other(anyhow::anyhow!(
+                "an event's terms are written before its row on PostgreSQL"
+            )));
+        };
+        let Appended { from, added, head } = appended;
         sqlx::query(
             "WITH stored AS (INSERT INTO events (seq, id, tenant_id, asset_id, operation, behaviour, \
                event_attributes, asset_attributes, trails, timestamp_declared, principal_declared, issuer, \
@@ -159,13 +158,8 @@ impl PgRepo {
 
     /// Records an append (`append_leaf!`) in one statement: appenders of a tenant wait on
     /// its head from its lock to the commit, so each round trip counts.
-    async fn store_append(
-        tx: &mut sqlx::PgConnection,
-        tenant: uuid::Uuid,
-        from: u64,
-        added: &[Hash],
-        head: &LogHead,
-    ) -> RepoResult<()> {
+    async fn store_append(tx: &mut sqlx::PgConnection, tenant: uuid::Uuid, appended: Appended<'_>) -> RepoResult<()> {
+        let Appended { from, added, head } = appended;
         sqlx::query(
             "WITH nodes AS (INSERT INTO log_nodes (tenant_id, mmr_index, hash) \
                SELECT $1, $2 + n - 1, hash FROM unnest($3::bytea[]) WITH ORDINALITY AS added(hash, n)) \

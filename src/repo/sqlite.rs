@@ -12,8 +12,8 @@ use tokio::sync::Mutex;
 use super::apikeys::impl_api_keys;
 use super::assets::impl_assets;
 use super::blobs::impl_blobs;
-use super::events::impl_events;
-use super::log::{impl_log, LogHead};
+use super::events::{impl_events, EventTerms};
+use super::log::{impl_log, Appended};
 use super::records::impl_records;
 use super::scans::impl_scans;
 use super::sql::impl_repo;
@@ -21,7 +21,6 @@ use super::terms::{impl_event_names, impl_terms_backfill};
 use super::tx::WriteTx;
 use super::uploads::impl_uploads;
 use super::RepoResult;
-use crate::log::mmr::Hash;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -126,27 +125,22 @@ impl SqliteRepo {
     }
 
     /// SQLite has one writer, holding the log head already: terms are written with the row.
-    async fn store_event_terms_early(
+    async fn store_event_terms_early<'a>(
         _tx: &mut sqlx::SqliteConnection,
         _tenant: uuid::Uuid,
-        _terms: &[Vec<u8>],
-        _names: (i32, i32),
-    ) -> RepoResult<Option<i64>> {
-        Ok(None)
+        terms: &'a [Vec<u8>],
+        names: (i32, i32),
+    ) -> RepoResult<EventTerms<'a>> {
+        Ok(EventTerms::WithRow { terms, names })
     }
 
-    /// Inserts `event` (see `store_event!`) with its terms, its log nodes `added` (from index
-    /// `from`) and the tenant's new `head`. Answers its seq.
-    #[allow(clippy::too_many_arguments)]
+    /// Inserts `event` (see `store_event!`) with its terms and what its append adds.
+    /// Answers its seq.
     async fn store_logged_event(
         tx: &mut sqlx::SqliteConnection,
         event: &super::Event,
-        _early_seq: Option<i64>,
-        terms: &[Vec<u8>],
-        (operation_id, behaviour_id): (i32, i32),
-        from: u64,
-        added: &[Hash],
-        head: &LogHead,
+        terms: EventTerms<'_>,
+        appended: Appended<'_>,
     ) -> RepoResult<i64> {
         let seq: i64 = sqlx::query_scalar(&format!("{} RETURNING seq", super::sql::INSERT_EVENT))
             .bind(event.id)
@@ -166,17 +160,23 @@ impl SqliteRepo {
             .bind(event.idtimestamp)
             .fetch_one(&mut *tx)
             .await?;
-        super::terms::insert_terms!(
-            Sqlite,
-            tx,
-            "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
-            event.tenant_id,
-            seq,
+        if let EventTerms::WithRow {
             terms,
-            operation_id,
-            behaviour_id
-        );
-        Self::store_append(tx, event.tenant_id, from, added, head).await?;
+            names: (operation_id, behaviour_id),
+        } = terms
+        {
+            super::terms::insert_terms!(
+                Sqlite,
+                tx,
+                "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
+                event.tenant_id,
+                seq,
+                terms,
+                operation_id,
+                behaviour_id
+            );
+        }
+        Self::store_append(tx, event.tenant_id, appended).await?;
         Ok(seq)
     }
 
@@ -184,10 +184,9 @@ impl SqliteRepo {
     async fn store_append(
         tx: &mut sqlx::SqliteConnection,
         tenant: uuid::Uuid,
-        from: u64,
-        added: &[Hash],
-        head: &LogHead,
+        appended: Appended<'_>,
     ) -> RepoResult<()> {
+        let Appended { from, added, head } = appended;
         let mut insert = sqlx::QueryBuilder::<Sqlite>::new("INSERT INTO log_nodes (tenant_id, mmr_index, hash) ");
         insert.push_values(added.iter().enumerate(), |mut row, (n, hash)| {
             row.push_bind(tenant)

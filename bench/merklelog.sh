@@ -3,7 +3,7 @@
 # downloads through a release attachd, next to a release attachd built in the same run from
 # the commit before the log ($BASELINE), on each database.
 #
-#   bash bench/merklelog.sh                 # EVENTS=2000 WRITERS=4 DOWNLOADS=1000 ROUNDS=5
+#   bash bench/merklelog.sh                 # EVENTS=2000 WRITERS=4 DOWNLOADS=3000 ROUNDS=15
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -11,7 +11,7 @@ source bench/lib.sh
 BASELINE=${BASELINE:-985fe14}
 EVENTS=${EVENTS:-2000}
 WRITERS=${WRITERS:-4}
-DOWNLOADS=${DOWNLOADS:-1000}
+DOWNLOADS=${DOWNLOADS:-3000}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 
 cargo build --release --quiet
@@ -21,7 +21,7 @@ CARGO_TARGET_DIR=target/bench-baseline cargo build --release --quiet --manifest-
 cp target/bench-baseline/release/attachd "$work/attachd-baseline"
 git worktree remove --force "$work/baseline"
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-15}
 
 # prepare NAME BINARY URL PORT: that build serving URL on PORT, with a tenant, an asset, a
 # 1 MiB blob and an event attaching it. Leaves it running; writes $work/NAME.{pid,token,asset,download}.

@@ -123,8 +123,8 @@ impl PgRepo {
                 "an event's terms are written before its row on PostgreSQL"
             )));
         };
-        let Appended { from, added, head } = appended;
-        sqlx::query(
+        let Appended { added, head, .. } = appended;
+        let statement = sqlx::query(
             "WITH stored AS (INSERT INTO events (seq, id, tenant_id, asset_id, operation, behaviour, \
                event_attributes, asset_attributes, trails, timestamp_declared, principal_declared, issuer, \
                subject, timestamp_accepted, log_index, idtimestamp) OVERRIDING SYSTEM VALUE \
@@ -132,27 +132,14 @@ impl PgRepo {
              nodes AS (INSERT INTO log_nodes (tenant_id, mmr_index, hash) \
                SELECT $2, $14 + n - 1, hash FROM unnest($16::bytea[]) WITH ORDINALITY AS added(hash, n)) \
              UPDATE log_heads SET size = $17, last_idtimestamp = $15 WHERE tenant_id = $2",
-        )
-        .bind(event.id)
-        .bind(event.tenant_id)
-        .bind(event.asset_id)
-        .bind(&event.operation)
-        .bind(&event.behaviour)
-        .bind(&event.event_attributes)
-        .bind(&event.asset_attributes)
-        .bind(&event.trails)
-        .bind(&event.timestamp_declared)
-        .bind(&event.principal_declared)
-        .bind(&event.issuer)
-        .bind(&event.subject)
-        .bind(event.timestamp_accepted)
-        .bind(from as i64)
-        .bind(super::log::signed(head.last_id))
-        .bind(added.iter().map(|hash| hash.to_vec()).collect::<Vec<_>>())
-        .bind(head.size as i64)
-        .bind(seq)
-        .execute(tx)
-        .await?;
+        );
+        // The event's log_index and idtimestamp ($14, $15) are `from` and the head's last id.
+        super::sql::bind_event_row!(statement, event)
+            .bind(added.iter().map(|hash| hash.to_vec()).collect::<Vec<_>>())
+            .bind(head.size as i64)
+            .bind(seq)
+            .execute(tx)
+            .await?;
         Ok(seq)
     }
 

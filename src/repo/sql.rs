@@ -73,6 +73,31 @@ macro_rules! event_fields {
 }
 pub const EVENT_COLUMNS: &str = concat!("SELECT ", event_fields!(), " FROM events");
 
+/// Binds an `Event`'s columns as `INSERT_EVENT` numbers them ($1 to $15).
+macro_rules! bind_event_row {
+    ($query:expr, $event:expr) => {{
+        let event: &$crate::repo::Event = $event;
+        $query
+            .bind(event.id)
+            .bind(event.tenant_id)
+            .bind(event.asset_id)
+            .bind(&event.operation)
+            .bind(&event.behaviour)
+            .bind(&event.event_attributes)
+            .bind(&event.asset_attributes)
+            .bind(&event.trails)
+            .bind(&event.timestamp_declared)
+            .bind(&event.principal_declared)
+            .bind(&event.issuer)
+            .bind(&event.subject)
+            .bind(event.timestamp_accepted)
+            .bind(event.log_index)
+            .bind(event.idtimestamp)
+    }};
+}
+
+pub(crate) use bind_event_row;
+
 /// Attempts at an asset update that lost a race with another one.
 pub const UPDATE_ATTEMPTS: usize = 8;
 

@@ -142,22 +142,8 @@ impl SqliteRepo {
         terms: EventTerms<'_>,
         appended: Appended<'_>,
     ) -> RepoResult<i64> {
-        let seq: i64 = sqlx::query_scalar(&format!("{} RETURNING seq", super::sql::INSERT_EVENT))
-            .bind(event.id)
-            .bind(event.tenant_id)
-            .bind(event.asset_id)
-            .bind(&event.operation)
-            .bind(&event.behaviour)
-            .bind(&event.event_attributes)
-            .bind(&event.asset_attributes)
-            .bind(&event.trails)
-            .bind(&event.timestamp_declared)
-            .bind(&event.principal_declared)
-            .bind(&event.issuer)
-            .bind(&event.subject)
-            .bind(event.timestamp_accepted)
-            .bind(event.log_index)
-            .bind(event.idtimestamp)
+        let insert = format!("{} RETURNING seq", super::sql::INSERT_EVENT);
+        let seq: i64 = super::sql::bind_event_row!(sqlx::query_scalar(&insert), event)
             .fetch_one(&mut *tx)
             .await?;
         if let EventTerms::WithRow {

@@ -96,10 +96,11 @@ pub struct Appended<'a> {
 /// this process left it takes the peaks from here rather than reading them again.
 ///
 /// Heads are remembered just before their commit: the next appender takes the lock the
-/// moment the commit releases it. A head whose commit fails, or is abandoned (a client gone
-/// mid-request), is forgotten before its lock is released, so no appender can meet it: two
-/// attempts in one millisecond at one size would have the same size and idtimestamp, and an
-/// appender uses a remembered head only when the locked row holds exactly those.
+/// moment the commit releases it. A head whose commit is abandoned (a client gone
+/// mid-request) is forgotten before its rollback releases the lock; one whose commit fails,
+/// as soon as the error arrives. A forgotten head matters: two attempts in one millisecond at
+/// one size have the same size and idtimestamp, and an appender uses a remembered head
+/// whenever the locked row holds exactly those.
 pub struct KnownHeads(moka::sync::Cache<uuid::Uuid, LogHead>);
 
 impl Default for KnownHeads {

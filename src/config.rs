@@ -51,6 +51,9 @@ pub enum Command {
     /// signed log, or (`--consistency`) that a log only grew between two seals. Prints one
     /// line; exits non-zero on any failure.
     Verify(VerifyArgs),
+    /// Manage the content store.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
     Openapi {
         /// E.g. `openapi/attachd.json`.
@@ -80,6 +83,22 @@ pub struct VerifyArgs {
     /// The tenant whose log `--consistency` checks (`tenant/<uuid>` or the uuid).
     #[arg(long)]
     pub tenant: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Copy every blob's content from the configured store (or `--from`) to `--to`,
+    /// verifying each SHA-256. Safe while servers run; run it again to resume or to catch up.
+    Migrate {
+        /// The store to copy to: `database`, `file:///DIR` or `s3://BUCKET[/PREFIX]`.
+        #[arg(long)]
+        to: crate::store::StoreUrl,
+        /// The store to copy from (default: `--content-store`).
+        #[arg(long)]
+        from: Option<crate::store::StoreUrl>,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,6 +300,70 @@ pub struct ServeArgs {
     /// Bytes per stored content chunk of new blobs.
     #[arg(long, env = "ATTACHD_CHUNK_BYTES", default_value_t = crate::blob::DEFAULT_CHUNK_BYTES, hide = true)]
     pub chunk_bytes: usize,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Where blob content is kept.
+#[derive(Clone, Debug, Args)]
+pub struct StoreArgs {
+    /// Where blob content is kept: `database` (chunks in the metadata database), `file:///DIR`
+    /// (a directory), or `s3://BUCKET[/PREFIX]` (S3 or an S3-compatible service).
+    #[arg(long, env = "ATTACHD_CONTENT_STORE", default_value = "database")]
+    pub content_store: crate::store::StoreUrl,
+
+    /// The store content is being moved from (`attachd store migrate`): content not yet in
+    /// `--content-store` is read from here. Unset once the migration is done.
+    #[arg(long, env = "ATTACHD_CONTENT_STORE_PREVIOUS")]
+    pub content_store_previous: Option<crate::store::StoreUrl>,
+
+    /// Endpoint of an S3-compatible service (MinIO, Ceph RGW, Garage, SeaweedFS), e.g.
+    /// `http://127.0.0.1:8333`; AWS S3 when unset.
+    #[arg(long, env = "ATTACHD_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region.
+    #[arg(long, env = "ATTACHD_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// Allow a plain-HTTP S3 endpoint (`true`/`false`).
+    #[arg(long, env = "ATTACHD_S3_ALLOW_HTTP", default_value_t = false, action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_allow_http: bool,
+
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<Secret>,
+
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    pub s3_session_token: Option<Secret>,
+
+    /// Seconds after which stored content no blob or upload owns (left by a crash) is
+    /// removed by the sweeper, which runs at start and every half of this.
+    #[arg(long, env = "ATTACHD_STORE_ORPHAN_AGE", default_value = "3600", value_parser = parse_secs)]
+    pub store_orphan_age: SecsArg,
+
+    /// File of at least 32 random bytes that content chunks' MACs are keyed with (every
+    /// process of one deployment uses the same). Default: derived from the log signing key.
+    #[arg(long, env = "ATTACHD_CHUNK_MAC_KEY")]
+    pub chunk_mac_key: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The S3 settings besides the bucket.
+    pub fn s3(&self) -> crate::store::S3Settings {
+        crate::store::S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            region: Some(self.s3_region.clone()),
+            allow_http: self.s3_allow_http,
+            access_key_id: self.s3_access_key_id.clone(),
+            secret_access_key: self.s3_secret_access_key.as_ref().map(|s| s.0.clone()),
+            session_token: self.s3_session_token.as_ref().map(|s| s.0.clone()),
+        }
+    }
 }
 
 /// A secret setting: `Debug` never shows it.

@@ -12,6 +12,7 @@ pub mod ratelimit;
 pub mod repo;
 pub mod scan;
 pub mod server;
+pub mod store;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub page_keys: Arc<api::paging::PageKeys>,
     /// The verifiable log's keys and settings.
     pub log: Arc<log::state::LogState>,
+    /// Where blob content is kept.
+    pub content: blob::Content,
+    /// How old unowned stored content must be before the sweeper removes it.
+    pub orphan_age: Duration,
 }
 
 /// The external issuer the settings name, if any.
@@ -65,6 +70,7 @@ async fn oidc(settings: &ServeArgs) -> anyhow::Result<Option<auth::oidc::Oidc>> 
 /// Starts the malware scanner when a clamd is configured; it stops when `stop` turns true.
 pub fn spawn_scanner(
     repo: DynRepo,
+    store: store::DynStore,
     settings: &ServeArgs,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
@@ -74,6 +80,7 @@ pub fn spawn_scanner(
     };
     let config = scan::ScannerConfig {
         clamd,
+        store,
         interval: settings.scan_interval.0,
         max_bytes: settings.clamd_max_bytes,
     };
@@ -112,6 +119,7 @@ impl AppState {
         }
         let page_keys = Arc::new(api::paging::PageKeys::derive(&secret));
         let log = Arc::new(log_state(repo.as_ref(), settings).await?);
+        let content = content(repo.clone(), settings, &log).await?;
         let keys = TokenKeys::new(
             &secret,
             &settings.jwt_issuer,
@@ -136,6 +144,8 @@ impl AppState {
             oidc: oidc(settings).await?.map(Arc::new),
             page_keys,
             log,
+            content,
+            orphan_age: settings.store.store_orphan_age.0,
         })
     }
 }
@@ -144,6 +154,30 @@ const MASSIF_HEIGHT_SETTING: &str = "log_massif_height";
 
 /// The log's signing key (the configured file, or on the embedded default one made beside
 /// the database) and its massif height, which cannot change once chosen.
+/// Opens the content store, with the key its chunks' MACs are made with.
+pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogState) -> anyhow::Result<blob::Content> {
+    let macs = match &settings.store.chunk_mac_key {
+        Some(path) => {
+            let raw = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("reading the chunk MAC key {}: {e}", path.display()))?;
+            blob::ChunkMacKey::derive(&raw)?
+        }
+        None => blob::ChunkMacKey::derive(&log.key.signing().to_bytes())?,
+    };
+    let store = store::open_with_previous(
+        &settings.store.content_store,
+        settings.store.content_store_previous.as_ref(),
+        repo,
+        &settings.store.s3(),
+    )
+    .await?;
+    tracing::info!(store = %settings.store.content_store, "content store open");
+    Ok(blob::Content {
+        store,
+        macs: Arc::new(macs),
+    })
+}
+
 async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::state::LogState> {
     use log::state::KeySource;
     let source = match (&settings.log_signing_key, repo.data_dir()) {

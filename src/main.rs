@@ -3,7 +3,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use attachd::config::{ApiKeyCommand, Cli, Command, LogFormat, ServeArgs, TenantCommand};
+use attachd::config::{ApiKeyCommand, Cli, Command, LogFormat, ServeArgs, StoreCommand, TenantCommand};
 use attachd::ids::TenantId;
 use attachd::repo::{self, QuotaOverrides, SqliteRepo};
 use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
@@ -19,8 +19,10 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Serve(args)) => serve(&url, *args).await,
         Some(Command::Scan(args)) => {
             let repo = repo::connect(&url).await?;
+            let state = AppState::new(repo.clone(), &args).await?;
             let (stop, stopped) = tokio::sync::watch::channel(false);
-            let scanner = attachd::spawn_scanner(repo, &args, stopped).context("attachd scan needs --clamd")?;
+            let scanner = attachd::spawn_scanner(repo, state.content.store.clone(), &args, stopped)
+                .context("attachd scan needs --clamd")?;
             shutdown_signal().await;
             let _ = stop.send(true);
             scanner.await?;
@@ -75,6 +77,29 @@ async fn main() -> anyhow::Result<()> {
                 "{}",
                 serde_json::json!({"tenant": tenant, "max_blobs": usage.max_blobs, "max_bytes": usage.max_bytes,
                     "max_blob_bytes": usage.max_blob_bytes, "blob_count": usage.blob_count, "bytes_used": usage.bytes_used})
+            );
+            Ok(())
+        }
+        Some(Command::Store(StoreCommand::Migrate { to, from, serve })) => {
+            let repo = repo::connect(&url).await?;
+            let mut settings = *serve;
+            if let Some(from) = from {
+                settings.store.content_store = from;
+            }
+            settings.store.content_store_previous = None;
+            let state = AppState::new(repo.clone(), &settings).await?;
+            let target = attachd::store::open(&to, repo.clone(), &settings.store.s3()).await?;
+            let done = attachd::store::migrate::migrate(repo, state.content.store.clone(), target).await?;
+            println!(
+                "{}",
+                serde_json::json!({"from": settings.store.content_store.to_string(), "to": to.to_string(),
+                    "copied": done.copied, "already_there": done.already_there, "bytes_copied": done.bytes_copied,
+                    "failed": done.failed.iter().map(|(blob, why)| serde_json::json!({"blob": blob.0, "why": why})).collect::<Vec<_>>()})
+            );
+            anyhow::ensure!(
+                done.failed.is_empty(),
+                "{} blobs could not be copied",
+                done.failed.len()
             );
             Ok(())
         }
@@ -136,7 +161,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, backend = repo.backend(), "attachd listening");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let scanner = attachd::spawn_scanner(repo, &args, stopped);
+    let scanner = attachd::spawn_scanner(repo, state.content.store.clone(), &args, stopped);
     attachd::serve(state, listener, args.header_read_timeout.0, shutdown_signal()).await?;
     let _ = stop.send(true);
     if let Some(scanner) = scanner {

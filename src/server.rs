@@ -29,7 +29,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(crate::blob::sweep_uploads(
         state.repo.clone(),
+        state.content.store.clone(),
         state.upload_limits.body_idle,
+        state.orphan_age,
     ));
     let sealer = tokio::spawn(crate::log::sealer::run(state.repo.clone(), state.log.clone()));
     let app = crate::api::router(state);

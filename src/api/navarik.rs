@@ -431,7 +431,7 @@ async fn content(
         file_name: Some(record.title.clone()),
     };
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    verified_download(state.repo.clone(), blob, check, range).await
+    verified_download(state.repo.clone(), &state.content, blob, check, range).await
 }
 
 #[cfg(test)]

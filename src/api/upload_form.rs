@@ -105,6 +105,7 @@ async fn read_parts(
             });
             let pending = store_upload(
                 state.repo.as_ref(),
+                &state.content,
                 principal,
                 source,
                 std::pin::pin!(content),

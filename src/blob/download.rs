@@ -1,19 +1,27 @@
-//! Verified download: every byte sent is hashed, and the last piece is held back until
-//! the whole blob's SHA-256 matches every recorded hash. A mismatch therefore never
-//! looks like success: small blobs fail before the first byte, larger ones have their
-//! connection cut before the final piece.
+//! Verified download: every byte sent is checked before it goes out.
+//!
+//! A whole blob is hashed as it streams, and the last piece is held back until its SHA-256
+//! matches every recorded hash: a mismatch never looks like success (small blobs fail before
+//! the first byte, larger ones have their connection cut before the final piece). A byte
+//! range reads only the chunks it touches and checks each chunk's keyed MAC before sending
+//! any of its bytes; blobs without MACs (stored before them, or under another key) fall back
+//! to hashing the whole blob.
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
+use super::chunk_mac::{ChunkContext, MAC_BYTES};
 use super::range::{ByteRange, RangeRequest};
+use super::Content;
 use crate::error::ApiError;
 use crate::ids::{BlobId, TenantId};
-use crate::repo::{Blob, DynRepo, RepoResult};
-use tokio::sync::mpsc;
+use crate::repo::{Blob, DynRepo};
+use crate::store::{ChunkSpan, ContentId, StoreError, StoreResult};
 
 /// What a download must prove besides the blob's own stored hash.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +37,7 @@ pub struct DownloadCheck {
 /// Streams `blob` (or one range of it) after or while verifying its content.
 pub async fn verified_download(
     repo: DynRepo,
+    content: &Content,
     blob: Blob,
     check: DownloadCheck,
     range_header: Option<&str>,
@@ -54,9 +63,9 @@ pub async fn verified_download(
     if let Some(headers) = builder.headers_mut() {
         super::headers::content_headers(headers, check.file_name.as_deref());
     }
-    let mut verifier = Verifier::new(repo, &blob, check, range)?;
-    let body = if blob.chunk_count() <= 1 {
-        // Fits in one chunk: verify before the response starts.
+    let mut verifier = Verifier::new(repo, content, &blob, check, range).await?;
+    let body = if verifier.span.count <= 1 {
+        // One chunk to read: verify it before the response starts.
         let mut pieces = Vec::new();
         while let Some(piece) = verifier.next_piece().await? {
             pieces.push(piece);
@@ -78,66 +87,90 @@ fn header_value(value: &str) -> Result<HeaderValue, ApiError> {
     HeaderValue::from_str(value).map_err(ApiError::internal)
 }
 
-/// Chunks read ahead of the one being hashed and sent.
+/// Chunks read ahead of the one being checked and sent.
 const READ_AHEAD: usize = 2;
 
-/// Reads chunks `0..count` in order into `tx`; stops at the first gap or error, or when
-/// the download is dropped.
-async fn read_chunks(
-    repo: DynRepo,
-    tenant: TenantId,
-    blob: BlobId,
-    count: i64,
-    tx: mpsc::Sender<RepoResult<Option<Vec<u8>>>>,
-) {
-    for seq in 0..count {
-        let chunk = repo.blob_chunk(tenant, blob, seq).await;
-        let last = !matches!(chunk, Ok(Some(_)));
-        if tx.send(chunk).await.is_err() || last {
-            return;
-        }
-    }
+/// How the chunks read are checked.
+enum Check {
+    /// Hash every chunk; the whole blob's SHA-256 must match before the last piece goes.
+    Whole(Sha256),
+    /// Each chunk's MAC (`MAC_BYTES` per chunk of the span, in order) must match before
+    /// any of its bytes go.
+    Macs(Vec<u8>),
 }
 
 struct Verifier {
     repo: DynRepo,
+    content: Content,
     tenant: TenantId,
     blob: BlobId,
     size: u64,
-    chunk_count: i64,
+    span: ChunkSpan,
     stored_hash: String,
     check: DownloadCheck,
     range: Option<ByteRange>,
-    next_seq: i64,
+    mode: Check,
+    next_seq: u64,
     offset: u64,
-    hasher: Sha256,
     /// The last piece to send, held until the next one exists or the hash is verified.
     held: Option<Bytes>,
-    /// Chunks in order, read by their own task ahead of hashing and sending.
-    chunks: Option<mpsc::Receiver<RepoResult<Option<Vec<u8>>>>>,
+    /// Chunks in order, read by their own task ahead of checking and sending.
+    chunks: Option<mpsc::Receiver<StoreResult<Bytes>>>,
     verified: bool,
     failed: bool,
 }
 
 impl Verifier {
-    fn new(repo: DynRepo, blob: &Blob, check: DownloadCheck, range: Option<ByteRange>) -> Result<Self, ApiError> {
-        Ok(Self {
+    async fn new(
+        repo: DynRepo,
+        content: &Content,
+        blob: &Blob,
+        check: DownloadCheck,
+        range: Option<ByteRange>,
+    ) -> Result<Self, ApiError> {
+        let size = u64::try_from(blob.size).map_err(ApiError::internal)?;
+        let chunk_bytes = u64::try_from(blob.chunk_bytes).map_err(ApiError::internal)?;
+        let whole = ChunkSpan::whole(size, chunk_bytes);
+        let mut verifier = Self {
             repo,
+            content: content.clone(),
             tenant: TenantId(blob.tenant_id),
             blob: BlobId(blob.id),
-            size: u64::try_from(blob.size).map_err(ApiError::internal)?,
-            chunk_count: blob.chunk_count(),
+            size,
+            span: whole,
             stored_hash: blob.hash_sha256.clone(),
             check,
             range,
+            mode: Check::Whole(Sha256::new()),
             next_seq: 0,
             offset: 0,
-            hasher: Sha256::new(),
             held: None,
             chunks: None,
             verified: false,
             failed: false,
-        })
+        };
+        if let Some(range) = range {
+            let first = range.start / chunk_bytes.max(1);
+            let count = range.end / chunk_bytes.max(1) + 1 - first;
+            let (Ok(from), Ok(many)) = (i64::try_from(first), i64::try_from(count)) else {
+                return Ok(verifier);
+            };
+            if let Some(macs) = verifier
+                .repo
+                .chunk_macs(verifier.blob, content.macs.id(), from, many)
+                .await?
+            {
+                let span = ChunkSpan { first, count, ..whole };
+                if !verifier.expected_all_match(&verifier.stored_hash) {
+                    return Err(verifier.hash_mismatch(&verifier.stored_hash.clone()).await);
+                }
+                verifier.span = span;
+                verifier.next_seq = first;
+                verifier.offset = span.bytes().start;
+                verifier.mode = Check::Macs(macs);
+            }
+        }
+        Ok(verifier)
     }
 
     /// The next piece to send; `Err` once the content proves altered or unreadable.
@@ -153,6 +186,7 @@ impl Verifier {
     }
 
     async fn advance(&mut self) -> Result<Option<Bytes>, ApiError> {
+        let end_seq = self.span.first + self.span.count;
         loop {
             if self.verified {
                 let last = self.held.take();
@@ -161,34 +195,87 @@ impl Verifier {
                 }
                 return Ok(last);
             }
-            if self.next_seq == self.chunk_count {
+            if self.next_seq == end_seq {
                 self.verify().await?;
                 self.verified = true;
                 continue;
             }
-            let chunks = self.chunks.get_or_insert_with(|| {
-                let (tx, rx) = mpsc::channel(READ_AHEAD);
-                tokio::spawn(read_chunks(
-                    self.repo.clone(),
-                    self.tenant,
-                    self.blob,
-                    self.chunk_count,
-                    tx,
-                ));
-                rx
-            });
-            let chunk = chunks.recv().await.transpose()?.flatten();
-            let Some(chunk) = chunk.map(Bytes::from) else {
-                return Err(self.integrity_failure("a content chunk is missing").await);
+            if self.chunks.is_none() {
+                self.chunks = Some(self.start_reading().await?);
+            }
+            let chunk = match self.chunks.as_mut() {
+                Some(chunks) => chunks.recv().await,
+                None => None,
             };
+            let chunk = match chunk {
+                Some(Ok(chunk)) => chunk,
+                None | Some(Err(StoreError::NotFound)) => {
+                    return Err(self
+                        .integrity_failure("the stored content is missing or cut short")
+                        .await)
+                }
+                Some(Err(err)) => return Err(err.into()),
+            };
+            self.check_chunk(&chunk).await?;
             self.next_seq += 1;
-            self.hasher.update(&chunk);
             let chunk_start = self.offset;
             self.offset += chunk.len() as u64;
             if let Some(piece) = self.slice_for_range(chunk, chunk_start) {
                 if let Some(previous) = self.held.replace(piece) {
                     metrics::counter!(crate::metrics::DOWNLOADED_BYTES).increment(previous.len() as u64);
                     return Ok(Some(previous));
+                }
+            }
+        }
+    }
+
+    /// Starts the task reading the span's chunks ahead of checking.
+    async fn start_reading(&mut self) -> Result<mpsc::Receiver<StoreResult<Bytes>>, ApiError> {
+        let id = ContentId {
+            tenant: self.tenant,
+            blob: self.blob,
+        };
+        let mut stream = match self.content.store.read(id, self.span).await {
+            Ok(stream) => stream,
+            Err(StoreError::NotFound) => {
+                return Err(self
+                    .integrity_failure("the stored content is missing or has the wrong length")
+                    .await)
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let (tx, rx) = mpsc::channel(READ_AHEAD);
+        tokio::spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Hashes a chunk, or checks its MAC.
+    async fn check_chunk(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        match &mut self.mode {
+            Check::Whole(hasher) => {
+                hasher.update(chunk);
+                Ok(())
+            }
+            Check::Macs(macs) => {
+                let at = usize::try_from(self.next_seq - self.span.first).map_err(ApiError::internal)? * MAC_BYTES;
+                let expected = macs.get(at..at + MAC_BYTES).unwrap_or_default();
+                let context = ChunkContext {
+                    blob: self.blob.0,
+                    hash: &self.stored_hash,
+                    size: self.size,
+                };
+                if self.content.macs.verify(context, self.next_seq, chunk, expected) {
+                    Ok(())
+                } else {
+                    let why = format!("chunk {} does not match its MAC", self.next_seq);
+                    Err(self.integrity_failure(&why).await)
                 }
             }
         }
@@ -211,29 +298,39 @@ impl Verifier {
     }
 
     async fn verify(&mut self) -> Result<(), ApiError> {
-        let computed = hex::encode(std::mem::take(&mut self.hasher).finalize());
-        if self.offset != self.size {
+        if self.offset != self.span.bytes().end {
             return Err(self.integrity_failure("the stored content has the wrong length").await);
         }
-        let matches_all = computed == self.stored_hash
-            && self
-                .check
-                .expected
-                .iter()
-                .all(|expected| expected.eq_ignore_ascii_case(&computed));
-        if !matches_all {
-            tracing::error!(
-                tenant = %self.tenant,
-                blob = %self.blob,
-                route = self.check.route,
-                stored = %self.stored_hash,
-                expected = ?self.check.expected,
-                computed = %computed,
-                "integrity failure: content does not match its recorded hash"
-            );
-            return Err(self.integrity_failure("the content hash differs").await);
+        let Check::Whole(hasher) = &mut self.mode else {
+            // Every chunk passed its MAC, which binds the recorded hash (checked up front).
+            return Ok(());
+        };
+        let computed = hex::encode(std::mem::take(hasher).finalize());
+        if computed != self.stored_hash || !self.expected_all_match(&computed) {
+            return Err(self.hash_mismatch(&computed).await);
         }
         Ok(())
+    }
+
+    /// Whether every referencing hash is `hash`.
+    fn expected_all_match(&self, hash: &str) -> bool {
+        self.check
+            .expected
+            .iter()
+            .all(|expected| expected.eq_ignore_ascii_case(hash))
+    }
+
+    async fn hash_mismatch(&self, computed: &str) -> ApiError {
+        tracing::error!(
+            tenant = %self.tenant,
+            blob = %self.blob,
+            route = self.check.route,
+            stored = %self.stored_hash,
+            expected = ?self.check.expected,
+            computed = %computed,
+            "integrity failure: content does not match its recorded hash"
+        );
+        self.integrity_failure("the content hash differs").await
     }
 
     async fn integrity_failure(&self, why: &str) -> ApiError {

@@ -1,6 +1,7 @@
 //! The core: the streamed upload pipeline, attachment references, the scan gate and the
 //! verified download stream, which every dialect's routes call.
 
+mod chunk_mac;
 mod download;
 mod gate;
 mod headers;
@@ -11,6 +12,7 @@ mod referrer;
 mod sweep;
 mod upload;
 
+pub use chunk_mac::ChunkMacKey;
 pub use download::{verified_download, DownloadCheck};
 pub use gate::ScanGate;
 pub use mime::choose_mime;
@@ -22,3 +24,10 @@ pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSourc
 
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Where blob content is kept, and the key its chunks' MACs are made with.
+#[derive(Clone)]
+pub struct Content {
+    pub store: crate::store::DynStore,
+    pub macs: std::sync::Arc<ChunkMacKey>,
+}

@@ -109,6 +109,7 @@ impl Referrer {
     pub async fn download(
         &self,
         repo: DynRepo,
+        content: &super::Content,
         log: &LogState,
         uuid: &str,
         gate: ScanGate,
@@ -126,7 +127,7 @@ impl Referrer {
         // are proven, and a failed proof is what the client is told.
         let (proven, response) = tokio::join!(
             self.prove(repo.as_ref(), log, &blob, &naming),
-            verified_download(repo.clone(), blob.clone(), check, range)
+            verified_download(repo.clone(), content, blob.clone(), check, range)
         );
         proven?;
         response

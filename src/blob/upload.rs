@@ -1,5 +1,6 @@
-//! Streamed upload: body stream → size limit → SHA-256 and byte count → chunk writer,
-//! all inside one transaction, so a failed upload leaves nothing behind.
+//! Streamed upload: body stream → size limit → SHA-256 and byte count → content store,
+//! listed in the upload ledger until its blob row commits, so a failed upload leaves nothing
+//! visible and whatever it stored is removed (at once, or by the sweeper after a crash).
 
 use std::time::Duration;
 
@@ -8,11 +9,14 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use super::chunk_mac::{chunk_digest, ChunkContext};
 use super::mime::{choose_mime, SNIFF_BYTES};
+use super::Content;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ids::BlobId;
-use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, NewRecord, Repo, TenantUsage};
+use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, NewRecord, Repo, RepoError, TenantUsage};
+use crate::store::{ContentId, DynStore, StagedContent};
 
 /// Limits applied to every upload.
 #[derive(Clone, Copy, Debug)]
@@ -35,17 +39,16 @@ pub struct UploadSource {
     pub file_name: Option<String>,
 }
 
-/// A blob whose content is written but not yet committed: invisible until `commit`.
+/// A blob whose content is stored but not yet committed: invisible until `commit`.
 pub struct PendingBlob {
-    id: BlobId,
-    writer: Box<dyn BlobWriter>,
+    staging: Staging,
     blob: NewBlob,
     quota: CommitLimits,
 }
 
 impl PendingBlob {
     pub fn id(&self) -> BlobId {
-        self.id
+        self.staging.id.blob
     }
 
     /// The SHA-256 of the content, hex.
@@ -59,20 +62,102 @@ impl PendingBlob {
     }
 
     /// Commits the blob together with a record naming it: both or neither.
-    pub async fn commit_with(self, record: Option<&NewRecord>) -> Result<Blob, ApiError> {
-        let stored = self.writer.commit(self.blob, self.quota, record).await?;
-        metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
-        Ok(stored)
+    pub async fn commit_with(mut self, record: Option<&NewRecord>) -> Result<Blob, ApiError> {
+        let writer = self
+            .staging
+            .writer
+            .take()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("committed twice")))?;
+        match writer.commit(self.blob, self.quota, record).await {
+            Ok(stored) => {
+                self.staging.content = None;
+                metrics::counter!(crate::metrics::UPLOADED_BYTES).increment(u64::try_from(stored.size).unwrap_or(0));
+                Ok(stored)
+            }
+            // Refused and rolled back (the ledger entry is ended): the content goes now.
+            Err(err @ (RepoError::QuotaExceeded(_) | RepoError::Conflict(_))) => {
+                self.staging.discard().await;
+                Err(err.into())
+            }
+            Err(err) => {
+                // The commit may have happened after all (a connection lost during it): the
+                // content stays, and the sweeper removes it if its ledger entry outlives it.
+                self.staging.content = None;
+                Err(err.into())
+            }
+        }
     }
 
-    pub async fn abort(self) {
-        self.writer.abort().await;
+    pub async fn abort(mut self) {
+        self.staging.discard().await;
+    }
+}
+
+/// An upload's two halves: its ledger entry and its stored content. Dropped unfinished
+/// (the request went away), both are removed in the background.
+struct Staging {
+    store: DynStore,
+    id: ContentId,
+    writer: Option<Box<dyn BlobWriter>>,
+    content: Option<Box<dyn StagedContent>>,
+    /// Recorded in the ledger, for the sweeper.
+    cleanup_id: Option<String>,
+}
+
+impl Staging {
+    /// Removes the content, then the ledger entry. If the content cannot be removed, the
+    /// entry stays for the sweeper to retry.
+    async fn discard(&mut self) {
+        let (content, writer) = (self.content.take(), self.writer.take());
+        discard(self.store.clone(), self.id, content, writer).await;
+    }
+
+    /// Records a cleanup id the store has made since the last call.
+    async fn record_cleanup(&mut self) -> Result<(), ApiError> {
+        let made = self.content.as_ref().and_then(|content| content.cleanup_id());
+        if made.is_some() && made != self.cleanup_id {
+            if let (Some(writer), Some(id)) = (self.writer.as_mut(), made.as_deref()) {
+                writer.record_cleanup(id).await?;
+            }
+            self.cleanup_id = made;
+        }
+        Ok(())
+    }
+}
+
+async fn discard(
+    store: DynStore,
+    id: ContentId,
+    content: Option<Box<dyn StagedContent>>,
+    writer: Option<Box<dyn BlobWriter>>,
+) {
+    let cleanup = content.as_ref().and_then(|content| content.cleanup_id());
+    drop(content);
+    if let Err(err) = store.discard(id, cleanup.as_deref()).await {
+        tracing::warn!(error = %err, blob = %id.blob, "could not remove an abandoned upload's content; the sweeper will retry");
+        return;
+    }
+    if let Some(writer) = writer {
+        writer.abort().await;
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.content.is_none() && self.writer.is_none() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (store, id, content, writer) = (self.store.clone(), self.id, self.content.take(), self.writer.take());
+            runtime.spawn(discard(store, id, content, writer));
+        }
     }
 }
 
 /// Writes `body` as a new blob of the principal's tenant, to be committed by the caller.
 pub async fn store_upload<S>(
     repo: &dyn Repo,
+    content: &Content,
     principal: &Principal,
     source: UploadSource,
     body: S,
@@ -93,27 +178,53 @@ where
         )));
     }
     let cap = SizeCap::smallest(limits.max_blob_bytes, &usage, quota);
-    let id = BlobId::new();
-    let writer = repo.begin_blob(principal.tenant, id).await?;
+    let id = ContentId {
+        tenant: principal.tenant,
+        blob: BlobId::new(),
+    };
+    let writer = repo.begin_blob(id.tenant, id.blob).await?;
+    let mut staging = Staging {
+        store: content.store.clone(),
+        id,
+        writer: Some(writer),
+        content: None,
+        cleanup_id: None,
+    };
+    staging.content = Some(content.store.stage(id).await?);
     let (chunks, to_store) = mpsc::channel::<Staged>(STORE_QUEUE);
-    // Storage runs as its own task so inserts proceed while this one hashes.
-    let storing = tokio::spawn(store_chunks(writer, to_store));
+    // Storage runs as its own task so the store writes while this one hashes.
+    let storing = tokio::spawn(store_chunks(staging, to_store));
     let read = read_body(body, limits, cap, chunks).await;
-    let (writer, stored) = storing.await.map_err(ApiError::internal)?;
+    let (mut staging, stored) = storing.await.map_err(ApiError::internal)?;
     // A storage error explains why reading stopped, so it comes first.
-    let written = match stored.and(read) {
-        Ok(written) => written,
+    let (written, digests) = match stored.and_then(|digests| read.map(|written| (written, digests))) {
+        Ok(done) => done,
         Err(err) => {
-            writer.abort().await;
+            staging.discard().await;
             return Err(err);
         }
     };
+    if let Some(staged) = staging.content.as_mut() {
+        if let Err(err) = staged.finish().await {
+            staging.discard().await;
+            return Err(err.into());
+        }
+    }
     let mime_type = choose_mime(
         source.content_type.as_deref(),
         source.file_name.as_deref(),
         &written.head,
     );
+    let size = u64::try_from(written.size).map_err(ApiError::internal)?;
+    let context = ChunkContext {
+        blob: id.blob.0,
+        hash: &written.hash,
+        size,
+    };
+    let chunk_macs = content.macs.macs(context, &digests);
     let blob = NewBlob {
+        chunk_macs,
+        chunk_mac_key: content.macs.id().to_string(),
         hash_sha256: written.hash,
         size: written.size,
         chunk_bytes: i64::try_from(limits.chunk_bytes).map_err(ApiError::internal)?,
@@ -122,12 +233,7 @@ where
         subject: principal.subject.clone(),
         timestamp_accepted: chrono::Utc::now(),
     };
-    Ok(PendingBlob {
-        id,
-        writer,
-        blob,
-        quota,
-    })
+    Ok(PendingBlob { staging, blob, quota })
 }
 
 /// The answer to a blob over the server's size limit.
@@ -202,14 +308,14 @@ enum Staged {
     KeepAlive,
 }
 
-/// Writes chunks in order until the sender is gone, then hands the writer back.
-/// If the upload is abandoned, the writer is dropped with this task's output, which
-/// removes what it staged.
+/// Stores chunks in order until the sender is gone, then hands the upload back with each
+/// chunk's SHA-256. If the upload is abandoned, the staging is dropped with this task's
+/// output, which removes what it stored.
 async fn store_chunks(
-    mut writer: Box<dyn BlobWriter>,
+    mut staging: Staging,
     mut chunks: mpsc::Receiver<Staged>,
-) -> (Box<dyn BlobWriter>, Result<(), ApiError>) {
-    let mut seq: i64 = 0;
+) -> (Staging, Result<Vec<[u8; 32]>, ApiError>) {
+    let mut digests = Vec::new();
     let mut batch = Vec::with_capacity(STORE_QUEUE);
     while let Some(staged) = chunks.recv().await {
         let mut keep_alive = false;
@@ -223,20 +329,28 @@ async fn store_chunks(
                 next = chunks.try_recv().ok();
             }
         }
-        let mut written = Ok(());
-        if !batch.is_empty() {
-            written = writer.write_chunks(seq, &batch).await;
-            seq += batch.len() as i64;
-            batch.clear();
-        }
-        if keep_alive && written.is_ok() {
-            written = writer.keep_alive().await;
-        }
+        let written = store_batch(&mut staging, &batch, keep_alive).await;
+        digests.extend(batch.drain(..).map(|chunk| chunk_digest(&chunk)));
         if let Err(err) = written {
-            return (writer, Err(err.into()));
+            return (staging, Err(err));
         }
     }
-    (writer, Ok(()))
+    (staging, Ok(digests))
+}
+
+async fn store_batch(staging: &mut Staging, batch: &[Bytes], keep_alive: bool) -> Result<(), ApiError> {
+    if !batch.is_empty() {
+        if let Some(content) = staging.content.as_mut() {
+            content.write(batch).await?;
+        }
+        staging.record_cleanup().await?;
+    }
+    if keep_alive {
+        if let Some(writer) = staging.writer.as_mut() {
+            writer.keep_alive().await?;
+        }
+    }
+    Ok(())
 }
 
 struct Written {

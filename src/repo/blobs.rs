@@ -1,20 +1,39 @@
-//! Blob metadata and content chunks: staged uploads begin here, reads go through the
-//! blob row, and a download that finds altered content marks it.
+//! Blob metadata, the upload ledger, chunk MACs, and the `database` content store's chunk
+//! rows. Reads go through the blob row; a download that finds altered content marks it.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Blob, BlobWriter, RepoResult};
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use super::{Blob, BlobWriter, RepoResult, StaleUpload};
 use crate::ids::{BlobId, TenantId};
 
 #[async_trait]
 pub trait BlobRepo {
+    /// Lists a new upload in the ledger.
     async fn begin_blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Box<dyn BlobWriter>>;
-    /// Removes uploads (and their chunks) untouched since then: those a crash or a lost
-    /// cleanup left. Returns how many.
-    async fn sweep_uploads(&self, untouched_since: DateTime<Utc>) -> RepoResult<u64>;
+    /// Takes off the ledger uploads untouched since then (those a crash or a lost cleanup
+    /// left) and returns them, for their content to be discarded.
+    async fn sweep_uploads(&self, untouched_since: DateTime<Utc>) -> RepoResult<Vec<StaleUpload>>;
+    /// Of these blob ids, those neither a blob row nor a listed upload owns.
+    async fn unowned_content(&self, blobs: &[Uuid]) -> RepoResult<HashSet<Uuid>>;
     async fn blob(&self, tenant: TenantId, blob: BlobId) -> RepoResult<Option<Blob>>;
+    /// Every tenant's blobs in id order, `limit` after `after` (for moving content).
+    async fn blobs_after(&self, after: Option<Uuid>, limit: i64) -> RepoResult<Vec<Blob>>;
+    /// How many blobs there are, and their bytes, over all tenants.
+    async fn blob_totals(&self) -> RepoResult<(i64, i64)>;
+    /// The MACs of chunks `first..first + count`, if the blob has them all, made with key `key_id`.
+    async fn chunk_macs(&self, blob: BlobId, key_id: &str, first: i64, count: i64) -> RepoResult<Option<Vec<u8>>>;
+    /// The `database` store's chunks: stages `chunks` as numbers `first_seq`, … in one
+    /// transaction, durable with the next durable commit.
+    async fn write_chunks(&self, blob: BlobId, first_seq: i64, chunks: &[bytes::Bytes]) -> RepoResult<()>;
     async fn blob_chunk(&self, tenant: TenantId, blob: BlobId, seq: i64) -> RepoResult<Option<Vec<u8>>>;
+    async fn delete_chunks(&self, blob: BlobId) -> RepoResult<()>;
+    /// Deletes chunks neither a blob row nor a listed upload owns; returns how many blobs' worth.
+    async fn delete_orphan_chunks(&self) -> RepoResult<u64>;
     /// Records that the blob's content no longer matches its hash (first time only).
     async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
 }
@@ -35,8 +54,116 @@ macro_rules! impl_blobs {
             async fn sweep_uploads(
                 &self,
                 untouched_since: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<u64> {
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::StaleUpload>> {
                 self.sweep_staged_uploads(untouched_since).await
+            }
+
+            async fn unowned_content(
+                &self,
+                blobs: &[uuid::Uuid],
+            ) -> $crate::repo::RepoResult<std::collections::HashSet<uuid::Uuid>> {
+                let mut unowned = std::collections::HashSet::new();
+                for blob in blobs {
+                    let owned: bool = sqlx::query_scalar($crate::repo::sql::CONTENT_OWNED)
+                        .bind(blob)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    if !owned {
+                        unowned.insert(*blob);
+                    }
+                }
+                Ok(unowned)
+            }
+
+            async fn blobs_after(
+                &self,
+                after: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Blob>> {
+                Ok(sqlx::query_as($crate::repo::sql::BLOBS_AFTER)
+                    .bind(after.unwrap_or(uuid::Uuid::nil()))
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
+            async fn blob_totals(&self) -> $crate::repo::RepoResult<(i64, i64)> {
+                Ok(sqlx::query_as($crate::repo::sql::BLOB_TOTALS)
+                    .fetch_one(&self.pool)
+                    .await?)
+            }
+
+            async fn chunk_macs(
+                &self,
+                blob: $crate::ids::BlobId,
+                key_id: &str,
+                first: i64,
+                count: i64,
+            ) -> $crate::repo::RepoResult<Option<Vec<u8>>> {
+                const MAC_BYTES: i64 = 32;
+                let (Ok(from), Ok(len)) = (
+                    i32::try_from(first * MAC_BYTES + 1),
+                    i32::try_from(count * MAC_BYTES),
+                ) else {
+                    return Ok(None);
+                };
+                let macs: Option<Vec<u8>> = sqlx::query_scalar($crate::repo::sql::SELECT_CHUNK_MACS)
+                    .bind(blob.0)
+                    .bind(from)
+                    .bind(len)
+                    .bind(key_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(macs.filter(|macs| macs.len() as i64 == count * MAC_BYTES))
+            }
+
+            async fn write_chunks(
+                &self,
+                blob: $crate::ids::BlobId,
+                first_seq: i64,
+                chunks: &[bytes::Bytes],
+            ) -> $crate::repo::RepoResult<()> {
+                let mut write = $crate::repo::tx::begin_write_with(
+                    &self.pool,
+                    self.write_gate().as_ref(),
+                    $crate::repo::tx::Sync::Staged,
+                )
+                .await?;
+                for (seq, data) in (first_seq..).zip(chunks) {
+                    sqlx::query($crate::repo::sql::INSERT_CHUNK)
+                        .bind(blob.0)
+                        .bind(seq)
+                        .bind(data.as_ref())
+                        .execute(&mut *write.tx)
+                        .await?;
+                }
+                write.tx.commit().await
+            }
+
+            async fn delete_chunks(&self, blob: $crate::ids::BlobId) -> $crate::repo::RepoResult<()> {
+                let mut write = self.begin_write().await?;
+                sqlx::query($crate::repo::sql::DELETE_CHUNKS)
+                    .bind(blob.0)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await
+            }
+
+            async fn delete_orphan_chunks(&self) -> $crate::repo::RepoResult<u64> {
+                let orphans: Vec<uuid::Uuid> = sqlx::query_scalar($crate::repo::sql::ORPHAN_CHUNK_OWNERS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut removed = 0;
+                for blob in orphans {
+                    let mut write = self.begin_write().await?;
+                    let deleted = sqlx::query($crate::repo::sql::DELETE_ORPHAN_CHUNKS)
+                        .bind(blob)
+                        .execute(&mut *write.tx)
+                        .await?;
+                    write.tx.commit().await?;
+                    removed += u64::from(deleted.rows_affected() > 0);
+                }
+                Ok(removed)
             }
 
             async fn blob(

@@ -17,7 +17,7 @@ mod sql;
 mod sqlite;
 pub mod terms;
 mod tx;
-mod uploads;
+pub mod uploads;
 
 use std::sync::Arc;
 
@@ -38,6 +38,7 @@ pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use scans::ScanRepo;
 pub use sqlite::SqliteRepo;
 pub use terms::TermField;
+pub use uploads::StaleUpload;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
@@ -190,14 +191,19 @@ pub struct NewBlob {
     pub issuer: String,
     pub subject: String,
     pub timestamp_accepted: DateTime<Utc>,
+    /// The keyed MAC of each chunk, concatenated; empty for none.
+    pub chunk_macs: Vec<u8>,
+    /// Names the key the MACs were made with.
+    pub chunk_mac_key: String,
 }
 
-/// Storage for one blob being uploaded: chunks are staged as they arrive and only `commit`
-/// makes them visible. A failed commit, `abort` or dropping the writer removes them.
+/// One upload's entry in the upload ledger: listed from before its content is stored
+/// until `commit` replaces it with the blob row. A failed commit or `abort` ends it.
 #[async_trait]
 pub trait BlobWriter: Send {
-    /// Stages `chunks` as numbers `first_seq`, `first_seq + 1`, … in one transaction.
-    async fn write_chunks(&mut self, first_seq: i64, chunks: &[bytes::Bytes]) -> RepoResult<()>;
+    /// Records what the content store would leave behind if the upload died (an S3
+    /// multipart upload's id), for the sweeper; an error if it was swept.
+    async fn record_cleanup(&mut self, cleanup_id: &str) -> RepoResult<()>;
     /// Marks the upload as alive, so the sweeper leaves it; an error if it was swept.
     async fn keep_alive(&mut self) -> RepoResult<()>;
     /// Makes the blob visible, counting it against the tenant's quotas atomically:
@@ -209,7 +215,7 @@ pub trait BlobWriter: Send {
         limits: CommitLimits,
         record: Option<&NewRecord>,
     ) -> RepoResult<Blob>;
-    /// Removes the staged chunks now rather than in the background when dropped.
+    /// Takes the upload off the ledger (its content is discarded by the caller).
     async fn abort(self: Box<Self>);
 }
 

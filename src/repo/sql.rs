@@ -41,8 +41,26 @@ pub const INSERT_BLOB: &str = "INSERT INTO blobs (id, tenant_id, hash_sha256, si
 pub const SELECT_BLOB: &str = "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
      timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at \
      FROM blobs WHERE tenant_id = $1 AND id = $2";
+pub const BLOBS_AFTER: &str = "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
+     timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at \
+     FROM blobs WHERE id > $1 ORDER BY id LIMIT $2";
+pub const BLOB_TOTALS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs";
 pub const SELECT_CHUNK: &str = "SELECT c.data FROM blob_chunks c JOIN blobs b ON b.id = c.blob_id \
      WHERE b.tenant_id = $1 AND c.blob_id = $2 AND c.seq = $3";
+pub const DELETE_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob_id = $1";
+/// Whether a blob row or a listed upload owns content named by this blob id.
+pub const CONTENT_OWNED: &str = "SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1) \
+     OR EXISTS (SELECT 1 FROM blob_uploads WHERE blob_id = $1)";
+pub const ORPHAN_CHUNK_OWNERS: &str = "SELECT DISTINCT c.blob_id FROM blob_chunks c \
+     WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = c.blob_id) \
+     AND NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.blob_id = c.blob_id) LIMIT 1000";
+/// Deletes one blob's chunks only if still unowned (an upload may have begun with that id).
+pub const DELETE_ORPHAN_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob_id = $1 \
+     AND NOT EXISTS (SELECT 1 FROM blobs WHERE id = $1) \
+     AND NOT EXISTS (SELECT 1 FROM blob_uploads WHERE blob_id = $1)";
+/// A slice of a blob's chunk MACs: 1-based byte offset and length.
+pub const SELECT_CHUNK_MACS: &str =
+    "SELECT substr(macs, $2, $3) FROM blob_chunk_macs WHERE blob_id = $1 AND key_id = $4";
 pub const MARK_TAMPERED: &str =
     "UPDATE blobs SET tampered_at = $3 WHERE tenant_id = $1 AND id = $2 AND tampered_at IS NULL";
 

@@ -1,103 +1,60 @@
-//! Staged uploads: each chunk is committed in a short transaction of its own as it arrives,
-//! listed under its upload in `blob_uploads`, and becomes visible only when `commit` writes
-//! the blob row (chunks are read through it). No upload holds the SQLite write gate or a
-//! PostgreSQL connection while it waits for its client.
-//!
-//! A failed upload deletes its chunks at once (also when its request is dropped mid-way);
-//! whatever a crash leaves is swept once untouched for long enough.
+//! The upload ledger: an upload is listed in `blob_uploads` from before its first byte is
+//! stored until its blob row replaces the entry, in one transaction, when it completes.
+//! The content itself goes to the content store; the ledger is how the sweeper finds what a
+//! crash left there, and how a blob row and its chunk MACs become visible together.
 
-use std::sync::Arc;
+use uuid::Uuid;
 
-use futures::future::BoxFuture;
-use sqlx::{Database, Pool};
-use tokio::sync::Mutex;
-
-use super::RepoResult;
 use crate::ids::{BlobId, TenantId};
 
 pub const INSERT_UPLOAD: &str =
     "INSERT INTO blob_uploads (blob_id, tenant_id, started_at, touched_at) VALUES ($1, $2, $3, $3)";
 pub const TOUCH_UPLOAD: &str = "UPDATE blob_uploads SET touched_at = $2 WHERE blob_id = $1";
+pub const RECORD_CLEANUP: &str = "UPDATE blob_uploads SET cleanup_id = $2, touched_at = $3 WHERE blob_id = $1";
 /// Publishing takes the upload off the list; 0 rows means it was swept meanwhile.
 pub const END_UPLOAD: &str = "DELETE FROM blob_uploads WHERE blob_id = $1";
 /// The sweeper's compare-and-delete: an upload touched since it was found stays.
 pub const END_STALE_UPLOAD: &str = "DELETE FROM blob_uploads WHERE blob_id = $1 AND touched_at < $2";
-pub const STALE_UPLOADS: &str = "SELECT blob_id FROM blob_uploads WHERE touched_at < $1 LIMIT 1000";
-pub const DELETE_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob_id = $1";
+pub const STALE_UPLOADS: &str =
+    "SELECT blob_id, tenant_id, cleanup_id FROM blob_uploads WHERE touched_at < $1 LIMIT 1000";
+pub const INSERT_CHUNK_MACS: &str = "INSERT INTO blob_chunk_macs (blob_id, key_id, macs) VALUES ($1, $2, $3)";
+
+/// An upload the sweeper took off the ledger: its content is to be discarded.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct StaleUpload {
+    pub blob_id: Uuid,
+    pub tenant_id: Uuid,
+    pub cleanup_id: Option<String>,
+}
+
+impl StaleUpload {
+    pub fn tenant(&self) -> TenantId {
+        TenantId(self.tenant_id)
+    }
+
+    pub fn blob(&self) -> BlobId {
+        BlobId(self.blob_id)
+    }
+}
 
 /// The error of an upload the sweeper removed while it was still being written.
 pub fn swept(blob: BlobId) -> super::RepoError {
     super::RepoError::Other(anyhow::anyhow!("upload {blob} was swept as abandoned"))
 }
 
-/// Deletes an abandoned upload's chunks; the backend's own function, so `Drop` can call it.
-pub type Discard<DB> = fn(Pool<DB>, Option<Arc<Mutex<()>>>, BlobId) -> BoxFuture<'static, RepoResult<()>>;
-
-/// Writes one staged upload.
-pub struct StagedBlobWriter<DB: Database> {
-    pub pool: Pool<DB>,
-    pub gate: Option<Arc<Mutex<()>>>,
+/// Writes one upload's ledger entry.
+pub struct LedgerEntry<DB: sqlx::Database> {
+    pub pool: sqlx::Pool<DB>,
+    pub gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     pub tenant: TenantId,
     pub blob: BlobId,
-    pub discard: Discard<DB>,
-    /// Published or discarded: nothing left for `Drop` to do.
-    pub finished: bool,
 }
 
-impl<DB: Database> StagedBlobWriter<DB> {
-    /// Deletes the staged chunks now.
-    pub async fn discard_now(&mut self) {
-        self.finished = true;
-        if let Err(err) = (self.discard)(self.pool.clone(), self.gate.clone(), self.blob).await {
-            // The sweeper retries once the upload is stale.
-            tracing::warn!(error = %err, blob = %self.blob, "could not remove an abandoned upload's chunks");
-        }
-    }
-}
-
-impl<DB: Database> Drop for StagedBlobWriter<DB> {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        // Dropped mid-upload (the request went away): clean up in the background.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (pool, gate, blob, discard) = (self.pool.clone(), self.gate.clone(), self.blob, self.discard);
-            runtime.spawn(async move {
-                if let Err(err) = discard(pool, gate, blob).await {
-                    tracing::warn!(error = %err, %blob, "could not remove an abandoned upload's chunks");
-                }
-            });
-        }
-    }
-}
-
-/// Implements staged uploads for backend `$repo` over database `$db`: the `BlobWriter`, and
-/// `begin_staged_blob`/`sweep_staged_uploads` for its `Repo` implementation to call.
+/// Implements the upload ledger for backend `$repo` over database `$db`: the `BlobWriter`,
+/// and `begin_staged_blob`/`sweep_staged_uploads` for its `Repo` implementation to call.
 macro_rules! impl_uploads {
     ($repo:ty, $db:ty) => {
         impl $repo {
-            fn discard_upload(
-                pool: sqlx::Pool<$db>,
-                gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
-                blob: $crate::ids::BlobId,
-            ) -> futures::future::BoxFuture<'static, $crate::repo::RepoResult<()>> {
-                Box::pin(async move {
-                    use $crate::repo::uploads::*;
-                    let mut write = $crate::repo::tx::begin_write(&pool, gate.as_ref()).await?;
-                    sqlx::query(DELETE_CHUNKS)
-                        .bind(blob.0)
-                        .execute(&mut *write.tx)
-                        .await?;
-                    sqlx::query(END_UPLOAD)
-                        .bind(blob.0)
-                        .execute(&mut *write.tx)
-                        .await?;
-                    write.tx.commit().await?;
-                    Ok(())
-                })
-            }
-
             async fn begin_staged_blob(
                 &self,
                 tenant: $crate::ids::TenantId,
@@ -112,92 +69,60 @@ macro_rules! impl_uploads {
                     .execute(&mut *write.tx)
                     .await?;
                 write.tx.commit().await?;
-                Ok(Box::new(StagedBlobWriter::<$db> {
+                Ok(Box::new(LedgerEntry::<$db> {
                     pool: self.pool.clone(),
                     gate: self.write_gate(),
                     tenant,
                     blob,
-                    discard: Self::discard_upload,
-                    finished: false,
                 }))
             }
 
             async fn sweep_staged_uploads(
                 &self,
                 untouched_since: chrono::DateTime<chrono::Utc>,
-            ) -> $crate::repo::RepoResult<u64> {
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::uploads::StaleUpload>> {
                 use $crate::repo::uploads::*;
-                let stale: Vec<uuid::Uuid> = sqlx::query_scalar(STALE_UPLOADS)
+                let stale: Vec<StaleUpload> = sqlx::query_as(STALE_UPLOADS)
                     .bind(untouched_since)
                     .fetch_all(&self.pool)
                     .await?;
-                let mut swept = 0;
-                for blob in stale {
+                let mut claimed = Vec::new();
+                for upload in stale {
                     let mut write = self.begin_write().await?;
                     let ended = sqlx::query(END_STALE_UPLOAD)
-                        .bind(blob)
+                        .bind(upload.blob_id)
                         .bind(untouched_since)
                         .execute(&mut *write.tx)
                         .await?;
-                    if ended.rows_affected() > 0 {
-                        sqlx::query(DELETE_CHUNKS)
-                            .bind(blob)
-                            .execute(&mut *write.tx)
-                            .await?;
-                        swept += 1;
-                    }
                     write.tx.commit().await?;
+                    if ended.rows_affected() > 0 {
+                        claimed.push(upload);
+                    }
                 }
-                Ok(swept)
+                Ok(claimed)
             }
         }
 
         #[async_trait::async_trait]
-        impl $crate::repo::BlobWriter for $crate::repo::uploads::StagedBlobWriter<$db> {
-            async fn write_chunks(&mut self, first_seq: i64, chunks: &[bytes::Bytes]) -> $crate::repo::RepoResult<()> {
-                let mut write =
-                    $crate::repo::tx::begin_write_with(&self.pool, self.gate.as_ref(), $crate::repo::tx::Sync::Staged)
-                        .await?;
-                for (seq, data) in (first_seq..).zip(chunks) {
-                    sqlx::query($crate::repo::sql::INSERT_CHUNK)
-                        .bind(self.blob.0)
-                        .bind(seq)
-                        .bind(data.as_ref())
-                        .execute(&mut *write.tx)
-                        .await?;
+        impl $crate::repo::BlobWriter for $crate::repo::uploads::LedgerEntry<$db> {
+            async fn record_cleanup(&mut self, cleanup_id: &str) -> $crate::repo::RepoResult<()> {
+                let mut write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
+                let recorded = sqlx::query($crate::repo::uploads::RECORD_CLEANUP)
+                    .bind(self.blob.0)
+                    .bind(cleanup_id)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut *write.tx)
+                    .await?;
+                if recorded.rows_affected() == 0 {
+                    return Err($crate::repo::uploads::swept(self.blob));
                 }
                 write.tx.commit().await
             }
 
             async fn keep_alive(&mut self) -> $crate::repo::RepoResult<()> {
-                let write =
+                let mut write =
                     $crate::repo::tx::begin_write_with(&self.pool, self.gate.as_ref(), $crate::repo::tx::Sync::Staged)
                         .await?;
-                self.touch(write).await
-            }
-
-            async fn commit(
-                mut self: Box<Self>,
-                blob: $crate::repo::NewBlob,
-                limits: $crate::repo::CommitLimits,
-                record: Option<&$crate::repo::NewRecord>,
-            ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
-                let published = self.publish(blob, limits, record).await;
-                if published.is_err() {
-                    self.discard_now().await;
-                }
-                self.finished = true;
-                published
-            }
-
-            async fn abort(mut self: Box<Self>) {
-                self.discard_now().await;
-            }
-        }
-
-        impl $crate::repo::uploads::StagedBlobWriter<$db> {
-            /// Records in `write` that the upload is alive, and commits; an error if it was swept.
-            async fn touch(&self, mut write: $crate::repo::tx::WriteTx<$db>) -> $crate::repo::RepoResult<()> {
                 let touched = sqlx::query($crate::repo::uploads::TOUCH_UPLOAD)
                     .bind(self.blob.0)
                     .bind(chrono::Utc::now())
@@ -206,14 +131,43 @@ macro_rules! impl_uploads {
                 if touched.rows_affected() == 0 {
                     return Err($crate::repo::uploads::swept(self.blob));
                 }
-                write.tx.commit().await?;
-                Ok(())
+                write.tx.commit().await
             }
 
+            async fn commit(
+                self: Box<Self>,
+                blob: $crate::repo::NewBlob,
+                limits: $crate::repo::CommitLimits,
+                record: Option<&$crate::repo::NewRecord>,
+            ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
+                let published = self.publish(blob, limits, record).await;
+                if published.is_err() {
+                    $crate::repo::BlobWriter::abort(self).await;
+                }
+                published
+            }
+
+            async fn abort(self: Box<Self>) {
+                let ended = async {
+                    let mut write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
+                    sqlx::query($crate::repo::uploads::END_UPLOAD)
+                        .bind(self.blob.0)
+                        .execute(&mut *write.tx)
+                        .await?;
+                    write.tx.commit().await
+                };
+                if let Err(err) = ended.await {
+                    // The sweeper retries once the upload is stale.
+                    tracing::warn!(error = %err, blob = %self.blob, "could not end an abandoned upload");
+                }
+            }
+        }
+
+        impl $crate::repo::uploads::LedgerEntry<$db> {
             /// In one transaction: takes the upload off the list, counts the blob against the
-            /// tenant's quotas, writes its row (and the record naming it).
+            /// tenant's quotas, writes its row, its chunk MACs (and the record naming it).
             async fn publish(
-                &mut self,
+                &self,
                 blob: $crate::repo::NewBlob,
                 limits: $crate::repo::CommitLimits,
                 record: Option<&$crate::repo::NewRecord>,
@@ -256,6 +210,14 @@ macro_rules! impl_uploads {
                     .bind(blob.timestamp_accepted)
                     .execute(&mut *write.tx)
                     .await?;
+                if !blob.chunk_macs.is_empty() {
+                    sqlx::query(INSERT_CHUNK_MACS)
+                        .bind(self.blob.0)
+                        .bind(&blob.chunk_mac_key)
+                        .bind(&blob.chunk_macs)
+                        .execute(&mut *write.tx)
+                        .await?;
+                }
                 let stored: $crate::repo::Blob = sqlx::query_as(SELECT_BLOB)
                     .bind(self.tenant.0)
                     .bind(self.blob.0)

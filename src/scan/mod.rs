@@ -7,11 +7,13 @@ pub mod clamd;
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use crate::ids::{BlobId, TenantId};
 use crate::repo::{DynRepo, ScanCandidate, ScanOutcome, ScanVerdict};
+use crate::store::{ChunkSpan, ContentId, DynStore};
 use clamd::{ClamdAddr, Verdict};
 
 /// Blobs claimed per round.
@@ -21,9 +23,11 @@ const LEASE: Duration = Duration::from_secs(600);
 /// The longest wait between attempts while clamd is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ScannerConfig {
     pub clamd: ClamdAddr,
+    /// Where the content to scan is read from.
+    pub store: DynStore,
     /// Pause between rounds when the last one went well.
     pub interval: Duration,
     /// Blobs larger than this are not sent: clamd's StreamMaxLength/MaxFileSize/MaxScanSize.
@@ -136,23 +140,19 @@ async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) 
         )));
     }
     let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
-    let chunks = if blob.size == 0 {
-        0
-    } else {
-        (blob.size + blob.chunk_bytes - 1) / blob.chunk_bytes
-    };
+    let span = ChunkSpan::whole(size, u64::try_from(blob.chunk_bytes)?);
+    let mut chunks = config.store.read(ContentId { tenant, blob: id }, span).await?;
     let mut scan = clamd::Scan::start(&config.clamd).await?;
     // The content is read anyway: check its hash too.
     let mut hasher = Sha256::new();
-    for seq in 0..chunks {
-        let chunk = repo
-            .blob_chunk(tenant, id, seq)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("chunk {seq} of {id} is missing"))?;
+    let mut read = 0;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        read += chunk.len() as u64;
         hasher.update(&chunk);
         scan.send(&chunk).await?;
     }
-    if hex::encode(hasher.finalize()) != blob.hash_sha256 {
+    if read != size || hex::encode(hasher.finalize()) != blob.hash_sha256 {
         tracing::error!(tenant = %tenant, blob = %id, route = "scanner", "integrity failure: content does not match its recorded hash");
         repo.mark_tampered(tenant, id).await?;
     }

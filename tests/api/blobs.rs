@@ -7,11 +7,10 @@ use serde_json::Value;
 use sha2::Digest;
 use tokio::io::AsyncWriteExt;
 
-use crate::attachments::corrupt_chunk_sql;
-use crate::both;
+use crate::all_stores;
 use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
-both!(
+all_stores!(
     round_trip_small_sizes,
     round_trip_200_mib,
     mime_types_are_sniffed,
@@ -268,7 +267,7 @@ async fn bad_requests_are_json_400(backend: Backend) -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), 404);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    assert_eq!(db.stored_content().await?, 0);
     assert_eq!(db.scalar("SELECT COUNT(*) FROM assets").await?, 0);
     Ok(())
 }
@@ -298,21 +297,26 @@ async fn cut_off_upload_leaves_nothing(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
-    let socket = start_raw_upload(&app, &tenant.token, 10 << 20, &random_bytes(3 << 20, 1)).await?;
-    // The server has staged chunks before the client vanishes.
-    eventually("the upload has staged chunks", Duration::from_secs(30), || async {
+    // More than one S3 part, so a multipart upload is under way too.
+    let socket = start_raw_upload(&app, &tenant.token, 20 << 20, &random_bytes(10 << 20, 1)).await?;
+    // The server has staged content before the client vanishes.
+    eventually("the upload has staged content", Duration::from_secs(30), || async {
         Ok(db.staged_chunks().await? > 0)
     })
     .await?;
+    let multipart = crate::common::store::multipart_upload(&db).await?;
     drop(socket);
     eventually(
-        "the upload's staged chunks are gone",
+        "the upload's staged content is gone",
         Duration::from_secs(30),
         || async { Ok(!db.upload_staged().await?) },
     )
     .await?;
+    if let Some((path, id)) = multipart {
+        crate::common::store::assert_aborted(&path, &id).await?;
+    }
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    assert_eq!(db.stored_content().await?, 0);
     // The server is unharmed.
     app.upload(&tenant.token, "after.txt", b"still fine".to_vec()).await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 1);
@@ -360,7 +364,7 @@ async fn oversized_upload_is_413_and_stores_nothing(backend: Backend) -> anyhow:
     })
     .await?;
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 0);
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM blob_chunks").await?, 0);
+    assert_eq!(db.stored_content().await?, 0);
     // Exactly at the limit is fine.
     app.upload(&tenant.token, "fits.bin", random_bytes(2 << 20, 5)).await?;
     Ok(())
@@ -445,26 +449,30 @@ async fn altered_content_is_never_delivered(backend: Backend) -> anyhow::Result<
         &app.upload(&tenant.token, "l.bin", random_bytes((3 << 20) + 7, 2))
             .await?["identity"],
     );
-    assert_eq!(db.execute(&corrupt_chunk_sql(backend, &small, 0)).await?, 1);
-    assert_eq!(db.execute(&corrupt_chunk_sql(backend, &large, 1)).await?, 1);
+    let gone = bare_id(&app.upload(&tenant.token, "g.bin", random_bytes(2000, 3)).await?["identity"]);
+    db.corrupt_chunk(&small, 0).await?;
+    db.corrupt_chunk(&large, 1).await?;
+    crate::common::store::delete_content(&db, &gone).await?;
 
-    // Small: refused before the first byte.
-    let response = app
-        .http
-        .get(app.url(&format!("/archivist/v1/blobs/{small}")))
-        .bearer_auth(&tenant.token)
-        .send()
-        .await?;
-    assert_eq!(response.status(), 500);
-    let body: Value = response.json().await?;
-    assert_eq!(body["code"], 15);
-    assert!(body["message"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("no longer matches its recorded hash"));
+    // Small, or gone from the store: refused before the first byte.
+    for id in [&small, &gone] {
+        let response = app
+            .http
+            .get(app.url(&format!("/archivist/v1/blobs/{id}")))
+            .bearer_auth(&tenant.token)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 500);
+        let body: Value = response.json().await?;
+        assert_eq!(body["code"], 15);
+        assert!(body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no longer matches its recorded hash"));
+    }
 
-    // Large: the transfer fails before it completes, whole or ranged.
-    for range in [None, Some("bytes=0-10")] {
+    // Large: the transfer fails before it completes, whole or over two chunks.
+    for range in [None, Some("bytes=0-1048580")] {
         let mut request = app
             .http
             .get(app.url(&format!("/archivist/v1/blobs/{large}")))
@@ -479,7 +487,16 @@ async fn altered_content_is_never_delivered(backend: Backend) -> anyhow::Result<
             "an altered blob was delivered whole ({range:?})"
         );
     }
-    for id in [small, large] {
+    // A range inside the altered chunk is refused before its first byte.
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{large}")))
+        .bearer_auth(&tenant.token)
+        .header("range", "bytes=1048600-1048700")
+        .send()
+        .await?;
+    assert_eq!(response.status(), 500);
+    for id in [small, large, gone] {
         let (_, info) = get_info(&app, &tenant.token, &id).await?;
         assert!(info["tampered_timestamp"].is_string(), "{info}");
     }

@@ -19,6 +19,8 @@ mod oidc;
 mod openapi;
 mod operations;
 mod outage;
+mod ranges;
+mod scale_out;
 mod scanning;
 mod sdk;
 mod tenancies;

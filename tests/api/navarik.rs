@@ -3,11 +3,10 @@
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::attachments::corrupt_chunk_sql;
-use crate::both;
 use crate::common::{random_bytes, sha256_hex, Backend, TestApp, TestDb};
+use crate::stores;
 
-both!(
+stores!(
     seed_004_attachment_lifecycle,
     lists_sort_and_page,
     bad_requests_store_nothing,
@@ -279,7 +278,7 @@ async fn downloads_are_checked_against_the_recorded_hash(backend: Backend) -> an
         .as_str()
         .unwrap_or_default()
         .trim_start_matches("blobs/");
-    assert_eq!(db.execute(&corrupt_chunk_sql(backend, blob, 0)).await?, 1);
+    db.corrupt_chunk(blob, 0).await?;
     // The blob itself is intact; only the hash this attachment recorded differs.
     let recorded = misrecorded["body"]["id"].as_str().unwrap_or_default();
     let id_literal = match backend {

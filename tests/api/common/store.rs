@@ -1,0 +1,158 @@
+//! Reaching behind attachd into a test's content store: which blobs have content there,
+//! and altering a byte of it, as an attacker with access to the store would.
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use super::{seaweedfs, Backend, TestDb};
+use attachd::store::StoreUrl;
+
+/// The blobs (by id) with content in the store, whether visible or still staged.
+pub async fn content_blobs(db: &TestDb) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let names: Vec<String> = match &db.content.url {
+        StoreUrl::Database => anyhow::bail!("the database store's content is in blob_chunks"),
+        StoreUrl::File(root) => {
+            let mut names = Vec::new();
+            if let Ok(tenants) = std::fs::read_dir(root) {
+                for tenant in tenants {
+                    for file in std::fs::read_dir(tenant?.path())? {
+                        names.push(file?.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            names
+        }
+        StoreUrl::S3 { prefix, .. } => {
+            let client = seaweedfs::seaweed()?.client()?;
+            let objects: Vec<object_store::ObjectMeta> =
+                client.list(Some(&prefix.as_str().into())).try_collect().await?;
+            objects
+                .iter()
+                .filter_map(|meta| meta.location.filename().map(str::to_string))
+                .collect()
+        }
+    };
+    let mut blobs: Vec<uuid::Uuid> = names
+        .iter()
+        .filter_map(|name| uuid::Uuid::parse_str(name.get(..36)?).ok())
+        .collect();
+    blobs.sort();
+    blobs.dedup();
+    Ok(blobs)
+}
+
+/// Changes the byte at `offset` of a blob's stored content.
+pub async fn corrupt_byte(db: &TestDb, blob: &str, offset: u64) -> anyhow::Result<()> {
+    let chunk_bytes = attachd::blob::DEFAULT_CHUNK_BYTES as u64;
+    let id = uuid::Uuid::parse_str(blob)?;
+    match &db.content.url {
+        StoreUrl::Database => {
+            let (seq, at) = (offset / chunk_bytes, offset % chunk_bytes);
+            let sql = match db.backend {
+                Backend::Postgres => format!(
+                    "UPDATE blob_chunks SET data = set_byte(data, {at}, (get_byte(data, {at}) + 1) % 256) \
+                     WHERE blob_id = '{id}' AND seq = {seq}"
+                ),
+                Backend::Sqlite => format!(
+                    "UPDATE blob_chunks SET data = substr(data, 1, {at}) \
+                     || (CASE WHEN substr(data, {at} + 1, 1) = X'00' THEN X'01' ELSE X'00' END) \
+                     || substr(data, {at} + 2) WHERE blob_id = X'{}' AND seq = {seq}",
+                    id.simple()
+                ),
+            };
+            anyhow::ensure!(db.execute(&sql).await? == 1, "no chunk {seq} of {blob}");
+        }
+        StoreUrl::File(root) => {
+            let path = find_file(root, &id)?;
+            let mut bytes = std::fs::read(&path)?;
+            flip(&mut bytes, offset)?;
+            std::fs::write(&path, bytes)?;
+        }
+        StoreUrl::S3 { prefix, .. } => {
+            let client = seaweedfs::seaweed()?.client()?;
+            let objects: Vec<object_store::ObjectMeta> =
+                client.list(Some(&prefix.as_str().into())).try_collect().await?;
+            let meta = objects
+                .iter()
+                .find(|meta| meta.location.filename() == Some(blob))
+                .ok_or_else(|| anyhow::anyhow!("no object for {blob}"))?;
+            let mut bytes = client.get(&meta.location).await?.bytes().await?.to_vec();
+            flip(&mut bytes, offset)?;
+            client.put(&meta.location, bytes.into()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a blob's stored content altogether.
+pub async fn delete_content(db: &TestDb, blob: &str) -> anyhow::Result<()> {
+    let id = uuid::Uuid::parse_str(blob)?;
+    match &db.content.url {
+        StoreUrl::Database => {
+            db.execute(&format!("DELETE FROM blob_chunks WHERE blob_id = {}", db.uuid(&id)))
+                .await?;
+        }
+        StoreUrl::File(root) => std::fs::remove_file(find_file(root, &id)?)?,
+        StoreUrl::S3 { prefix, .. } => {
+            let client = seaweedfs::seaweed()?.client()?;
+            let objects: Vec<object_store::ObjectMeta> =
+                client.list(Some(&prefix.as_str().into())).try_collect().await?;
+            for meta in objects.iter().filter(|meta| meta.location.filename() == Some(blob)) {
+                client.delete(&meta.location).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_file(root: &std::path::Path, id: &uuid::Uuid) -> anyhow::Result<std::path::PathBuf> {
+    for tenant in std::fs::read_dir(root)? {
+        let path = tenant?.path().join(id.to_string());
+        if path.is_file() {
+            return Ok(path);
+        }
+    }
+    anyhow::bail!("no file for {id}")
+}
+
+fn flip(bytes: &mut [u8], offset: u64) -> anyhow::Result<()> {
+    let at = usize::try_from(offset)?;
+    let byte = bytes
+        .get_mut(at)
+        .ok_or_else(|| anyhow::anyhow!("offset {offset} is past the content"))?;
+    *byte = byte.wrapping_add(1);
+    Ok(())
+}
+
+/// The S3 multipart upload an upload in progress recorded in the ledger: object path and id.
+pub async fn multipart_upload(db: &TestDb) -> anyhow::Result<Option<(object_store::path::Path, String)>> {
+    let StoreUrl::S3 { prefix, .. } = &db.content.url else {
+        return Ok(None);
+    };
+    let rows: Vec<(uuid::Uuid, uuid::Uuid, String)> = match db.backend {
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+            sqlx::query_as("SELECT tenant_id, blob_id, cleanup_id FROM blob_uploads WHERE cleanup_id IS NOT NULL")
+                .fetch_all(&mut conn)
+                .await?
+        }
+        Backend::Sqlite => anyhow::bail!("the S3 tests run on PostgreSQL"),
+    };
+    let (tenant, blob, id) = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no multipart upload is recorded"))?;
+    Ok(Some((format!("{prefix}/{tenant}/{blob}").into(), id)))
+}
+
+/// Fails unless the multipart upload `id` is gone (aborted): a part cannot be added to it.
+pub async fn assert_aborted(path: &object_store::path::Path, id: &String) -> anyhow::Result<()> {
+    use object_store::multipart::MultipartStore;
+    let client = seaweedfs::seaweed()?.client()?;
+    let added = client
+        .put_part(path, id, 5, bytes::Bytes::from_static(b"late").into())
+        .await;
+    anyhow::ensure!(added.is_err(), "multipart upload {id} was left open");
+    Ok(())
+}

@@ -23,5 +23,7 @@ mod ranges;
 mod scale_out;
 mod scanning;
 mod sdk;
+mod store_migration;
+mod sweeping;
 mod tenancies;
 pub mod tokens;

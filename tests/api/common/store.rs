@@ -4,12 +4,17 @@
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::{seaweedfs, Backend, TestDb};
+use super::{seaweedfs, Backend, ContentPlace, TestDb};
 use attachd::store::StoreUrl;
 
 /// The blobs (by id) with content in the store, whether visible or still staged.
 pub async fn content_blobs(db: &TestDb) -> anyhow::Result<Vec<uuid::Uuid>> {
-    let names: Vec<String> = match &db.content.url {
+    content_blobs_in(&db.content).await
+}
+
+/// `content_blobs` of a place outside the database.
+pub async fn content_blobs_in(place: &ContentPlace) -> anyhow::Result<Vec<uuid::Uuid>> {
+    let names: Vec<String> = match &place.url {
         StoreUrl::Database => anyhow::bail!("the database store's content is in blob_chunks"),
         StoreUrl::File(root) => {
             let mut names = Vec::new();
@@ -43,9 +48,14 @@ pub async fn content_blobs(db: &TestDb) -> anyhow::Result<Vec<uuid::Uuid>> {
 
 /// Changes the byte at `offset` of a blob's stored content.
 pub async fn corrupt_byte(db: &TestDb, blob: &str, offset: u64) -> anyhow::Result<()> {
+    corrupt_byte_in(db, &db.content, blob, offset).await
+}
+
+/// `corrupt_byte` in `place`, one of `db`'s stores.
+pub async fn corrupt_byte_in(db: &TestDb, place: &ContentPlace, blob: &str, offset: u64) -> anyhow::Result<()> {
     let chunk_bytes = attachd::blob::DEFAULT_CHUNK_BYTES as u64;
     let id = uuid::Uuid::parse_str(blob)?;
-    match &db.content.url {
+    match &place.url {
         StoreUrl::Database => {
             let (seq, at) = (offset / chunk_bytes, offset % chunk_bytes);
             let sql = match db.backend {
@@ -86,8 +96,13 @@ pub async fn corrupt_byte(db: &TestDb, blob: &str, offset: u64) -> anyhow::Resul
 
 /// Removes a blob's stored content altogether.
 pub async fn delete_content(db: &TestDb, blob: &str) -> anyhow::Result<()> {
+    delete_content_in(db, &db.content, blob).await
+}
+
+/// `delete_content` in `place`, one of `db`'s stores.
+pub async fn delete_content_in(db: &TestDb, place: &ContentPlace, blob: &str) -> anyhow::Result<()> {
     let id = uuid::Uuid::parse_str(blob)?;
-    match &db.content.url {
+    match &place.url {
         StoreUrl::Database => {
             db.execute(&format!("DELETE FROM blob_chunks WHERE blob_id = {}", db.uuid(&id)))
                 .await?;

@@ -64,6 +64,9 @@ pub async fn verified_download(
         super::headers::content_headers(headers, check.file_name.as_deref());
     }
     let mut verifier = Verifier::new(repo, content, &blob, check, range).await?;
+    // Opened before the response starts: a store that is down or has lost the content
+    // answers with an error status, not a cut transfer.
+    verifier.chunks = Some(verifier.start_reading().await?);
     let body = if verifier.span.count <= 1 {
         // One chunk to read: verify it before the response starts.
         let mut pieces = Vec::new();

@@ -24,6 +24,7 @@ mod scale_out;
 mod scanning;
 mod sdk;
 mod store_migration;
+mod store_outage;
 mod sweeping;
 mod tenancies;
 pub mod tokens;

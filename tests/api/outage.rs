@@ -205,3 +205,65 @@ async fn full_disk_is_507() -> anyhow::Result<()> {
     drop(app);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_content_directory_is_507() -> anyhow::Result<()> {
+    let Some(disk) = SmallDisk::mount(32 << 20)? else {
+        let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
+        anyhow::ensure!(!root, "root could not mount a tmpfs");
+        eprintln!("full_content_directory_is_507: not run: mounting a small file system needs root");
+        return Ok(());
+    };
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let mut settings = default_settings();
+    settings.store.content_store = attachd::store::StoreUrl::File(disk.dir.path().join("content"));
+    settings.body_idle_timeout = 1.into();
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for seed in 0..8 {
+        let content = random_bytes(6 << 20, seed);
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(content.clone()).file_name("fill.bin"),
+        );
+        let response = app
+            .http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(form)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await?;
+        match status {
+            200 => stored.push((bare_id(&body["identity"]), content)),
+            507 => {
+                refused = Some(body);
+                break;
+            }
+            other => anyhow::bail!("an upload to a full directory answered {other}: {body}"),
+        }
+    }
+    let refused = refused.ok_or_else(|| anyhow::anyhow!("48 MiB fitted in a 32 MiB directory"))?;
+    assert_eq!(refused["code"], 8, "{refused}");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, stored.len() as i64);
+    // The refused upload's partial file is removed, which makes room again.
+    eventually(
+        "the refused upload's file is removed",
+        Duration::from_secs(30),
+        || async { Ok(!db.upload_staged().await?) },
+    )
+    .await?;
+    for (blob, content) in &stored {
+        let (status, body) = app
+            .get_bytes(Some(&tenant.token), &format!("/archivist/v1/blobs/{blob}"))
+            .await?;
+        assert_eq!((status, body.map(|b| sha256_hex(&b))), (200, Some(sha256_hex(content))));
+    }
+    app.upload(&tenant.token, "after.bin", random_bytes(1 << 20, 99))
+        .await?;
+    drop(app);
+    Ok(())
+}

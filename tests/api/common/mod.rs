@@ -166,11 +166,7 @@ impl ContentPlace {
     pub fn configure(&self, settings: &mut ServeArgs) -> anyhow::Result<()> {
         settings.store.content_store = self.url.clone();
         if self.store == Store::S3 {
-            let seaweed = seaweedfs::seaweed()?;
-            settings.store.s3_endpoint = Some(seaweed.endpoint.clone());
-            settings.store.s3_allow_http = true;
-            settings.store.s3_access_key_id = Some(seaweedfs::ACCESS_KEY.into());
-            settings.store.s3_secret_access_key = Some(attachd::config::Secret(seaweedfs::SECRET_KEY.into()));
+            seaweedfs::seaweed()?.configure(settings);
         }
         Ok(())
     }

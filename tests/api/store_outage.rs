@@ -1,0 +1,76 @@
+//! The content store going away or filling up: fast, clear answers (503, 507), no blob
+//! wrongly marked as tampered, and service again once the cause is gone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::seaweedfs::Seaweed;
+use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
+
+/// One answer during the outage: `status` JSON with `code`, well inside 5 s.
+async fn assert_refused(request: reqwest::RequestBuilder, status: u16, code: i64, what: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let response = request.send().await?;
+    let took = started.elapsed();
+    assert_eq!(response.status(), status, "{what}");
+    let body: Value = response.json().await?;
+    assert_eq!(body["code"], code, "{what}: {body}");
+    assert!(took < Duration::from_secs(5), "{what} took {took:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_store_outage_is_a_fast_503() -> anyhow::Result<()> {
+    // A SeaweedFS of its own: stopping the shared one would fail every other test.
+    let seaweed = tokio::task::spawn_blocking(Seaweed::start).await??;
+    let db = TestDb::new(Backend::Postgres).await?;
+    let mut settings = default_settings();
+    settings.store.content_store = format!("s3://{}/outage", crate::common::seaweedfs::BUCKET)
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    seaweed.configure(&mut settings);
+    settings.body_idle_timeout = 1.into();
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes(3 << 20, 31);
+    let blob = bare_id(&app.upload(&tenant.token, "before.bin", content.clone()).await?["identity"]);
+    let path = format!("/archivist/v1/blobs/{blob}");
+
+    seaweed.stop();
+    for size in [1000, 12 << 20] {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(random_bytes(size, 32)).file_name("during.bin"),
+        );
+        let request = app
+            .http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(form);
+        assert_refused(request, 503, 14, &format!("upload of {size} bytes")).await?;
+    }
+    let request = app.http.get(app.url(&path)).bearer_auth(&tenant.token);
+    assert_refused(request, 503, 14, "download").await?;
+    let (_, info) = app.get_json(Some(&tenant.token), &format!("{path}/info")).await?;
+    assert!(
+        info["tampered_timestamp"].is_null(),
+        "an unreachable store is not tampering: {info}"
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 1);
+
+    // Back: the blob serves, uploads work, and the refused uploads' leftovers are swept.
+    let resumed = tokio::task::spawn_blocking(move || seaweed.resume().map(|()| seaweed)).await??;
+    let (status, body) = app.get_bytes(Some(&tenant.token), &path).await?;
+    assert_eq!(
+        (status, body.map(|b| sha256_hex(&b))),
+        (200, Some(sha256_hex(&content)))
+    );
+    app.upload(&tenant.token, "after.bin", random_bytes(1000, 33)).await?;
+    eventually("the refused uploads leave nothing", Duration::from_secs(30), || async {
+        Ok(db.scalar("SELECT COUNT(*) FROM blob_uploads").await? == 0)
+    })
+    .await?;
+    drop(resumed);
+    Ok(())
+}

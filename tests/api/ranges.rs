@@ -16,21 +16,6 @@ all_stores!(
 
 const MIB: usize = 1 << 20;
 
-/// Downloads `range` (or the whole blob), returning the status and the bytes, or `None`
-/// for bytes if the transfer was cut.
-async fn fetch(app: &TestApp, token: &str, blob: &str, range: Option<&str>) -> anyhow::Result<(u16, Option<Vec<u8>>)> {
-    let mut request = app
-        .http
-        .get(app.url(&format!("/archivist/v1/blobs/{blob}")))
-        .bearer_auth(token);
-    if let Some(range) = range {
-        request = request.header("range", range);
-    }
-    let response = request.send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.bytes().await.ok().map(|b| b.to_vec())))
-}
-
 /// The quickest of `rounds` downloads of `range`, checking each returns `expected`.
 async fn quickest(
     app: &TestApp,
@@ -43,7 +28,7 @@ async fn quickest(
     let mut best = Duration::MAX;
     for _ in 0..rounds {
         let started = Instant::now();
-        let (status, bytes) = fetch(app, token, blob, range).await?;
+        let (status, bytes) = app.download(token, blob, range).await?;
         best = best.min(started.elapsed());
         anyhow::ensure!(matches!(status, 200 | 206), "download answered {status}");
         let bytes = bytes.ok_or_else(|| anyhow::anyhow!("the download was cut"))?;
@@ -83,21 +68,25 @@ async fn ranges_check_only_their_chunks(backend: Backend) -> anyhow::Result<()> 
     // Outside the flipped chunk: delivered, and exactly right.
     for (from, to) in [(0, MIB - 1), (MIB + 5, 3 * MIB + 7), (5 * MIB, 5 * MIB + 299)] {
         let range = format!("bytes={from}-{to}");
-        let (status, bytes) = fetch(&app, &tenant.token, &blob, Some(&range)).await?;
+        let (status, bytes) = app.download(&tenant.token, &blob, Some(&range)).await?;
         assert_eq!(status, 206, "{range}");
         assert_eq!(bytes.as_deref(), Some(&content[from..=to]), "{range}");
     }
     // Inside it (even far from the flipped byte): refused before any of its bytes.
-    let (status, bytes) = fetch(&app, &tenant.token, &blob, Some("bytes=4194304-4194310")).await?;
+    let (status, bytes) = app
+        .download(&tenant.token, &blob, Some("bytes=4194304-4194310"))
+        .await?;
     assert_eq!(status, 500);
     let body: Value = serde_json::from_slice(&bytes.unwrap_or_default())?;
     assert_eq!(body["code"], 15);
     // Across it: cut before the flipped chunk's bytes are sent.
-    let (status, bytes) = fetch(&app, &tenant.token, &blob, Some("bytes=3145728-5242879")).await?;
+    let (status, bytes) = app
+        .download(&tenant.token, &blob, Some("bytes=3145728-5242879"))
+        .await?;
     assert_eq!(status, 206);
     assert!(bytes.is_none(), "a range over the altered chunk was delivered");
     // The whole blob: refused.
-    let (_, bytes) = fetch(&app, &tenant.token, &blob, None).await?;
+    let (_, bytes) = app.download(&tenant.token, &blob, None).await?;
     assert!(bytes.is_none(), "the altered blob was delivered whole");
     Ok(())
 }
@@ -127,11 +116,11 @@ async fn blobs_without_usable_macs_are_verified_whole(backend: Backend) -> anyho
     settings.store.chunk_mac_key = Some(second_key);
     let app = TestApp::start_with(&db, settings).await?;
     for blob in [&keyed_elsewhere, &unkeyed] {
-        let (status, bytes) = fetch(&app, &tenant.token, blob, Some("bytes=10-99")).await?;
+        let (status, bytes) = app.download(&tenant.token, blob, Some("bytes=10-99")).await?;
         assert_eq!((status, bytes.as_deref()), (206, Some(&content[10..100])));
         // Verified whole: an altered byte anywhere refuses the range.
         crate::common::store::corrupt_byte(&db, blob, (2 * MIB + 5) as u64).await?;
-        let (_, bytes) = fetch(&app, &tenant.token, blob, Some("bytes=10-99")).await?;
+        let (_, bytes) = app.download(&tenant.token, blob, Some("bytes=10-99")).await?;
         assert!(
             bytes.is_none(),
             "a range of an altered blob without usable MACs was delivered"

@@ -48,30 +48,20 @@ pub fn current_store() -> Store {
 /// database, and on PostgreSQL with content in S3 (SeaweedFS).
 #[macro_export]
 macro_rules! stores {
-    ($($name:ident),+ $(,)?) => {$(
-        mod $name {
-            use $crate::common::{Backend, Store, STORE};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                super::$name(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                super::$name(Backend::Postgres).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_s3() -> anyhow::Result<()> {
-                STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
-            }
-        }
-    )+};
+    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(without_file; $($name),+); };
 }
 
 /// `stores!`, and SQLite with content in a directory as well.
 #[macro_export]
 macro_rules! all_stores {
-    ($($name:ident),+ $(,)?) => {$(
+    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(with_file; $($name),+); };
+}
+
+#[macro_export]
+macro_rules! store_matrix {
+    ($file:ident; $($name:ident),+) => {$(
         mod $name {
+            #[allow(unused_imports)]
             use $crate::common::{Backend, Store, STORE};
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() -> anyhow::Result<()> {
@@ -85,12 +75,20 @@ macro_rules! all_stores {
             async fn postgres_s3() -> anyhow::Result<()> {
                 STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
             }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite_file() -> anyhow::Result<()> {
-                STORE.scope(Store::File, super::$name(Backend::Sqlite)).await
-            }
+            $crate::file_store_test!($file, $name);
         }
     )+};
+}
+
+#[macro_export]
+macro_rules! file_store_test {
+    (without_file, $name:ident) => {};
+    (with_file, $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite_file() -> anyhow::Result<()> {
+            STORE.scope(Store::File, super::$name(Backend::Sqlite)).await
+        }
+    };
 }
 
 /// Runs `async fn NAME(backend: Backend) -> anyhow::Result<()>` once per backend.
@@ -452,6 +450,27 @@ impl TestApp {
         let body: Value = response.json().await?;
         anyhow::ensure!(status == 200, "upload answered {status}: {body}");
         Ok(body)
+    }
+}
+
+impl TestApp {
+    /// Downloads a blob, or `range` of it: the status, and the bytes unless the transfer was cut.
+    pub async fn download(
+        &self,
+        token: &str,
+        blob: &str,
+        range: Option<&str>,
+    ) -> anyhow::Result<(u16, Option<Vec<u8>>)> {
+        let mut request = self
+            .http
+            .get(self.url(&format!("/archivist/v1/blobs/{blob}")))
+            .bearer_auth(token);
+        if let Some(range) = range {
+            request = request.header("range", range);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.bytes().await.ok().map(|b| b.to_vec())))
     }
 }
 

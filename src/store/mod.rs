@@ -263,6 +263,10 @@ fn rechunk(pieces: BoxStream<'static, StoreResult<Bytes>>, chunk_bytes: usize) -
                         if pending.is_empty() && piece.len() == chunk_bytes {
                             return Some((Ok(piece), (pieces, pending, done)));
                         }
+                        // Room for a whole chunk at once, not grown piece by piece.
+                        if pending.capacity() - pending.len() < piece.len() {
+                            pending.reserve(chunk_bytes.max(piece.len()));
+                        }
                         pending.extend_from_slice(&piece);
                     }
                     Some(Err(err)) => return Some((Err(err), (pieces, BytesMut::new(), true))),

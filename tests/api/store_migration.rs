@@ -129,7 +129,7 @@ async fn moves_between_stores(backend: Backend, to: Store) -> anyhow::Result<()>
     new.stop().await?;
 
     // Content altered in the source is not copied, and the run says so.
-    let altered = ContentPlace::of(Store::Database)?;
+    let altered = ContentPlace::database();
     corrupt_byte_in(&db, &altered, &late, 9).await?;
     delete_content_in(&db, &target, &late).await?;
     let (ok, summary) = migrate(&db, &target, &[]).await?;

@@ -6,6 +6,8 @@ pub mod raw;
 pub mod resources;
 pub mod seaweedfs;
 pub mod store;
+
+pub use store::{ContentPlace, Store, STORE};
 pub mod tools;
 
 use std::time::{Duration, Instant};
@@ -24,71 +26,6 @@ use tokio::task::JoinHandle;
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Where a test's server keeps blob content.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Store {
-    Database,
-    File,
-    S3,
-}
-
-tokio::task_local! {
-    /// The content store the test running in this task uses (the database when unset).
-    pub static STORE: Store;
-}
-
-/// The content store of the test running in this task.
-pub fn current_store() -> Store {
-    STORE.try_with(|store| *store).unwrap_or(Store::Database)
-}
-
-/// Runs `async fn NAME(backend: Backend)` on SQLite and PostgreSQL with content in the
-/// database, and on PostgreSQL with content in S3 (SeaweedFS).
-#[macro_export]
-macro_rules! stores {
-    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(without_file; $($name),+); };
-}
-
-/// `stores!`, and SQLite with content in a directory as well.
-#[macro_export]
-macro_rules! all_stores {
-    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(with_file; $($name),+); };
-}
-
-#[macro_export]
-macro_rules! store_matrix {
-    ($file:ident; $($name:ident),+) => {$(
-        mod $name {
-            #[allow(unused_imports)]
-            use $crate::common::{Backend, Store, STORE};
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() -> anyhow::Result<()> {
-                super::$name(Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() -> anyhow::Result<()> {
-                super::$name(Backend::Postgres).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres_s3() -> anyhow::Result<()> {
-                STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
-            }
-            $crate::file_store_test!($file, $name);
-        }
-    )+};
-}
-
-#[macro_export]
-macro_rules! file_store_test {
-    (without_file, $name:ident) => {};
-    (with_file, $name:ident) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn sqlite_file() -> anyhow::Result<()> {
-            STORE.scope(Store::File, super::$name(Backend::Sqlite)).await
-        }
-    };
 }
 
 /// Runs `async fn NAME(backend: Backend) -> anyhow::Result<()>` once per backend.
@@ -115,59 +52,6 @@ pub struct TestDb {
     pub url: String,
     pub content: ContentPlace,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// Where a test database's blob content is kept.
-pub struct ContentPlace {
-    pub store: Store,
-    pub url: attachd::store::StoreUrl,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl ContentPlace {
-    /// A new, empty place of the running test's kind.
-    pub fn new() -> anyhow::Result<Self> {
-        Self::of(current_store())
-    }
-
-    pub fn of(store: Store) -> anyhow::Result<Self> {
-        use attachd::store::StoreUrl;
-        Ok(match store {
-            Store::Database => Self {
-                store,
-                url: StoreUrl::Database,
-                _dir: None,
-            },
-            Store::File => {
-                let dir = tempfile::tempdir()?;
-                Self {
-                    store,
-                    url: StoreUrl::File(dir.path().join("content")),
-                    _dir: Some(dir),
-                }
-            }
-            Store::S3 => {
-                seaweedfs::seaweed()?;
-                Self {
-                    store,
-                    url: StoreUrl::S3 {
-                        bucket: seaweedfs::BUCKET.into(),
-                        prefix: format!("t-{}", uuid::Uuid::new_v4().simple()),
-                    },
-                    _dir: None,
-                }
-            }
-        })
-    }
-
-    /// Points `settings` at this place.
-    pub fn configure(&self, settings: &mut ServeArgs) -> anyhow::Result<()> {
-        settings.store.content_store = self.url.clone();
-        if self.store == Store::S3 {
-            seaweedfs::seaweed()?.configure(settings);
-        }
-        Ok(())
-    }
 }
 
 impl TestDb {
@@ -198,11 +82,7 @@ impl TestDb {
         Self {
             backend,
             url,
-            content: ContentPlace {
-                store: Store::Database,
-                url: attachd::store::StoreUrl::Database,
-                _dir: None,
-            },
+            content: ContentPlace::database(),
             _dir: None,
         }
     }

@@ -1,11 +1,136 @@
-//! Reaching behind attachd into a test's content store: which blobs have content there,
-//! and altering a byte of it, as an attacker with access to the store would.
+//! The content stores tests run on (the `stores!`/`all_stores!` axis), and reaching behind
+//! attachd into them: which blobs have content there, and altering a byte of it, as an
+//! attacker with access to the store would.
 
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use super::{seaweedfs, Backend, ContentPlace, TestDb};
+use attachd::config::ServeArgs;
+
+use super::{seaweedfs, Backend, TestDb};
 use attachd::store::StoreUrl;
+
+/// Where a test's server keeps blob content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    Database,
+    File,
+    S3,
+}
+
+tokio::task_local! {
+    /// The content store the test running in this task uses (the database when unset).
+    pub static STORE: Store;
+}
+
+/// The content store of the test running in this task.
+pub fn current_store() -> Store {
+    STORE.try_with(|store| *store).unwrap_or(Store::Database)
+}
+
+/// Runs `async fn NAME(backend: Backend)` on SQLite and PostgreSQL with content in the
+/// database, and on PostgreSQL with content in S3 (SeaweedFS).
+#[macro_export]
+macro_rules! stores {
+    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(without_file; $($name),+); };
+}
+
+/// `stores!`, and SQLite with content in a directory as well.
+#[macro_export]
+macro_rules! all_stores {
+    ($($name:ident),+ $(,)?) => { $crate::store_matrix!(with_file; $($name),+); };
+}
+
+#[macro_export]
+macro_rules! store_matrix {
+    ($file:ident; $($name:ident),+) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use $crate::common::{Backend, Store, STORE};
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> anyhow::Result<()> {
+                super::$name(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> anyhow::Result<()> {
+                super::$name(Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_s3() -> anyhow::Result<()> {
+                STORE.scope(Store::S3, super::$name(Backend::Postgres)).await
+            }
+            $crate::file_store_test!($file, $name);
+        }
+    )+};
+}
+
+#[macro_export]
+macro_rules! file_store_test {
+    (without_file, $name:ident) => {};
+    (with_file, $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn sqlite_file() -> anyhow::Result<()> {
+            STORE.scope(Store::File, super::$name(Backend::Sqlite)).await
+        }
+    };
+}
+
+/// Where a test database's blob content is kept.
+pub struct ContentPlace {
+    pub store: Store,
+    pub url: attachd::store::StoreUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl ContentPlace {
+    /// A new, empty place of the running test's kind.
+    pub fn new() -> anyhow::Result<Self> {
+        Self::of(current_store())
+    }
+
+    /// Content in the metadata database.
+    pub fn database() -> Self {
+        Self {
+            store: Store::Database,
+            url: StoreUrl::Database,
+            _dir: None,
+        }
+    }
+
+    pub fn of(store: Store) -> anyhow::Result<Self> {
+        Ok(match store {
+            Store::Database => Self::database(),
+            Store::File => {
+                let dir = tempfile::tempdir()?;
+                Self {
+                    store,
+                    url: StoreUrl::File(dir.path().join("content")),
+                    _dir: Some(dir),
+                }
+            }
+            Store::S3 => {
+                seaweedfs::seaweed()?;
+                Self {
+                    store,
+                    url: StoreUrl::S3 {
+                        bucket: seaweedfs::BUCKET.into(),
+                        prefix: format!("t-{}", uuid::Uuid::new_v4().simple()),
+                    },
+                    _dir: None,
+                }
+            }
+        })
+    }
+
+    /// Points `settings` at this place.
+    pub fn configure(&self, settings: &mut ServeArgs) -> anyhow::Result<()> {
+        settings.store.content_store = self.url.clone();
+        if self.store == Store::S3 {
+            seaweedfs::seaweed()?.configure(settings);
+        }
+        Ok(())
+    }
+}
 
 /// The blobs (by id) with content in the store, whether visible or still staged.
 pub async fn content_blobs(db: &TestDb) -> anyhow::Result<Vec<uuid::Uuid>> {

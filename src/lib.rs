@@ -152,8 +152,6 @@ impl AppState {
 
 const MASSIF_HEIGHT_SETTING: &str = "log_massif_height";
 
-/// The log's signing key (the configured file, or on the embedded default one made beside
-/// the database) and its massif height, which cannot change once chosen.
 /// Opens the content store, with the key its chunks' MACs are made with.
 pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogState) -> anyhow::Result<blob::Content> {
     let macs = match &settings.store.chunk_mac_key {
@@ -178,6 +176,8 @@ pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogS
     })
 }
 
+/// The log's signing key (the configured file, or on the embedded default one made beside
+/// the database) and its massif height, which cannot change once chosen.
 async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::state::LogState> {
     use log::state::KeySource;
     let source = match (&settings.log_signing_key, repo.data_dir()) {

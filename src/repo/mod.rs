@@ -170,17 +170,6 @@ pub struct Blob {
     pub tampered_at: Option<DateTime<Utc>>,
 }
 
-impl Blob {
-    /// Number of content chunks stored for this blob.
-    pub fn chunk_count(&self) -> i64 {
-        if self.size == 0 {
-            0
-        } else {
-            (self.size + self.chunk_bytes - 1) / self.chunk_bytes
-        }
-    }
-}
-
 /// The metadata written when an upload completes.
 #[derive(Clone, Debug)]
 pub struct NewBlob {

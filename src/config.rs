@@ -357,7 +357,7 @@ impl StoreArgs {
     pub fn s3(&self) -> crate::store::S3Settings {
         crate::store::S3Settings {
             endpoint: self.s3_endpoint.clone(),
-            region: Some(self.s3_region.clone()),
+            region: self.s3_region.clone(),
             allow_http: self.s3_allow_http,
             access_key_id: self.s3_access_key_id.clone(),
             secret_access_key: self.s3_secret_access_key.as_ref().map(|s| s.0.clone()),

@@ -64,9 +64,6 @@ pub async fn verified_download(
         super::headers::content_headers(headers, check.file_name.as_deref());
     }
     let mut verifier = Verifier::new(repo, content, &blob, check, range).await?;
-    // Opened before the response starts: a store that is down or has lost the content
-    // answers with an error status, not a cut transfer.
-    verifier.chunks = Some(verifier.start_reading().await?);
     let body = if verifier.span.count <= 1 {
         // One chunk to read: verify it before the response starts.
         let mut pieces = Vec::new();
@@ -152,12 +149,12 @@ impl Verifier {
             verified: false,
             failed: false,
         };
-        if let Some(range) = range {
+        let chunks_of_range = range.and_then(|range| {
             let first = range.start / chunk_bytes.max(1);
             let count = range.end / chunk_bytes.max(1) + 1 - first;
-            let (Ok(from), Ok(many)) = (i64::try_from(first), i64::try_from(count)) else {
-                return Ok(verifier);
-            };
+            Some((first, count, i64::try_from(first).ok()?, i64::try_from(count).ok()?))
+        });
+        if let Some((first, count, from, many)) = chunks_of_range {
             if let Some(macs) = verifier
                 .repo
                 .chunk_macs(verifier.blob, content.macs.id(), from, many)
@@ -173,6 +170,9 @@ impl Verifier {
                 verifier.mode = Check::Macs(macs);
             }
         }
+        // Opened before the response starts: a store that is down or has lost the content
+        // answers with an error status, not a cut transfer.
+        verifier.chunks = Some(verifier.start_reading().await?);
         Ok(verifier)
     }
 
@@ -202,9 +202,6 @@ impl Verifier {
                 self.verify().await?;
                 self.verified = true;
                 continue;
-            }
-            if self.chunks.is_none() {
-                self.chunks = Some(self.start_reading().await?);
             }
             let chunk = match self.chunks.as_mut() {
                 Some(chunks) => chunks.recv().await,

@@ -62,14 +62,23 @@ macro_rules! impl_blobs {
                 &self,
                 blobs: &[uuid::Uuid],
             ) -> $crate::repo::RepoResult<std::collections::HashSet<uuid::Uuid>> {
-                let mut unowned = std::collections::HashSet::new();
-                for blob in blobs {
-                    let owned: bool = sqlx::query_scalar($crate::repo::sql::CONTENT_OWNED)
-                        .bind(blob)
-                        .fetch_one(&self.pool)
-                        .await?;
-                    if !owned {
-                        unowned.insert(*blob);
+                let mut unowned: std::collections::HashSet<uuid::Uuid> = blobs.iter().copied().collect();
+                // One query per batch: the ids a blob row or a listed upload owns.
+                for batch in blobs.chunks(500) {
+                    let mut owned = sqlx::QueryBuilder::<$db>::new("SELECT id FROM blobs WHERE id IN (");
+                    let mut list = owned.separated(", ");
+                    for blob in batch {
+                        list.push_bind(*blob);
+                    }
+                    owned.push(") UNION SELECT blob_id FROM blob_uploads WHERE blob_id IN (");
+                    let mut list = owned.separated(", ");
+                    for blob in batch {
+                        list.push_bind(*blob);
+                    }
+                    owned.push(")");
+                    let found: Vec<uuid::Uuid> = owned.build_query_scalar().fetch_all(&self.pool).await?;
+                    for blob in found {
+                        unowned.remove(&blob);
                     }
                 }
                 Ok(unowned)

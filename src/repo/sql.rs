@@ -38,19 +38,19 @@ pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 pub const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)";
 pub const INSERT_BLOB: &str = "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
      subject, timestamp_accepted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-pub const SELECT_BLOB: &str = "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
-     timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at \
-     FROM blobs WHERE tenant_id = $1 AND id = $2";
-pub const BLOBS_AFTER: &str = "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
-     timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at \
-     FROM blobs WHERE id > $1 ORDER BY id LIMIT $2";
+/// A blob row's columns, as `Blob` reads them.
+macro_rules! blob_columns {
+    () => {
+        "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
+         timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at FROM blobs"
+    };
+}
+pub const SELECT_BLOB: &str = concat!(blob_columns!(), " WHERE tenant_id = $1 AND id = $2");
+pub const BLOBS_AFTER: &str = concat!(blob_columns!(), " WHERE id > $1 ORDER BY id LIMIT $2");
 pub const BLOB_TOTALS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs";
 pub const SELECT_CHUNK: &str = "SELECT c.data FROM blob_chunks c JOIN blobs b ON b.id = c.blob_id \
      WHERE b.tenant_id = $1 AND c.blob_id = $2 AND c.seq = $3";
 pub const DELETE_CHUNKS: &str = "DELETE FROM blob_chunks WHERE blob_id = $1";
-/// Whether a blob row or a listed upload owns content named by this blob id.
-pub const CONTENT_OWNED: &str = "SELECT EXISTS (SELECT 1 FROM blobs WHERE id = $1) \
-     OR EXISTS (SELECT 1 FROM blob_uploads WHERE blob_id = $1)";
 pub const ORPHAN_CHUNK_OWNERS: &str = "SELECT DISTINCT c.blob_id FROM blob_chunks c \
      WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id = c.blob_id) \
      AND NOT EXISTS (SELECT 1 FROM blob_uploads u WHERE u.blob_id = c.blob_id) LIMIT 1000";

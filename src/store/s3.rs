@@ -31,7 +31,7 @@ const PARTS_IN_FLIGHT: usize = 2;
 pub struct S3Settings {
     /// `http(s)://host:port` of an S3-compatible service; AWS itself when unset.
     pub endpoint: Option<String>,
-    pub region: Option<String>,
+    pub region: String,
     /// Allow a plain-HTTP endpoint.
     pub allow_http: bool,
     pub access_key_id: Option<String>,
@@ -55,7 +55,7 @@ impl S3Store {
                     .with_timeout(Duration::from_secs(120)),
             )
             .with_bucket_name(bucket)
-            .with_region(settings.region.as_deref().unwrap_or("us-east-1"))
+            .with_region(&settings.region)
             .with_allow_http(settings.allow_http)
             .with_checksum_algorithm(Checksum::SHA256)
             // An outage must be a fast 503, not minutes of retries.

@@ -155,8 +155,9 @@ impl Seaweed {
         self.wait_ready()
     }
 
-    /// Polls with a signed request until the bucket answers (it exists once the S3 gateway
-    /// and the filer are up).
+    /// Polls until an object can be written and read back: the S3 gateway, the filer and a
+    /// volume server are all up (the filer alone answers a HEAD well before a volume server
+    /// has registered after a restart).
     fn wait_ready(&self) -> anyhow::Result<()> {
         // On a thread of its own: the caller may be inside a test's runtime.
         let (client, log) = (self.client()?, self.dir.path().join("weed.log"));
@@ -166,23 +167,29 @@ impl Seaweed {
     }
 }
 
+async fn write_and_read(client: &AmazonS3) -> anyhow::Result<()> {
+    let probe = object_store::path::Path::from("readiness-probe");
+    let written = bytes::Bytes::from_static(b"ready");
+    client.put(&probe, written.clone().into()).await?;
+    let read = client.get(&probe).await?.bytes().await?;
+    anyhow::ensure!(read == written, "the probe object read back differs");
+    Ok(())
+}
+
 fn poll_ready(client: AmazonS3, log: PathBuf) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let probe = object_store::path::Path::from("readiness-probe");
-        loop {
-            let answer =
-                runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), client.head(&probe)).await });
-            match answer {
-                Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => return Ok(()),
-                other if Instant::now() > deadline => {
-                    let log = std::fs::read_to_string(&log).unwrap_or_default();
-                    let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
-                    anyhow::bail!("SeaweedFS did not become ready: {other:?}\n{tail}");
-                }
-                _ => std::thread::sleep(Duration::from_millis(100)),
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer =
+            runtime.block_on(async { tokio::time::timeout(Duration::from_secs(5), write_and_read(&client)).await });
+        match answer {
+            Ok(Ok(())) => return Ok(()),
+            other if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+                anyhow::bail!("SeaweedFS did not become ready: {other:?}\n{tail}");
             }
+            _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
 }

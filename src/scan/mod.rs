@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::ids::{BlobId, TenantId};
 use crate::repo::{DynRepo, ScanCandidate, ScanOutcome, ScanVerdict};
-use crate::store::{ChunkSpan, ContentId, DynStore};
+use crate::store::{ChunkSpan, ContentId, DynStore, StoreError};
 use clamd::{ClamdAddr, Verdict};
 
 /// Blobs claimed per round.
@@ -58,7 +58,7 @@ pub async fn run(repo: DynRepo, config: ScannerConfig, mut stop: watch::Receiver
             }
             Err(err) => {
                 let next = (wait * 2).max(config.interval).min(MAX_BACKOFF.max(config.interval));
-                tracing::warn!(error = %err, retry_in_s = next.as_secs(), "scanning paused: clamd unavailable");
+                tracing::warn!(error = %err, retry_in_s = next.as_secs(), "scanning paused: clamd, the content store or the database is unavailable");
                 next
             }
         };
@@ -132,27 +132,41 @@ async fn round(
 }
 
 async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) -> anyhow::Result<ScanOutcome> {
-    let size = u64::try_from(blob.size)?;
-    if size > config.max_bytes {
+    let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
+    // A row edited by hand or content gone from the store: marked tampered and passed over,
+    // so one such blob cannot stop every scan after it.
+    let tampered = |why: &'static str| async move {
+        tracing::error!(tenant = %tenant, blob = %id, route = "scanner", why, "integrity failure");
+        repo.mark_tampered(tenant, id).await?;
+        anyhow::Ok(ScanOutcome::Skipped(format!("not scanned: {why}")))
+    };
+    let Some(span) = ChunkSpan::recorded(blob.size, blob.chunk_bytes) else {
+        return tampered("its recorded size is invalid").await;
+    };
+    if span.size > config.max_bytes {
         return Ok(ScanOutcome::Skipped(format!(
-            "not scanned: {size} bytes is over the scanner's limit of {} bytes",
-            config.max_bytes
+            "not scanned: {} bytes is over the scanner's limit of {} bytes",
+            span.size, config.max_bytes
         )));
     }
-    let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
-    let span = ChunkSpan::whole(size, u64::try_from(blob.chunk_bytes)?);
-    let mut chunks = config.store.read(ContentId { tenant, blob: id }, span).await?;
+    let mut chunks = match config.store.read(ContentId { tenant, blob: id }, span).await {
+        Err(StoreError::NotFound) => return tampered("its stored content is missing").await,
+        other => other?,
+    };
     let mut scan = clamd::Scan::start(&config.clamd).await?;
     // The content is read anyway: check its hash too.
     let mut hasher = Sha256::new();
     let mut read = 0;
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Err(StoreError::NotFound) => return tampered("its stored content is missing").await,
+            other => other?,
+        };
         read += chunk.len() as u64;
         hasher.update(&chunk);
         scan.send(&chunk).await?;
     }
-    if read != size || hex::encode(hasher.finalize()) != blob.hash_sha256 {
+    if read != span.size || hex::encode(hasher.finalize()) != blob.hash_sha256 {
         tracing::error!(tenant = %tenant, blob = %id, route = "scanner", "integrity failure: content does not match its recorded hash");
         repo.mark_tampered(tenant, id).await?;
     }

@@ -45,11 +45,18 @@ pub async fn migrate(repo: DynRepo, from: DynStore, to: DynStore) -> anyhow::Res
                 tenant: TenantId(blob.tenant_id),
                 blob: BlobId(blob.id),
             };
-            let size = u64::try_from(blob.size)?;
-            if verified_copy(&to, id, blob).await? {
+            let Some(span) = ChunkSpan::recorded(blob.size, blob.chunk_bytes) else {
+                let why = "its recorded size or chunk size is invalid".to_string();
+                tracing::error!(blob = %id.blob, why, "not copied");
+                migrated.failed.push((id.blob, why));
+                progress.advance(0);
+                continue;
+            };
+            let size = span.size;
+            if verified_copy(&to, id, blob, span).await? {
                 migrated.already_there += 1;
             } else {
-                match copy(&from, &to, id, blob).await? {
+                match copy(&from, &to, id, blob, span).await? {
                     Ok(()) => {
                         migrated.copied += 1;
                         migrated.bytes_copied += size;
@@ -67,16 +74,9 @@ pub async fn migrate(repo: DynRepo, from: DynStore, to: DynStore) -> anyhow::Res
     Ok(migrated)
 }
 
-fn span(blob: &Blob) -> anyhow::Result<ChunkSpan> {
-    Ok(ChunkSpan::whole(
-        u64::try_from(blob.size)?,
-        u64::try_from(blob.chunk_bytes)?,
-    ))
-}
-
 /// Whether `store` holds the blob's content whole and unaltered.
-async fn verified_copy(store: &DynStore, id: ContentId, blob: &Blob) -> anyhow::Result<bool> {
-    let mut chunks = match store.read(id, span(blob)?).await {
+async fn verified_copy(store: &DynStore, id: ContentId, blob: &Blob, span: ChunkSpan) -> anyhow::Result<bool> {
+    let mut chunks = match store.read(id, span).await {
         Ok(chunks) => chunks,
         Err(StoreError::NotFound) => return Ok(false),
         Err(err) => return Err(err.into()),
@@ -93,14 +93,20 @@ async fn verified_copy(store: &DynStore, id: ContentId, blob: &Blob) -> anyhow::
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(read == u64::try_from(blob.size)? && hex::encode(hasher.finalize()) == blob.hash_sha256)
+    Ok(read == span.size && hex::encode(hasher.finalize()) == blob.hash_sha256)
 }
 
 /// Copies one blob; the inner error says why its source content was refused.
-async fn copy(from: &DynStore, to: &DynStore, id: ContentId, blob: &Blob) -> anyhow::Result<Result<(), String>> {
+async fn copy(
+    from: &DynStore,
+    to: &DynStore,
+    id: ContentId,
+    blob: &Blob,
+    span: ChunkSpan,
+) -> anyhow::Result<Result<(), String>> {
     // A partial copy from an interrupted run goes first.
     to.discard(id, None).await?;
-    let mut chunks = match from.read(id, span(blob)?).await {
+    let mut chunks = match from.read(id, span).await {
         Ok(chunks) => chunks,
         Err(StoreError::NotFound) => return Ok(Err("missing from the source store".into())),
         Err(err) => return Err(err.into()),
@@ -127,7 +133,7 @@ async fn copy(from: &DynStore, to: &DynStore, id: ContentId, blob: &Blob) -> any
         if !batch.is_empty() {
             staged.write(&batch).await?;
         }
-        if read != u64::try_from(blob.size)? || hex::encode(hasher.finalize()) != blob.hash_sha256 {
+        if read != span.size || hex::encode(hasher.finalize()) != blob.hash_sha256 {
             return Ok(Err("its SHA-256 differs from the recorded one".to_string()));
         }
         staged.finish().await?;

@@ -45,7 +45,17 @@ pub struct ChunkSpan {
     pub count: u64,
 }
 
+/// The chunk sizes attachd writes; a recorded one outside them was not written by attachd.
+pub const CHUNK_BYTES: std::ops::RangeInclusive<usize> = 4096..=(16 << 20);
+
 impl ChunkSpan {
+    /// Every chunk of a blob as its row records it; `None` when the size or chunk size is one
+    /// attachd never writes (a row edited by hand).
+    pub fn recorded(size: i64, chunk_bytes: i64) -> Option<Self> {
+        let chunk_bytes = usize::try_from(chunk_bytes).ok().filter(|c| CHUNK_BYTES.contains(c))?;
+        Some(Self::whole(u64::try_from(size).ok()?, chunk_bytes as u64))
+    }
+
     /// Every chunk of the content.
     pub fn whole(size: u64, chunk_bytes: u64) -> Self {
         Self {

@@ -8,7 +8,11 @@ use crate::common::clamd::{Clamd, EICAR, SIGNATURE};
 use crate::common::{attachment, bare_id, download_routes, eventually, random_bytes, Backend, TestApp, TestDb};
 use crate::{both, stores};
 
-both!(verdicts_and_the_scan_gate, clamd_outage_loses_nothing);
+both!(
+    verdicts_and_the_scan_gate,
+    clamd_outage_loses_nothing,
+    edited_rows_are_refused_and_do_not_stop_scanning
+);
 // Two nodes on one database and one content store.
 stores!(two_scanners_scan_each_blob_once);
 
@@ -174,5 +178,69 @@ async fn two_scanners_scan_each_blob_once(backend: Backend) -> anyhow::Result<()
     .await?;
     assert_eq!(db.scalar("SELECT MAX(scan_count) FROM blobs").await?, 1);
     assert_eq!(db.scalar("SELECT MIN(scan_count) FROM blobs").await?, 1);
+    Ok(())
+}
+
+/// Blob rows edited by hand, and content deleted from the store: each such blob is marked
+/// tampered and refused with the integrity error (never an internal one), and the scanner
+/// passes over it rather than stopping there. An impossible MIME type serves as octet-stream.
+async fn edited_rows_are_refused_and_do_not_stop_scanning(backend: Backend) -> anyhow::Result<()> {
+    let mut clamd = Clamd::start("25M").await?;
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start_with(&db, clamd.serve_args()).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.as_str();
+    let edit = |blob: &Value, set: &str| {
+        let id = bare_id(&blob["identity"]);
+        let set = set.to_string();
+        let db = &db;
+        async move {
+            let id: uuid::Uuid = id.parse()?;
+            db.execute(&format!("UPDATE blobs SET {set} WHERE id = {}", db.uuid(&id)))
+                .await
+        }
+    };
+    // Uploaded while clamd is away, so that every one waits in the scanner's queue.
+    clamd.pause().await?;
+    let cases = [
+        ("content deleted", None),
+        ("a negative size", Some("size = -5")),
+        ("a zero chunk size", Some("chunk_bytes = 0")),
+        ("a one-byte chunk size", Some("chunk_bytes = 1")),
+        ("a hash that is no hash", Some("hash_sha256 = 'not a hash'")),
+    ];
+    let mut broken = Vec::new();
+    for (n, (what, set)) in cases.into_iter().enumerate() {
+        let blob = app.upload(token, "b.bin", random_bytes(5000, 40 + n as u64)).await?;
+        match set {
+            None => crate::common::store::delete_content(&db, &bare_id(&blob["identity"])).await?,
+            Some(set) => anyhow::ensure!(edit(&blob, set).await? == 1, "{what}: no row edited"),
+        }
+        broken.push((what, set.is_some_and(|s| s.starts_with("hash")), blob));
+    }
+    let odd_type = app.upload(token, "t.txt", b"plain words".to_vec()).await?;
+    edit(&odd_type, "mime_type = 'text/plain\u{1}'").await?;
+    let good = app.upload(token, "good.txt", b"a clean report".to_vec()).await?;
+    clamd.resume().await?;
+
+    assert_eq!(scanned(&app, token, &good).await?["scanned_status"], "SCANNED_OK");
+    for (what, content_intact, blob) in &broken {
+        let info = scanned(&app, token, blob).await?;
+        assert!(info["tampered_timestamp"].is_string(), "{what}: {info}");
+        if !content_intact {
+            assert_eq!(info["scanned_status"], "NOT_SCANNED", "{what}: {info}");
+            assert!(info["scanned_bad_reason"] != "", "{what}: {info}");
+        }
+        let path = format!("/archivist/v1/blobs/{}", bare_id(&blob["identity"]));
+        let response = app.http.get(app.url(&path)).bearer_auth(token).send().await?;
+        assert_eq!(response.status(), 500, "{what}");
+        let body: Value = response.json().await?;
+        assert_eq!(body["code"], 15, "{what}: {body}");
+    }
+    let path = format!("/archivist/v1/blobs/{}", bare_id(&odd_type["identity"]));
+    let response = app.http.get(app.url(&path)).bearer_auth(token).send().await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    assert_eq!(response.bytes().await?.as_ref(), b"plain words");
     Ok(())
 }

@@ -332,6 +332,12 @@ pub struct StoreArgs {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub s3_allow_http: bool,
 
+    /// Seconds an S3 request may wait on the service: for an answer to start, for an upload
+    /// part to be taken, or for the next bytes of a download the client is waiting for (a
+    /// slow client's download may take as long as it needs).
+    #[arg(long, env = "ATTACHD_S3_TIMEOUT", default_value = "30", value_parser = parse_secs)]
+    pub s3_timeout: SecsArg,
+
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     pub s3_access_key_id: Option<String>,
 
@@ -359,6 +365,7 @@ impl StoreArgs {
             endpoint: self.s3_endpoint.clone(),
             region: self.s3_region.clone(),
             allow_http: self.s3_allow_http,
+            timeout: self.s3_timeout.0,
             access_key_id: self.s3_access_key_id.clone(),
             secret_access_key: self.s3_secret_access_key.as_ref().map(|s| s.0.clone()),
             session_token: self.s3_session_token.as_ref().map(|s| s.0.clone()),

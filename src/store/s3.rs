@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder, Checksum};
 use object_store::multipart::{MultipartStore, PartId};
@@ -27,64 +28,41 @@ const PART_BYTES: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// How to reach the S3 service (the bucket and prefix come from the store URL).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct S3Settings {
     /// `http(s)://host:port` of an S3-compatible service; AWS itself when unset.
     pub endpoint: Option<String>,
     pub region: String,
     /// Allow a plain-HTTP endpoint.
     pub allow_http: bool,
+    /// How long a request may wait on the service (see `--s3-timeout`).
+    pub timeout: Duration,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub session_token: Option<String>,
 }
 
 pub struct S3Store {
+    /// Every request but streamed reads, each bounded as a whole by the timeout.
     s3: Arc<AmazonS3>,
+    /// Streamed reads: unbounded as a whole, since a download goes at its client's pace;
+    /// `read` bounds the wait for the answer and for each next piece instead.
+    reads: Arc<AmazonS3>,
+    timeout: Duration,
     prefix: String,
     repo: DynRepo,
 }
 
 impl S3Store {
     pub async fn open(bucket: &str, prefix: &str, settings: &S3Settings, repo: DynRepo) -> anyhow::Result<Self> {
-        // Client options first: they replace what `with_allow_http` sets.
-        let mut builder = AmazonS3Builder::new()
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(2))
-                    .with_timeout(Duration::from_secs(120)),
-            )
-            .with_bucket_name(bucket)
-            .with_region(&settings.region)
-            .with_allow_http(settings.allow_http)
-            .with_checksum_algorithm(Checksum::SHA256)
-            // An outage must be a fast 503, not minutes of retries.
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: Duration::from_millis(50),
-                    max_backoff: Duration::from_millis(500),
-                    base: 2.0,
-                },
-                max_retries: 2,
-                retry_timeout: Duration::from_secs(5),
-            });
-        if let Some(endpoint) = &settings.endpoint {
-            builder = builder.with_endpoint(endpoint);
-        }
-        if let Some(key) = &settings.access_key_id {
-            builder = builder.with_access_key_id(key);
-        }
-        if let Some(secret) = &settings.secret_access_key {
-            builder = builder.with_secret_access_key(secret);
-        }
-        if let Some(token) = &settings.session_token {
-            builder = builder.with_token(token);
-        }
-        let s3 = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("configuring the S3 store s3://{bucket}: {e}"))?;
+        let client = |options: ClientOptions| {
+            client(bucket, settings, options.with_connect_timeout(Duration::from_secs(2)))
+                .map_err(|e| anyhow::anyhow!("configuring the S3 store s3://{bucket}: {e}"))
+        };
         let store = Self {
-            s3: Arc::new(s3),
+            s3: Arc::new(client(ClientOptions::new().with_timeout(settings.timeout))?),
+            reads: Arc::new(client(ClientOptions::new().with_timeout_disabled())?),
+            timeout: settings.timeout,
             prefix: prefix.to_string(),
             repo,
         };
@@ -125,6 +103,60 @@ impl S3Store {
     fn path(&self, id: ContentId) -> Path {
         self.path_of(&object_name(id))
     }
+}
+
+fn client(bucket: &str, settings: &S3Settings, options: ClientOptions) -> object_store::Result<AmazonS3> {
+    // Client options first: they replace what `with_allow_http` sets.
+    let mut builder = AmazonS3Builder::new()
+        .with_client_options(options)
+        .with_bucket_name(bucket)
+        .with_region(&settings.region)
+        .with_allow_http(settings.allow_http)
+        .with_checksum_algorithm(Checksum::SHA256)
+        // An outage must be a fast 503, not minutes of retries.
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(500),
+                base: 2.0,
+            },
+            max_retries: 2,
+            retry_timeout: Duration::from_secs(5),
+        });
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(key) = &settings.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &settings.secret_access_key {
+        builder = builder.with_secret_access_key(secret);
+    }
+    if let Some(token) = &settings.session_token {
+        builder = builder.with_token(token);
+    }
+    builder.build()
+}
+
+/// The pieces of a streamed read, each awaited at most `timeout` (only while the reader
+/// waits for it); a stall ends the stream with `Unavailable`.
+fn stall_bounded(
+    pieces: BoxStream<'static, StoreResult<Bytes>>,
+    timeout: Duration,
+) -> BoxStream<'static, StoreResult<Bytes>> {
+    futures::stream::unfold(Some(pieces), move |pieces| async move {
+        let mut pieces = pieces?;
+        match tokio::time::timeout(timeout, pieces.next()).await {
+            Ok(Some(piece)) => Some((piece, Some(pieces))),
+            Ok(None) => None,
+            Err(_) => Some((Err(stalled(timeout)), None)),
+        }
+    })
+    .boxed()
+}
+
+fn stalled(timeout: Duration) -> StoreError {
+    StoreError::Unavailable(format!("the S3 store sent nothing for {}s", timeout.as_secs()))
 }
 
 impl From<object_store::Error> for StoreError {
@@ -190,14 +222,16 @@ impl ContentStore for S3Store {
             range: Some(GetRange::Bounded(bytes)),
             ..GetOptions::default()
         };
-        let got = self.s3.get_opts(&path, options).await?;
+        let got = tokio::time::timeout(self.timeout, self.reads.get_opts(&path, options))
+            .await
+            .map_err(|_| stalled(self.timeout))??;
         if got.meta.size != span.size {
             // Replaced by something longer or shorter: not the content that was stored.
             return Err(StoreError::NotFound);
         }
         let chunk_bytes = usize::try_from(span.chunk_bytes).map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let pieces = got.into_stream().map_err(StoreError::from).boxed();
-        Ok(super::rechunk(pieces, chunk_bytes))
+        Ok(super::rechunk(stall_bounded(pieces, self.timeout), chunk_bytes))
     }
 
     async fn discard(&self, id: ContentId, cleanup: Option<&str>) -> StoreResult<()> {

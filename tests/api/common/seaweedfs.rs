@@ -83,6 +83,25 @@ impl Seaweed {
         }
     }
 
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: it keeps its sockets open but
+    /// answers nothing, like a hung service.
+    pub fn freeze(&self, frozen: bool) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .lock()
+            .map_err(|_| anyhow::anyhow!("seaweed lock poisoned"))?;
+        let child = process
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("SeaweedFS is not running"))?;
+        let signal = if frozen {
+            rustix::process::Signal::STOP
+        } else {
+            rustix::process::Signal::CONT
+        };
+        rustix::process::kill_process(rustix::process::Pid::from_child(child), signal)?;
+        Ok(())
+    }
+
     /// A SeaweedFS of its own (the shared one is `seaweed()`), stopped when dropped.
     pub fn start() -> anyhow::Result<Self> {
         let weed = weed_binary()?;

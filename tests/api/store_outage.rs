@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::common::seaweedfs::{Seaweed, ACCESS_KEY, READ_ONLY_ACCESS_KEY, SECRET_KEY};
@@ -41,9 +42,36 @@ async fn object_store_outage_is_a_fast_503() -> anyhow::Result<()> {
     let content = random_bytes(3 << 20, 31);
     let blob = bare_id(&app.upload(&tenant.token, "before.bin", content.clone()).await?["identity"]);
     let path = format!("/archivist/v1/blobs/{blob}");
+    let large = bare_id(
+        &app.upload(&tenant.token, "large.bin", random_bytes(48 << 20, 36))
+            .await?["identity"],
+    );
+
+    // Hung mid-download: the transfer is cut once the store has sent nothing for its timeout.
+    let response = app
+        .http
+        .get(app.url(&format!("/archivist/v1/blobs/{large}")))
+        .bearer_auth(&tenant.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    let mut stream = response.bytes_stream();
+    stream.next().await.transpose()?;
+    seaweed.freeze(true)?;
+    let frozen = Instant::now();
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        while stream.next().await.transpose()?.is_some() {}
+        Ok::<_, reqwest::Error>(())
+    })
+    .await;
+    assert!(matches!(drained, Ok(Err(_))), "not cut: {drained:?}");
+    assert!(
+        frozen.elapsed() < Duration::from_secs(10),
+        "cut after {:?}",
+        frozen.elapsed()
+    );
 
     // Hung: it takes connections and answers nothing.
-    seaweed.freeze(true)?;
     let request = app.http.get(app.url(&path)).bearer_auth(&tenant.token);
     assert_refused(request, 503, 14, "download from a hung store").await?;
     let request = app
@@ -78,7 +106,14 @@ async fn object_store_outage_is_a_fast_503() -> anyhow::Result<()> {
         info["tampered_timestamp"].is_null(),
         "an unreachable store is not tampering: {info}"
     );
-    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 1);
+    let (_, info) = app
+        .get_json(Some(&tenant.token), &format!("/archivist/v1/blobs/{large}/info"))
+        .await?;
+    assert!(
+        info["tampered_timestamp"].is_null(),
+        "a hung store is not tampering: {info}"
+    );
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 2);
 
     // Back: the blob serves, uploads work, and the refused uploads' leftovers are swept.
     let resumed = tokio::task::spawn_blocking(move || seaweed.resume().map(|()| seaweed)).await??;
@@ -170,7 +205,7 @@ async fn a_slow_reader_outlasts_the_store_timeout() -> anyhow::Result<()> {
         .await?;
     assert_eq!(response.status(), 200);
     let (started, mut stream, mut received) = (Instant::now(), response.bytes_stream(), Vec::new());
-    while let Some(piece) = futures::StreamExt::next(&mut stream).await {
+    while let Some(piece) = stream.next().await {
         received.extend_from_slice(&piece?);
         // About 4 MiB/s: ten seconds for the whole, ten times the store's timeout.
         let due = Duration::from_secs_f64(received.len() as f64 / f64::from(4u32 << 20));

@@ -142,14 +142,7 @@ async fn full_disk_is_507() -> anyhow::Result<()> {
     // refused with 507.
     let upload = |seed: u64| {
         let content = random_bytes(6 << 20, seed);
-        let request = app
-            .http
-            .post(app.url("/archivist/v1/blobs"))
-            .bearer_auth(&tenant.token)
-            .multipart(reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(content.clone()).file_name("fill.bin"),
-            ));
+        let request = app.upload_request(&tenant.token, "fill.bin", content.clone());
         async move {
             let response = request.send().await?;
             let status = response.status().as_u16();

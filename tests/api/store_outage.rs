@@ -74,29 +74,14 @@ async fn object_store_outage_is_a_fast_503() -> anyhow::Result<()> {
     // Hung: it takes connections and answers nothing.
     let request = app.http.get(app.url(&path)).bearer_auth(&tenant.token);
     assert_refused(request, 503, 14, "download from a hung store").await?;
-    let request = app
-        .http
-        .post(app.url("/archivist/v1/blobs"))
-        .bearer_auth(&tenant.token)
-        .multipart(reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(random_bytes(1000, 34)).file_name("hung.bin"),
-        ));
+    let request = app.upload_request(&tenant.token, "hung.bin", random_bytes(1000, 34));
     assert_refused(request, 503, 14, "upload to a hung store").await?;
     seaweed.freeze(false)?;
 
     // Gone: nothing listens.
     seaweed.stop();
     for size in [1000, 12 << 20] {
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(random_bytes(size, 32)).file_name("during.bin"),
-        );
-        let request = app
-            .http
-            .post(app.url("/archivist/v1/blobs"))
-            .bearer_auth(&tenant.token)
-            .multipart(form);
+        let request = app.upload_request(&tenant.token, "during.bin", random_bytes(size, 32));
         assert_refused(request, 503, 14, &format!("upload of {size} bytes")).await?;
     }
     let request = app.http.get(app.url(&path)).bearer_auth(&tenant.token);

@@ -318,14 +318,7 @@ impl TestApp {
 
     /// Uploads `content` as part `file` and returns the JSON answer.
     pub async fn upload(&self, token: &str, name: &str, content: Vec<u8>) -> anyhow::Result<Value> {
-        let part = reqwest::multipart::Part::bytes(content).file_name(name.to_string());
-        let response = self
-            .http
-            .post(self.url("/archivist/v1/blobs"))
-            .bearer_auth(token)
-            .multipart(reqwest::multipart::Form::new().part("file", part))
-            .send()
-            .await?;
+        let response = self.upload_request(token, name, content).send().await?;
         let status = response.status();
         let body: Value = response.json().await?;
         anyhow::ensure!(status == 200, "upload answered {status}: {body}");
@@ -334,6 +327,15 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// A blob upload of `content` as file `name`, to send and judge by hand.
+    pub fn upload_request(&self, token: &str, name: &str, content: Vec<u8>) -> reqwest::RequestBuilder {
+        let part = reqwest::multipart::Part::bytes(content).file_name(name.to_string());
+        self.http
+            .post(self.url("/archivist/v1/blobs"))
+            .bearer_auth(token)
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+    }
+
     /// Downloads a blob, or `range` of it: the status, and the bytes unless the transfer was cut.
     pub async fn download(
         &self,

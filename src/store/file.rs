@@ -88,7 +88,13 @@ impl ContentStore for FileStore {
     }
 
     async fn read(&self, id: ContentId, span: ChunkSpan) -> StoreResult<ChunkStream> {
-        let mut file = tokio::fs::File::open(self.path(id)).await?;
+        let path = self.path(id);
+        // Anything but a regular file put in its place is not the stored content (and opening
+        // a FIFO would wait for a writer forever).
+        if !tokio::fs::metadata(&path).await?.is_file() {
+            return Err(StoreError::NotFound);
+        }
+        let mut file = tokio::fs::File::open(&path).await?;
         let bytes = span.bytes();
         file.seek(std::io::SeekFrom::Start(bytes.start)).await?;
         let chunk_bytes = usize::try_from(span.chunk_bytes).map_err(|e| StoreError::Unavailable(e.to_string()))?;

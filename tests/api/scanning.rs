@@ -244,3 +244,55 @@ async fn edited_rows_are_refused_and_do_not_stop_scanning(backend: Backend) -> a
     assert_eq!(response.bytes().await?.as_ref(), b"plain words");
     Ok(())
 }
+
+/// A FIFO or a directory put in place of a blob's file in a `file://` store: the download
+/// and the scanner refuse it as tampered content rather than waiting on it forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_that_is_no_file_is_refused_not_awaited() -> anyhow::Result<()> {
+    use crate::common::store::{content_file, Store, STORE};
+    STORE
+        .scope(Store::File, async {
+            let mut clamd = Clamd::start("25M").await?;
+            let db = TestDb::new(Backend::Sqlite).await?;
+            let app = TestApp::start_with(&db, clamd.serve_args()).await?;
+            let tenant = app.tenant().await?;
+            let token = tenant.token.as_str();
+            clamd.pause().await?;
+            let fifo = app.upload(token, "fifo.bin", random_bytes(5000, 50)).await?;
+            let dir = app.upload(token, "dir.bin", random_bytes(5000, 51)).await?;
+            let good = app.upload(token, "good.txt", b"a clean report".to_vec()).await?;
+            let fifo_path = content_file(&db.content, &bare_id(&fifo["identity"]))?;
+            std::fs::remove_file(&fifo_path)?;
+            let made = std::process::Command::new("mkfifo").arg(&fifo_path).status()?;
+            anyhow::ensure!(made.success(), "mkfifo failed");
+            let dir_path = content_file(&db.content, &bare_id(&dir["identity"]))?;
+            std::fs::remove_file(&dir_path)?;
+            std::fs::create_dir(&dir_path)?;
+            clamd.resume().await?;
+            let checked = refused_not_awaited(&app, token, [&fifo, &dir], &good).await;
+            // Were the FIFO awaited after all, its reader is let go, so that the failure ends
+            // the test instead of hanging it.
+            let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK;
+            drop(rustix::fs::open(&fifo_path, flags, rustix::fs::Mode::empty()));
+            checked
+        })
+        .await
+}
+
+async fn refused_not_awaited(app: &TestApp, token: &str, broken: [&Value; 2], good: &Value) -> anyhow::Result<()> {
+    assert_eq!(scanned(app, token, good).await?["scanned_status"], "SCANNED_OK");
+    for blob in broken {
+        let verdict = scanned(app, token, blob).await?;
+        assert_eq!(verdict["scanned_status"], "NOT_SCANNED", "{verdict}");
+        let path = format!("/archivist/v1/blobs/{}", bare_id(&blob["identity"]));
+        let request = app.http.get(app.url(&path)).bearer_auth(token).send();
+        let response = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .map_err(|_| anyhow::anyhow!("the download waited on the store"))??;
+        assert_eq!(response.status(), 500);
+        let body: Value = response.json().await?;
+        assert_eq!(body["code"], 15, "{body}");
+        assert!(info(app, token, blob).await?["tampered_timestamp"].is_string());
+    }
+    Ok(())
+}

@@ -245,6 +245,14 @@ pub async fn delete_content_in(db: &TestDb, place: &ContentPlace, blob: &str) ->
     Ok(())
 }
 
+/// The file holding a blob's content in a `file://` place.
+pub fn content_file(place: &ContentPlace, blob: &str) -> anyhow::Result<std::path::PathBuf> {
+    match &place.url {
+        StoreUrl::File(root) => find_file(root, &uuid::Uuid::parse_str(blob)?),
+        other => anyhow::bail!("{other} keeps no files"),
+    }
+}
+
 fn find_file(root: &std::path::Path, id: &uuid::Uuid) -> anyhow::Result<std::path::PathBuf> {
     for tenant in std::fs::read_dir(root)? {
         let path = tenant?.path().join(id.to_string());

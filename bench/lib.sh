@@ -122,9 +122,12 @@ JSON
   seaweed_pid=$!
   export ATTACHD_S3_ENDPOINT="http://127.0.0.1:$s3_port" ATTACHD_S3_ALLOW_HTTP=true
   export AWS_ACCESS_KEY_ID=bench-access AWS_SECRET_ACCESS_KEY=bench-secret
-  # Ready once the bucket answers (an unsigned request is refused, 403, rather than 404/503).
+  # Ready once the bucket answers (an unsigned request is refused, 403, rather than 404/503)
+  # and the master can place a write in the bucket's collection (which also grows its volumes
+  # before the first measured write).
   for _ in $(seq 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$ATTACHD_S3_ENDPOINT/bench")" = 403 ] && return 0
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$ATTACHD_S3_ENDPOINT/bench")" = 403 ] &&
+      curl -s "http://127.0.0.1:$((base + 1))/dir/assign?collection=bench" | grep -q '"fid"' && return 0
     sleep 0.1
   done
   echo "SeaweedFS did not start; see $work/seaweed/log" >&2; return 1

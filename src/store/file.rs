@@ -140,9 +140,12 @@ impl ContentStore for FileStore {
             }
             let mut files = tokio::fs::read_dir(tenant.path()).await?;
             while let Some(file) = files.next_entry().await? {
-                let modified = file.metadata().await?.modified()?;
+                // Only regular files are content; one removed meanwhile (a discarded upload's)
+                // is passed over.
+                let Ok(meta) = file.metadata().await else { continue };
                 let name = file.file_name().to_string_lossy().into_owned();
-                if let Some(blob) = super::blob_of_name(&format!("/{name}")).filter(|_| modified < cutoff) {
+                let old = meta.modified().is_ok_and(|modified| modified < cutoff);
+                if let Some(blob) = super::blob_of_name(&format!("/{name}")).filter(|_| meta.is_file() && old) {
                     candidates.push((blob, file.path()));
                 }
             }
@@ -150,10 +153,11 @@ impl ContentStore for FileStore {
         let ids: Vec<uuid::Uuid> = candidates.iter().map(|(blob, _)| *blob).collect();
         let unowned = self.repo.unowned_content(&ids).await?;
         let mut removed = 0;
-        for (blob, path) in candidates {
-            if unowned.contains(&blob) {
-                remove(&path).await?;
-                removed += 1;
+        for (_, path) in candidates.into_iter().filter(|(blob, _)| unowned.contains(blob)) {
+            // One file that cannot go must not keep the others.
+            match remove(&path).await {
+                Ok(()) => removed += 1,
+                Err(err) => tracing::warn!(error = %err, path = %path.display(), "could not remove orphaned content"),
             }
         }
         Ok(removed)

@@ -265,10 +265,15 @@ impl ContentStore for S3Store {
             if batch.len() >= 500 || (next.is_none() && !batch.is_empty()) {
                 let ids: Vec<uuid::Uuid> = batch.iter().map(|(blob, _)| *blob).collect();
                 let unowned = self.repo.unowned_content(&ids).await?;
-                for (blob, path) in batch.drain(..) {
-                    if unowned.contains(&blob) {
-                        self.s3.delete(&path).await?;
-                        removed += 1;
+                for (_, path) in batch.drain(..).filter(|(blob, _)| unowned.contains(blob)) {
+                    // One object the service refuses to delete must not keep the others; a
+                    // service that cannot be reached ends the sweep.
+                    match self.s3.delete(&path).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+                        Err(err @ object_store::Error::PermissionDenied { .. }) => {
+                            tracing::warn!(error = %err, %path, "could not remove orphaned content");
+                        }
+                        Err(err) => return Err(err.into()),
                     }
                 }
             }

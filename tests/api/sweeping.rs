@@ -104,3 +104,47 @@ async fn orphans_and_stale_uploads_are_swept(backend: Backend) -> anyhow::Result
     assert_eq!(db.staged_chunks().await?, 1, "the live upload's content stays");
     Ok(())
 }
+
+/// Directories put where the file store keeps content, named like blobs, are passed over:
+/// they neither stop the sweep (orphaned content beside them still goes) nor get removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_directories_do_not_stop_the_file_sweep() -> anyhow::Result<()> {
+    crate::common::store::STORE
+        .scope(Store::File, async {
+            let db = TestDb::new(Backend::Sqlite).await?;
+            let mut settings = default_settings();
+            db.content.configure(&mut settings)?;
+            settings.store.store_orphan_age = 1.into();
+            let attachd::store::StoreUrl::File(root) = &db.content.url else {
+                anyhow::bail!("a file place without a directory");
+            };
+            let repo = attachd::repo::connect(&db.url).await?;
+            let store = attachd::store::open(&settings.store.content_store, repo, &settings.store.s3()).await?;
+            let orphan = ContentId {
+                tenant: TenantId(uuid::Uuid::new_v4()),
+                blob: BlobId::new(),
+            };
+            let mut staged = store.stage(orphan).await?;
+            staged.write(&[Bytes::from_static(b"left by a crash")]).await?;
+            staged.finish().await?;
+            drop(staged);
+            // Several, so that the sweep meets one before the orphan whatever the order.
+            let tenant_dir = root.join(orphan.tenant.0.to_string());
+            let strays: Vec<_> = (0..8)
+                .map(|_| tenant_dir.join(uuid::Uuid::new_v4().to_string()))
+                .collect();
+            for stray in &strays {
+                std::fs::create_dir(stray)?;
+            }
+
+            let _app = TestApp::start_with(&db, settings).await?;
+            let orphan_file = tenant_dir.join(orphan.blob.0.to_string());
+            eventually("the orphan is swept", Duration::from_secs(30), || async {
+                Ok(!orphan_file.exists())
+            })
+            .await?;
+            assert!(strays.iter().all(|stray| stray.is_dir()));
+            Ok(())
+        })
+        .await
+}

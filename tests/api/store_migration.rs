@@ -135,5 +135,23 @@ async fn moves_between_stores(backend: Backend, to: Store) -> anyhow::Result<()>
     let (ok, summary) = migrate(&db, &target, &[]).await?;
     assert!(!ok, "{summary}");
     assert_eq!(summary["failed"][0]["blob"].as_str(), Some(late.as_str()));
+
+    // A row edited by hand is listed too, and the run goes on past it.
+    let edited: uuid::Uuid = blobs[1].parse()?;
+    db.execute(&format!("UPDATE blobs SET size = -1 WHERE id = {}", db.uuid(&edited)))
+        .await?;
+    let (ok, summary) = migrate(&db, &target, &[]).await?;
+    assert!(!ok, "{summary}");
+    let mut failed: Vec<&str> = summary["failed"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["blob"].as_str())
+        .collect();
+    failed.sort_unstable();
+    let mut expected = vec![late.as_str(), blobs[1].as_str()];
+    expected.sort_unstable();
+    assert_eq!(failed, expected, "{summary}");
+    assert_eq!(summary["already_there"].as_u64(), Some(2), "{summary}");
     Ok(())
 }

@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 
 use super::{ChunkSpan, ChunkStream, ContentId, ContentStore, StagedContent, StoreError, StoreResult};
 use crate::repo::DynRepo;
@@ -35,8 +36,19 @@ impl ContentStore for DatabaseStore {
 
     async fn read(&self, id: ContentId, span: ChunkSpan) -> StoreResult<ChunkStream> {
         let repo = self.repo.clone();
-        let seqs = span.first..span.first + span.count;
-        Ok(Box::pin(futures::stream::unfold(
+        let mut seqs = span.first..span.first + span.count;
+        // The first chunk is read now, so content that is not here is `NotFound` before any
+        // stream starts, as in the other stores (a fallback store then reads the previous one).
+        let Some(first_seq) = seqs.next() else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let first_seq = i64::try_from(first_seq).map_err(|_| StoreError::NotFound)?;
+        let first = repo
+            .blob_chunk(id.tenant, id.blob, first_seq)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let first = futures::stream::once(async move { Ok(Bytes::from(first)) });
+        Ok(Box::pin(first.chain(futures::stream::unfold(
             (repo, seqs, false),
             move |(repo, mut seqs, ended)| async move {
                 if ended {
@@ -49,7 +61,7 @@ impl ContentStore for DatabaseStore {
                     Err(err) => Some((Err(err.into()), (repo, seqs, true))),
                 }
             },
-        )))
+        ))))
     }
 
     async fn discard(&self, id: ContentId, _cleanup: Option<&str>) -> StoreResult<()> {

@@ -1,5 +1,5 @@
-//! `attachd store migrate`: content moves from the database to a directory or S3, verified,
-//! resumably, while a server runs; servers switch over without a blob going missing.
+//! `attachd store migrate`: content moves from the database to a directory or S3 and back,
+//! verified, resumably, while a server runs; servers switch over without a blob going missing.
 
 use serde_json::Value;
 
@@ -16,6 +16,58 @@ async fn sqlite_database_to_file() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_database_to_s3() -> anyhow::Result<()> {
     moves_between_stores(Backend::Postgres, Store::S3).await
+}
+
+/// Moving into the database store: until the copy is done, a server on the database reads
+/// what it lacks from the previous store, and never takes the gap for tampering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_to_database() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let source = ContentPlace::of(Store::File)?;
+    let mut settings = default_settings();
+    source.configure(&mut settings)?;
+    let old = TestApp::start_with(&db, settings).await?;
+    let tenant = old.tenant().await?;
+    let contents = [random_bytes(1000, 5), random_bytes((2 << 20) + 9, 6)];
+    let mut blobs = Vec::new();
+    for content in &contents {
+        blobs.push(bare_id(
+            &old.upload(&tenant.token, "f.bin", content.clone()).await?["identity"],
+        ));
+    }
+    old.stop().await?;
+
+    let mut settings = default_settings();
+    ContentPlace::database().configure(&mut settings)?;
+    settings.store.content_store_previous = Some(source.url.clone());
+    let new = TestApp::start_with(&db, settings.clone()).await?;
+    for (blob, content) in blobs.iter().zip(&contents) {
+        let (status, bytes) = new.download(&tenant.token, blob, None).await?;
+        assert_eq!(
+            (status, bytes.map(|b| sha256_hex(&b))),
+            (200, Some(sha256_hex(content)))
+        );
+        let (_, info) = new
+            .get_json(Some(&tenant.token), &format!("/archivist/v1/blobs/{blob}/info"))
+            .await?;
+        assert!(info["tampered_timestamp"].is_null(), "{info}");
+    }
+    new.stop().await?;
+
+    let from = source.url.to_string();
+    let (ok, summary) = migrate(&db, &ContentPlace::database(), &["--from", &from]).await?;
+    assert!(ok, "{summary}");
+    assert_eq!(summary["copied"].as_u64(), Some(2), "{summary}");
+    settings.store.content_store_previous = None;
+    let new = TestApp::start_with(&db, settings).await?;
+    for (blob, content) in blobs.iter().zip(&contents) {
+        let (status, bytes) = new.download(&tenant.token, blob, None).await?;
+        assert_eq!(
+            (status, bytes.map(|b| sha256_hex(&b))),
+            (200, Some(sha256_hex(content)))
+        );
+    }
+    Ok(())
 }
 
 /// Runs `attachd store migrate --to TARGET`; its status and printed summary.

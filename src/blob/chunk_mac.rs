@@ -4,8 +4,8 @@
 //! chunk's number and the chunk's own digest (BLAKE3: the whole blob is already being hashed
 //! with SHA-256, and a second SHA-256 pass over every byte cost uploads 12%): a chunk cannot be
 //! moved to another place or blob, and the blob row's recorded hash cannot be edited without
-//! every MAC failing. The
-//! key is kept outside the database and the content store, so neither alone can forge one.
+//! every MAC failing. The key is kept outside the database and the content store, so neither
+//! alone can forge one.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

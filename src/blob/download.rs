@@ -42,9 +42,8 @@ pub async fn verified_download(
     check: DownloadCheck,
     range_header: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let recorded_hash_valid = blob.hash_sha256.len() == 64 && blob.hash_sha256.bytes().all(|b| b.is_ascii_hexdigit());
     let whole = ChunkSpan::recorded(blob.size, blob.chunk_bytes);
-    let Some(whole) = whole.filter(|_| recorded_hash_valid) else {
+    let Some(whole) = whole.filter(|_| super::references::is_sha256_hex(&blob.hash_sha256)) else {
         let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
         let why = "its recorded size, chunk size or hash is invalid";
         return Err(integrity_failure(&repo, tenant, id, check.route, why).await);

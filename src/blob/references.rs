@@ -58,6 +58,11 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+/// Whether `hash` is a SHA-256 in hex (either case).
+pub fn is_sha256_hex(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn parse_reference(path: &str, map: &serde_json::Map<String, Value>) -> Result<BlobReference, String> {
     let text = |key: &str| map.get(key).and_then(Value::as_str);
     let blob = text("arc_blob_identity")
@@ -72,7 +77,7 @@ fn parse_reference(path: &str, map: &serde_json::Map<String, Value>) -> Result<B
         }
     }
     let hash = text("arc_blob_hash_value")
-        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|h| is_sha256_hex(h))
         .ok_or_else(|| format!("attachment attribute {path}: arc_blob_hash_value must be 64 hex digits"))?
         .to_ascii_lowercase();
     Ok(BlobReference {

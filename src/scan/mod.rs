@@ -135,9 +135,12 @@ async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) 
     let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
     // A row edited by hand or content gone from the store: marked tampered and passed over,
     // so one such blob cannot stop every scan after it.
-    let tampered = |why: &'static str| async move {
+    let mark_tampered = |why: &'static str| async move {
         tracing::error!(tenant = %tenant, blob = %id, route = "scanner", why, "integrity failure");
-        repo.mark_tampered(tenant, id).await?;
+        repo.mark_tampered(tenant, id).await
+    };
+    let tampered = |why: &'static str| async move {
+        mark_tampered(why).await?;
         anyhow::Ok(ScanOutcome::Skipped(format!("not scanned: {why}")))
     };
     let Some(span) = ChunkSpan::recorded(blob.size, blob.chunk_bytes) else {
@@ -167,8 +170,7 @@ async fn scan_one(repo: &DynRepo, config: &ScannerConfig, blob: &ScanCandidate) 
         scan.send(&chunk).await?;
     }
     if read != span.size || hex::encode(hasher.finalize()) != blob.hash_sha256 {
-        tracing::error!(tenant = %tenant, blob = %id, route = "scanner", "integrity failure: content does not match its recorded hash");
-        repo.mark_tampered(tenant, id).await?;
+        mark_tampered("its content does not match its recorded hash").await?;
     }
     Ok(match scan.finish().await? {
         Verdict::Clean => ScanOutcome::Clean,

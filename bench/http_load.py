@@ -2,6 +2,7 @@
 
   http_load.py events PORT TOKEN_FILE ASSET COUNT THREADS  -> events per second
   http_load.py get PORT TOKEN_FILE PATH COUNT              -> mean milliseconds per download
+  http_load.py uploads PORT TOKEN_FILE BYTES COUNT THREADS -> blob uploads per second
 """
 import http.client
 import json
@@ -42,6 +43,35 @@ def events(port, auth, asset, count, threads):
     print(f"{(count // threads) * threads / elapsed:.1f}")
 
 
+def uploads(port, auth, size, count, threads):
+    boundary = "benchboundary"
+    content = bytes(range(256)) * (size // 256 + 1)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"small.bin\"\r\n"
+            f"Content-Type: application/octet-stream\r\n\r\n").encode() + content[:size] + f"\r\n--{boundary}--\r\n".encode()
+    headers = {"Authorization": auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    failures = []
+
+    def write(n):
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        for _ in range(n):
+            conn.request("POST", "/archivist/v1/blobs", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                failures.append(response.status)
+
+    start = time.perf_counter()
+    workers = [threading.Thread(target=write, args=(count // threads,)) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        sys.exit(f"{len(failures)} uploads failed: {failures[:5]}")
+    print(f"{(count // threads) * threads / elapsed:.1f}")
+
+
 def get(port, auth, path, count):
     conn = http.client.HTTPConnection("127.0.0.1", port)
     headers = {"Authorization": auth}
@@ -59,5 +89,7 @@ if __name__ == "__main__":
     kind, port, auth = sys.argv[1], int(sys.argv[2]), authorization(sys.argv[3])
     if kind == "events":
         events(port, auth, sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif kind == "uploads":
+        uploads(port, auth, int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
     else:
         get(port, auth, sys.argv[4], int(sys.argv[5]))

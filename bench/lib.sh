@@ -67,7 +67,16 @@ start_server() {
   if [[ "$1" == postgres* && ! -f "$work/log-signing-key.pem" ]]; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$work/log-signing-key.pem" 2>/dev/null
   fi
-  if [[ "$1" == postgres* ]]; then export ATTACHD_LOG_SIGNING_KEY="$work/log-signing-key.pem"; else unset ATTACHD_LOG_SIGNING_KEY; fi
+  if [[ "$1" == postgres* && ! -f "$work/token-signing-secret" ]]; then
+    openssl rand -hex 32 > "$work/token-signing-secret"
+  fi
+  # A server database names its log key, token secret and log anchor (all outside it).
+  if [[ "$1" == postgres* ]]; then
+    export ATTACHD_LOG_SIGNING_KEY="$work/log-signing-key.pem" ATTACHD_JWT_KEY_FILE="$work/token-signing-secret"
+    export ATTACHD_LOG_ANCHOR="file://$work/log-anchor"
+  else
+    unset ATTACHD_LOG_SIGNING_KEY ATTACHD_JWT_KEY_FILE ATTACHD_LOG_ANCHOR
+  fi
   local creds client_id client_secret token
   creds=$("$bin" tenant create --name bench)
   "$bin" serve --listen "127.0.0.1:$PORT" 2>"$work/server.log" &

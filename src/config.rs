@@ -54,6 +54,9 @@ pub enum Command {
     /// Manage the content store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Check the verifiable log.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
     Openapi {
         /// E.g. `openapi/attachd.json`.
@@ -96,6 +99,26 @@ pub enum StoreCommand {
         /// The store to copy from (default: `--content-store`).
         #[arg(long)]
         from: Option<crate::store::StoreUrl>,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Check every tenant's log (or one) offline against the log anchor: every event's and
+    /// blob's leaf against its row, every interior node, every seal's signature, and that the
+    /// log extends its anchored state. Prints a JSON summary (progress on standard error);
+    /// exits non-zero on any failure. Run it after restoring a backup.
+    Audit {
+        /// Audit only this tenant (`tenant/<uuid>` or the uuid).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Anchor the tenant's audited log anew: the only way to sign its log again after
+        /// its anchor record was lost or it was restored from an older backup. Refused unless
+        /// every check of the log itself passes. Logged as such.
+        #[arg(long, requires = "tenant")]
+        reanchor: bool,
         #[command(flatten)]
         serve: Box<ServeArgs>,
     },
@@ -190,6 +213,13 @@ pub struct ServeArgs {
     /// deployment uses the same. Default: a key made on first start beside the SQLite file.
     #[arg(long, env = "ATTACHD_LOG_SIGNING_KEY")]
     pub log_signing_key: Option<PathBuf>,
+
+    /// Where each tenant's latest seal is kept outside the metadata database: `file:///DIR`
+    /// or `s3://BUCKET/PREFIX`. Default: `log-anchor/` beside the SQLite file; on PostgreSQL,
+    /// a folder of the content store (a directory or S3). PostgreSQL with content in the
+    /// database must name one.
+    #[arg(long, env = "ATTACHD_LOG_ANCHOR")]
+    pub log_anchor: Option<crate::store::StoreUrl>,
 
     /// Public keys (PEM) of earlier signing keys, whose seals stay trusted after a rotation.
     #[arg(long, env = "ATTACHD_LOG_TRUSTED_KEYS", value_delimiter = ',')]
@@ -351,6 +381,13 @@ pub struct StoreArgs {
     /// removed by the sweeper, which runs at start and every half of this.
     #[arg(long, env = "ATTACHD_STORE_ORPHAN_AGE", default_value = "3600", value_parser = parse_secs)]
     pub store_orphan_age: SecsArg,
+
+    /// Free space kept on the filesystems of the SQLite database and the file store: a blob
+    /// upload that would leave less is refused with 507 before it writes, so events, seals,
+    /// deletes and sweeps always have room. Bytes (`64MiB`, `1GB`) or a percentage (`5%`) of
+    /// each filesystem; `0` turns it off. `auto`: 5% of each filesystem, at most 1 GiB.
+    #[arg(long, env = "ATTACHD_MIN_FREE_SPACE", default_value = "auto")]
+    pub min_free_space: crate::store::reserve::MinFree,
 
     /// File of at least 32 random bytes that content chunks' MACs are keyed with (every
     /// process of one deployment uses the same). Default: derived from the log signing key.

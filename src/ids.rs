@@ -10,7 +10,7 @@ use crate::error::ApiError;
 macro_rules! resource_id {
     ($name:ident, $prefix:literal, $what:literal) => {
         #[doc = concat!("The id of a ", $what, ", written `", $prefix, "/<uuid>`.")]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 

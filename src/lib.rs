@@ -92,25 +92,15 @@ fn quota_figure(setting: Option<u64>) -> i64 {
     setting.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-const SIGNING_KEY_SETTING: &str = "jwt_hs256_secret";
-
 impl AppState {
     /// Resolves the signing key (flag, key file, or the one kept in the database).
     pub async fn new(repo: DynRepo, settings: &ServeArgs) -> anyhow::Result<Self> {
-        let secret = match (&settings.jwt_secret, &settings.jwt_key_file) {
-            (Some(secret), _) => secret.0.clone().into_bytes(),
-            (None, Some(path)) => {
-                let raw = std::fs::read(path)
-                    .map_err(|e| anyhow::anyhow!("reading the JWT key file {}: {e}", path.display()))?;
-                raw.trim_ascii().to_vec()
-            }
-            (None, None) => {
-                let generated = auth::secrets::generate_secret();
-                repo.setting_or_insert(SIGNING_KEY_SETTING, &generated)
-                    .await?
-                    .into_bytes()
-            }
-        };
+        let secret = auth::token_secret::resolve(
+            repo.as_ref(),
+            settings.jwt_secret.as_ref().map(|s| s.0.as_str()),
+            settings.jwt_key_file.as_deref(),
+        )
+        .await?;
         if !store::CHUNK_BYTES.contains(&settings.chunk_bytes) {
             anyhow::bail!("chunk size must be between 4 KiB and 16 MiB");
         }
@@ -119,6 +109,7 @@ impl AppState {
         }
         let page_keys = Arc::new(api::paging::PageKeys::derive(&secret));
         let log = Arc::new(log_state(repo.as_ref(), settings).await?);
+        log::startup::prepare(repo.as_ref(), &log).await?;
         let content = content(repo.clone(), settings, &log).await?;
         let keys = TokenKeys::new(
             &secret,
@@ -153,7 +144,11 @@ impl AppState {
 const MASSIF_HEIGHT_SETTING: &str = "log_massif_height";
 
 /// Opens the content store, with the key its chunks' MACs are made with.
-pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogState) -> anyhow::Result<blob::Content> {
+pub async fn content(
+    repo: DynRepo,
+    settings: &ServeArgs,
+    log: &Arc<log::state::LogState>,
+) -> anyhow::Result<blob::Content> {
     let macs = match &settings.store.chunk_mac_key {
         Some(path) => {
             let raw = std::fs::read(path)
@@ -162,6 +157,13 @@ pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogS
         }
         None => blob::ChunkMacKey::derive(&log.key.signing().to_bytes())?,
     };
+    let mut watched: Vec<std::path::PathBuf> = repo.data_dir().into_iter().collect();
+    if let store::StoreUrl::File(dir) = &settings.store.content_store {
+        watched.push(dir.clone());
+    }
+    // Content in SQLite is written twice: to its log (WAL), then to the database file.
+    let in_sqlite = repo.data_dir().is_some() && settings.store.content_store == store::StoreUrl::Database;
+    let copies = if in_sqlite { 2 } else { 1 };
     let store = store::open_with_previous(
         &settings.store.content_store,
         settings.store.content_store_previous.as_ref(),
@@ -173,12 +175,14 @@ pub async fn content(repo: DynRepo, settings: &ServeArgs, log: &log::state::LogS
     Ok(blob::Content {
         store,
         macs: Arc::new(macs),
+        log: log.clone(),
+        reserve: store::reserve::SpaceReserve::new(watched, settings.store.min_free_space, copies),
     })
 }
 
 /// The log's signing key (the configured file, or on the embedded default one made beside
 /// the database) and its massif height, which cannot change once chosen.
-async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::state::LogState> {
+pub async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::state::LogState> {
     use log::state::KeySource;
     let source = match (&settings.log_signing_key, repo.data_dir()) {
         (Some(path), _) => KeySource::File(path),
@@ -199,5 +203,42 @@ async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Resul
         &settings.log_trusted_keys,
         settings.log_massif_height,
         settings.log_seal_interval.0,
+        log_anchor(repo, settings)?,
     )
+}
+
+/// Where each tenant's latest seal is kept outside the database (see `--log-anchor`).
+fn log_anchor(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::anchor::Anchor> {
+    use log::anchor::{Anchor, ANCHOR_FOLDER};
+    use store::StoreUrl;
+    let objects = |bucket: &str, prefix: String| -> anyhow::Result<Anchor> {
+        Ok(Anchor::Objects {
+            store: store::s3::anchor_client(bucket, &settings.store.s3())?,
+            prefix,
+        })
+    };
+    match (&settings.log_anchor, repo.data_dir(), &settings.store.content_store) {
+        (Some(StoreUrl::File(dir)), _, _) => Anchor::dir(dir),
+        (Some(StoreUrl::S3 { bucket, prefix }), _, _) => objects(bucket, prefix.trim_matches('/').to_string()),
+        (Some(StoreUrl::Database), _, _) => {
+            anyhow::bail!("the log anchor must be outside the database: file:///DIR or s3://BUCKET/PREFIX")
+        }
+        (None, Some(dir), _) => Anchor::dir(&dir.join("log-anchor")),
+        (None, None, StoreUrl::File(dir)) => Anchor::dir(&dir.join(ANCHOR_FOLDER)),
+        (None, None, StoreUrl::S3 { bucket, prefix }) => {
+            let prefix = prefix.trim_matches('/');
+            objects(
+                bucket,
+                match prefix.is_empty() {
+                    true => ANCHOR_FOLDER.to_string(),
+                    false => format!("{prefix}/{ANCHOR_FOLDER}"),
+                },
+            )
+        }
+        (None, None, StoreUrl::Database) => anyhow::bail!(
+            "a PostgreSQL deployment whose content is in the database needs --log-anchor \
+             (ATTACHD_LOG_ANCHOR): file:///DIR or s3://BUCKET/PREFIX, a place the database does not \
+             control where each tenant's latest seal is kept; every attachd process names the same"
+        ),
+    }
 }

@@ -3,7 +3,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-use attachd::config::{ApiKeyCommand, Cli, Command, LogFormat, ServeArgs, StoreCommand, TenantCommand};
+use attachd::config::{ApiKeyCommand, Cli, Command, LogCommand, LogFormat, ServeArgs, StoreCommand, TenantCommand};
 use attachd::ids::TenantId;
 use attachd::repo::{self, QuotaOverrides, SqliteRepo};
 use attachd::tenants::{create_tenant, ensure_dev_token, DevFiles};
@@ -101,6 +101,18 @@ async fn main() -> anyhow::Result<()> {
                 "{} blobs could not be copied",
                 done.failed.len()
             );
+            Ok(())
+        }
+        Some(Command::Log(LogCommand::Audit {
+            tenant,
+            reanchor,
+            serve,
+        })) => {
+            let repo = repo::connect(&url).await?;
+            let passed = attachd::log::audit::run(repo, &serve, tenant.as_deref(), reanchor).await?;
+            if !passed {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Some(Command::Verify(args)) => match attachd::log::verify::run(&args).await {

@@ -27,6 +27,19 @@ struct Status {
     /// `postgres` or `sqlite`; readiness only.
     #[serde(skip_serializing_if = "Option::is_none")]
     database: Option<&'static str>,
+    /// Readiness only: tenants whose log or content failed an integrity check since start
+    /// (their evidence is refused; every other tenant is served as usual).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    integrity_failures: Option<Vec<IntegrityFailure>>,
+}
+
+/// A tenant whose evidence failed a check.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IntegrityFailure {
+    /// `tenant/<uuid>`.
+    tenant: String,
+    /// What failed.
+    reason: String,
 }
 
 /// The process is up.
@@ -36,6 +49,7 @@ async fn healthz() -> Json<Status> {
     Json(Status {
         status: "ok",
         database: None,
+        integrity_failures: None,
     })
 }
 
@@ -80,8 +94,18 @@ async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Status>> {
         tracing::warn!(error = %err, "database not reachable");
         ApiError::Unavailable("database not reachable".into())
     })?;
+    let failures = state.log.trust.failures();
     Ok(Json(Status {
         status: "ready",
         database: Some(state.repo.backend()),
+        integrity_failures: Some(
+            failures
+                .into_iter()
+                .map(|(tenant, reason)| IntegrityFailure {
+                    tenant: tenant.identity(),
+                    reason,
+                })
+                .collect(),
+        ),
     }))
 }

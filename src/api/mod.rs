@@ -224,14 +224,48 @@ pub fn without_nul(text: &str, what: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// File names, display names and attribute keys hold no C0 control character and no DEL:
+/// the same 400 on both backends and every route, before anything is stored.
+pub fn plain_name(text: &str, what: &str) -> ApiResult<()> {
+    match text.chars().find(char::is_ascii_control) {
+        Some(c) => Err(ApiError::bad_request(format!(
+            "{what} may not contain control characters (U+{:04X})",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Attribute keys whose values are names a person or a file system reads.
+pub const NAME_KEYS: [&str; 3] = ["arc_file_name", "arc_display_name", "display_name"];
+
+/// The body fields that are maps of attributes: their keys are attribute names.
+pub const ATTRIBUTE_MAPS: [&str; 4] = ["attributes", "event_attributes", "asset_attributes", "custom_claims"];
+
+/// No string may hold U+0000; attribute names (the keys of `ATTRIBUTE_MAPS`) and the values
+/// of `NAME_KEYS` at any depth hold no control character.
 fn json_without_nul(value: &serde_json::Value) -> ApiResult<()> {
+    if let Some(body) = value.as_object() {
+        for field in ATTRIBUTE_MAPS {
+            if let Some(map) = body.get(field).and_then(|v| v.as_object()) {
+                map.keys().try_for_each(|key| plain_name(key, "attribute names"))?;
+            }
+        }
+    }
+    checked_json(value)
+}
+
+fn checked_json(value: &serde_json::Value) -> ApiResult<()> {
     use serde_json::Value;
     match value {
         Value::String(text) => without_nul(text, "JSON strings"),
-        Value::Array(items) => items.iter().try_for_each(json_without_nul),
+        Value::Array(items) => items.iter().try_for_each(checked_json),
         Value::Object(map) => map.iter().try_for_each(|(key, value)| {
             without_nul(key, "JSON keys")?;
-            json_without_nul(value)
+            match value {
+                Value::String(name) if NAME_KEYS.contains(&key.as_str()) => plain_name(name, key),
+                _ => checked_json(value),
+            }
         }),
         _ => Ok(()),
     }

@@ -231,6 +231,33 @@ impl MultipartReader {
 
     /// Reads and discards the rest of the body, raw, within `limit` bytes and `time`, so a
     /// client still sending a refused upload can read the answer rather than a reset.
+    /// After the closing delimiter: reads the body to its real end, so that a request whose
+    /// framing is broken (a body shorter than its `Content-Length`, chunking without its
+    /// CRLF) is refused, never stored. Up to `limit` bytes of epilogue are read and ignored.
+    pub async fn finish(&mut self, limit: u64) -> ApiResult<()> {
+        let broken =
+            || ApiError::bad_request("the request body ended early or its framing is broken: nothing was stored");
+        let mut left = limit.saturating_sub(self.buf.len() as u64);
+        self.buf.clear();
+        loop {
+            match tokio::time::timeout(self.idle, self.body.next()).await {
+                Err(_) => {
+                    return Err(ApiError::RequestTimeout(format!(
+                        "the request body did not end within {} s of its closing boundary",
+                        self.idle.as_secs()
+                    )))
+                }
+                Ok(None) => return Ok(()),
+                Ok(Some(Err(_))) => return Err(broken()),
+                Ok(Some(Ok(frame))) => {
+                    left = left
+                        .checked_sub(frame.len() as u64)
+                        .ok_or_else(|| ApiError::bad_request("more than the form after its closing boundary"))?;
+                }
+            }
+        }
+    }
+
     pub async fn drain(mut self, limit: u64, time: Duration) {
         let deadline = tokio::time::Instant::now() + time;
         let mut left = limit;

@@ -55,9 +55,45 @@ pub fn spec() -> utoipa::openapi::OpenApi {
 
 /// The spec as the committed `openapi/attachd.json` holds it.
 pub fn spec_json() -> String {
-    let mut text = spec().to_pretty_json().unwrap_or_default();
+    let mut spec = serde_json::to_value(spec()).unwrap_or_default();
+    forbid_control_characters(&mut spec);
+    let mut text = serde_json::to_string_pretty(&spec).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Properties that are maps of attributes (their keys are attribute names) or names.
+use super::ATTRIBUTE_MAPS as MAP_PROPERTIES;
+const NAME_PROPERTIES: [&str; 4] = ["display_name", "title", "arc_file_name", "arc_display_name"];
+/// No C0 control character and no DEL (ECMA 262, as JSON Schema reads patterns).
+const NO_CONTROLS: &str = "^[^\\u0000-\\u001F\\u007F]*$";
+
+/// Says in the schemas what the server refuses (400): control characters in attribute
+/// names and in names. utoipa has no attribute for `propertyNames`, so it is added here.
+fn forbid_control_characters(node: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    match node {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, schema) in properties.iter_mut() {
+                    let Value::Object(schema) = schema else { continue };
+                    let typed = |t: &str| {
+                        schema
+                            .get("type")
+                            .is_some_and(|v| v == t || v.as_array().is_some_and(|a| a.contains(&json!(t))))
+                    };
+                    if MAP_PROPERTIES.contains(&name.as_str()) && typed("object") {
+                        schema.insert("propertyNames".into(), json!({"pattern": NO_CONTROLS}));
+                    } else if NAME_PROPERTIES.contains(&name.as_str()) && typed("string") {
+                        schema.insert("pattern".into(), json!(NO_CONTROLS));
+                    }
+                }
+            }
+            map.values_mut().for_each(forbid_control_characters);
+        }
+        Value::Array(items) => items.iter_mut().for_each(forbid_control_characters),
+        _ => {}
+    }
 }
 
 /// This document.

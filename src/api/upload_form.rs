@@ -25,6 +25,8 @@ pub const MAX_TEXT_PART: usize = 4096;
 /// away, so a client still sending can finish and read the error instead of a broken pipe
 /// (hyper has no lingering close). Clients sending `Expect: 100-continue` send nothing.
 const DRAIN_BYTES: u64 = 64 << 20;
+/// What may follow a form's closing boundary (its epilogue, ignored).
+const EPILOGUE_BYTES: u64 = 64 << 10;
 const DRAIN_TIME: Duration = Duration::from_secs(10);
 
 /// A stored but uncommitted file and the text parts sent with it.
@@ -59,7 +61,21 @@ pub async fn read_upload(
     }
     let mut text = BTreeMap::new();
     let mut file: Option<(PendingBlob, Option<String>)> = None;
-    let outcome = read_parts(state, principal, &mut form, text_parts, &mut text, &mut file).await;
+    let outcome = read_parts(
+        state,
+        principal,
+        &mut form,
+        declared_length,
+        text_parts,
+        &mut text,
+        &mut file,
+    )
+    .await;
+    // The form ended; the request must end too, cleanly, before anything is published.
+    let outcome = match outcome {
+        Ok(()) => form.finish(EPILOGUE_BYTES).await,
+        Err(err) => Err(err),
+    };
     match (outcome, file) {
         (Ok(()), Some((blob, file_name))) => Ok(Upload { blob, file_name, text }),
         (Ok(()), None) => Err(ApiError::bad_request("missing form part \"file\"")),
@@ -84,6 +100,7 @@ async fn read_parts(
     state: &AppState,
     principal: &Principal,
     form: &mut MultipartReader,
+    declared_length: Option<u64>,
     text_parts: &[&str],
     text: &mut BTreeMap<String, String>,
     file: &mut Option<(PendingBlob, Option<String>)>,
@@ -96,15 +113,19 @@ async fn read_parts(
         } = part;
         let name = name.unwrap_or_default();
         if name == "file" && file.is_none() {
+            if let Some(file_name) = &file_name {
+                super::plain_name(file_name, "the file name")?;
+            }
             let source = UploadSource {
                 content_type,
                 file_name: file_name.clone(),
+                expected_bytes: declared_length,
             };
             let content = futures::stream::unfold(&mut *form, |form| async move {
                 form.next_chunk().await.transpose().map(|piece| (piece, form))
             });
             let pending = store_upload(
-                state.repo.as_ref(),
+                &state.repo,
                 &state.content,
                 principal,
                 source,

@@ -4,6 +4,7 @@ pub mod apikeys;
 pub mod jwt;
 pub mod oidc;
 pub mod secrets;
+pub mod token_secret;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;

@@ -34,8 +34,42 @@ pub struct DownloadCheck {
     pub file_name: Option<String>,
 }
 
-/// Streams `blob` (or one range of it) after or while verifying its content.
+/// Streams `blob` (or one range of it) after or while verifying its content, once its
+/// record is proven to be in the tenant's signed log. The content is read while the log is
+/// checked; nothing is sent until the record is proven.
 pub async fn verified_download(
+    repo: DynRepo,
+    content: &Content,
+    blob: Blob,
+    check: DownloadCheck,
+    range_header: Option<&str>,
+) -> Result<Response, ApiError> {
+    let route = check.route;
+    let (proven, response) = tokio::join!(
+        prove_record(&repo, content, &blob, route),
+        stream_verified(repo.clone(), content, blob.clone(), check, range_header)
+    );
+    proven?;
+    response
+}
+
+/// Proves the blob's record (its hash, size, chunking and MAC key) is in the tenant's
+/// signed log; a record that is not is refused as altered content.
+pub async fn prove_record(repo: &DynRepo, content: &Content, blob: &Blob, route: &'static str) -> Result<(), ApiError> {
+    use crate::log::prove::{check_blob, ProofError};
+    match check_blob(repo.as_ref(), &content.log, blob).await {
+        Ok(()) => Ok(()),
+        Err(ProofError::Failed(why)) => {
+            let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
+            Err(integrity_failure(repo, content, tenant, id, route, &why).await)
+        }
+        Err(ProofError::Unavailable(why)) => Err(ApiError::Unavailable(why)),
+        Err(ProofError::Repo(err)) => Err(err.into()),
+        Err(ProofError::Other(err)) => Err(ApiError::internal(err)),
+    }
+}
+
+async fn stream_verified(
     repo: DynRepo,
     content: &Content,
     blob: Blob,
@@ -46,7 +80,7 @@ pub async fn verified_download(
     let Some(whole) = whole.filter(|_| super::references::is_sha256_hex(&blob.hash_sha256)) else {
         let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
         let why = "its recorded size, chunk size or hash is invalid";
-        return Err(integrity_failure(&repo, tenant, id, check.route, why).await);
+        return Err(integrity_failure(&repo, content, tenant, id, check.route, why).await);
     };
     let size = whole.size;
     let range = match ByteRange::parse(range_header, size) {
@@ -166,11 +200,15 @@ impl Verifier {
             Some((first, count, i64::try_from(first).ok()?, i64::try_from(count).ok()?))
         });
         if let Some((first, count, from, many)) = chunks_of_range {
-            if let Some(macs) = verifier
+            let macs = verifier
                 .repo
                 .chunk_macs(verifier.blob, content.macs.id(), from, many)
-                .await?
-            {
+                .await?;
+            // The record (anchored in the log) says whether MACs were made under this key.
+            if macs.is_none() && !blob.chunk_mac_key.is_empty() && blob.chunk_mac_key == content.macs.id() {
+                return Err(verifier.integrity_failure("its chunk MACs are missing").await);
+            }
+            if let Some(macs) = macs {
                 let span = ChunkSpan { first, count, ..whole };
                 if !verifier.expected_all_match(&verifier.stored_hash) {
                     return Err(verifier.hash_mismatch(&verifier.stored_hash.clone()).await);
@@ -345,14 +383,23 @@ impl Verifier {
     }
 
     async fn integrity_failure(&self, why: &str) -> ApiError {
-        integrity_failure(&self.repo, self.tenant, self.blob, self.check.route, why).await
+        integrity_failure(&self.repo, &self.content, self.tenant, self.blob, self.check.route, why).await
     }
 }
 
-/// Logs and counts a blob refused as altered, marks it tampered, and the error to answer.
-async fn integrity_failure(repo: &DynRepo, tenant: TenantId, blob: BlobId, route: &'static str, why: &str) -> ApiError {
+/// Logs and counts a blob refused as altered, marks it tampered, names the tenant in
+/// `/readyz`, and the error to answer.
+async fn integrity_failure(
+    repo: &DynRepo,
+    content: &Content,
+    tenant: TenantId,
+    blob: BlobId,
+    route: &'static str,
+    why: &str,
+) -> ApiError {
     tracing::error!(tenant = %tenant, blob = %blob, route, why, "refusing to deliver blob");
     metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => route).increment(1);
+    content.log.trust.failed(tenant, &format!("blob {blob}: {why}"));
     if let Err(err) = repo.mark_tampered(tenant, blob).await {
         tracing::error!(error = %err, blob = %blob, "could not mark blob as tampered");
     }

@@ -29,23 +29,20 @@ const ATTR_CHAR_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII fallback with no
-/// quotes, controls or path separators, and the exact name percent-encoded.
+/// quotes, controls or path separators, and the exact name percent-encoded (clients take
+/// the file name only from it, never a path).
 pub fn content_disposition(name: &str) -> HeaderValue {
-    let name: String = name
-        .chars()
-        .map(|c| if matches!(c, '/' | '\\') { '_' } else { c })
-        .collect();
     let fallback: String = name
         .chars()
         .map(|c| {
-            if c == ' ' || (c.is_ascii_graphic() && !matches!(c, '"' | '%')) {
+            if c == ' ' || (c.is_ascii_graphic() && !matches!(c, '"' | '%' | '/' | '\\')) {
                 c
             } else {
                 '_'
             }
         })
         .collect();
-    let encoded = utf8_percent_encode(&name, ATTR_CHAR_ESCAPES);
+    let encoded = utf8_percent_encode(name, ATTR_CHAR_ESCAPES);
     HeaderValue::from_str(&format!(
         "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
     ))
@@ -66,7 +63,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20x%3D1_.._%C3%A9.pdf"),
+            text.contains("filename*=UTF-8''a%22b%0D%0ASet-Cookie%3A%20x%3D1%2F..%2F%C3%A9.pdf"),
             "{text}"
         );
     }

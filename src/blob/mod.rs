@@ -13,7 +13,7 @@ mod sweep;
 mod upload;
 
 pub use chunk_mac::ChunkMacKey;
-pub use download::{verified_download, DownloadCheck};
+pub use download::{prove_record, verified_download, DownloadCheck};
 pub use gate::ScanGate;
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
@@ -25,9 +25,13 @@ pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSourc
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;
 
-/// Where blob content is kept, and the key its chunks' MACs are made with.
+/// Where blob content is kept, the key its chunks' MACs are made with, and the log that
+/// anchors each blob's record.
 #[derive(Clone)]
 pub struct Content {
     pub store: crate::store::DynStore,
     pub macs: std::sync::Arc<ChunkMacKey>,
+    pub log: std::sync::Arc<crate::log::state::LogState>,
+    /// Free space kept for metadata on the filesystems attachd writes.
+    pub reserve: std::sync::Arc<crate::store::reserve::SpaceReserve>,
 }

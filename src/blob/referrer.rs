@@ -144,7 +144,7 @@ impl Referrer {
                 for reference in naming {
                     match setting_event(repo, asset, &reference.attribute).await? {
                         Ok(event) => events.push(event),
-                        Err(why) => return Err(self.tampered(repo, blob, why).await),
+                        Err(why) => return Err(self.tampered(repo, log, blob, why).await),
                     }
                 }
                 events
@@ -153,7 +153,8 @@ impl Referrer {
         for event in &events {
             match check_event(repo, log, event).await {
                 Ok(_) => {}
-                Err(ProofError::Failed(why)) => return Err(self.tampered(repo, blob, why).await),
+                Err(ProofError::Failed(why)) => return Err(self.tampered(repo, log, blob, why).await),
+                Err(ProofError::Unavailable(why)) => return Err(ApiError::Unavailable(why)),
                 Err(ProofError::Repo(err)) => return Err(err.into()),
                 Err(ProofError::Other(err)) => return Err(ApiError::internal(err)),
             }
@@ -162,10 +163,11 @@ impl Referrer {
     }
 
     /// Reports a log that fails its checks as content tampering is reported.
-    async fn tampered(&self, repo: &dyn Repo, blob: &Blob, why: String) -> ApiError {
+    async fn tampered(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, why: String) -> ApiError {
         tracing::error!(tenant = %self.tenant, blob = %blob.id, route = self.route, why = %why,
             "integrity failure: the referencing event is not in the signed log");
         metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => self.route).increment(1);
+        log.trust.failed(self.tenant, &why);
         if let Err(err) = repo.mark_tampered(self.tenant, BlobId(blob.id)).await {
             tracing::error!(error = %err, blob = %blob.id, "could not mark blob as tampered");
         }

@@ -15,7 +15,7 @@ use super::Content;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::ids::BlobId;
-use crate::repo::{Blob, BlobWriter, CommitLimits, NewBlob, NewRecord, Repo, RepoError, TenantUsage};
+use crate::repo::{Blob, BlobWriter, CommitLimits, DynRepo, NewBlob, NewRecord, RepoError, TenantUsage};
 use crate::store::{ContentId, DynStore, StagedContent};
 
 /// Limits applied to every upload.
@@ -37,6 +37,9 @@ pub struct UploadLimits {
 pub struct UploadSource {
     pub content_type: Option<String>,
     pub file_name: Option<String>,
+    /// The size the request declared (its `Content-Length`), claimed from the storage
+    /// reserve before anything is written.
+    pub expected_bytes: Option<u64>,
 }
 
 /// A blob whose content is stored but not yet committed: invisible until `commit`.
@@ -156,7 +159,7 @@ impl Drop for Staging {
 
 /// Writes `body` as a new blob of the principal's tenant, to be committed by the caller.
 pub async fn store_upload<S>(
-    repo: &dyn Repo,
+    repo: &DynRepo,
     content: &Content,
     principal: &Principal,
     source: UploadSource,
@@ -178,6 +181,14 @@ where
         )));
     }
     let cap = SizeCap::smallest(limits.max_blob_bytes, &usage, quota);
+    let expected = source.expected_bytes.unwrap_or(0).min(limits.max_blob_bytes);
+    let claim = match content.reserve.claim(expected) {
+        Ok(claim) => claim,
+        Err(err) => {
+            reclaim_space(repo);
+            return Err(err.into());
+        }
+    };
     let id = ContentId {
         tenant: principal.tenant,
         blob: BlobId::new(),
@@ -193,7 +204,7 @@ where
     staging.content = Some(content.store.stage(id).await?);
     let (chunks, to_store) = mpsc::channel::<Staged>(STORE_QUEUE);
     // Storage runs as its own task so the store writes while this one hashes.
-    let storing = tokio::spawn(store_chunks(staging, to_store));
+    let storing = tokio::spawn(store_chunks(staging, to_store, claim));
     let read = read_body(body, limits, cap, chunks).await;
     let (mut staging, stored) = storing.await.map_err(ApiError::internal)?;
     // A storage error explains why reading stopped, so it comes first.
@@ -201,6 +212,9 @@ where
         Ok(done) => done,
         Err(err) => {
             staging.discard().await;
+            if matches!(err, ApiError::InsufficientStorage(_)) {
+                reclaim_space(repo);
+            }
             return Err(err);
         }
     };
@@ -311,11 +325,24 @@ enum Staged {
 /// Stores chunks in order until the sender is gone, then hands the upload back with each
 /// chunk's SHA-256. If the upload is abandoned, the staging is dropped with this task's
 /// output, which removes what it stored.
+/// Space the database and the store give back once a burst of uploads has filled the disk:
+/// the SQLite log is checkpointed and truncated, in the background.
+fn reclaim_space(repo: &DynRepo) {
+    let repo = repo.clone();
+    tokio::spawn(async move {
+        if let Err(err) = repo.reclaim_space().await {
+            tracing::warn!(error = %err, "could not give space back after a full disk");
+        }
+    });
+}
+
 async fn store_chunks(
     mut staging: Staging,
     mut chunks: mpsc::Receiver<Staged>,
+    mut claim: crate::store::reserve::Claim,
 ) -> (Staging, Result<Vec<[u8; 32]>, ApiError>) {
     let mut digests = Vec::new();
+    let mut stored_bytes = 0u64;
     let mut batch = Vec::with_capacity(STORE_QUEUE);
     while let Some(staged) = chunks.recv().await {
         let mut keep_alive = false;
@@ -332,6 +359,12 @@ async fn store_chunks(
         // Each chunk's own digest (for its MAC) is taken on another thread while the
         // store writes, so the two do not queue behind each other.
         let chunks = std::mem::take(&mut batch);
+        // Free space is read again before every batch: something else may be filling the disk.
+        stored_bytes += chunks.iter().map(|chunk| chunk.len() as u64).sum::<u64>();
+        claim = match claim.cover(stored_bytes) {
+            Ok(claim) => claim,
+            Err(err) => return (staging, Err(err.into())),
+        };
         let digesting = tokio::task::spawn_blocking({
             let chunks = chunks.clone();
             move || chunks.iter().map(|chunk| chunk_digest(chunk)).collect::<Vec<_>>()

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use base64::Engine;
 
-use super::mmr::{self, Hash};
+use super::mmr;
 use super::seal::SealContents;
 use super::state::LogState;
 use crate::ids::TenantId;
-use crate::repo::{Repo, RepoResult};
 
 /// The latest seal of a tenant's log, read (not verified) for display, its fields encoded
 /// once as the responses show them.
@@ -28,42 +27,40 @@ pub struct SealedView {
 
 impl SealedView {
     /// The tenant's latest seal: remembered briefly, and replaced when this process seals.
-    pub async fn latest(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> RepoResult<Option<Arc<Self>>> {
-        if let Some(view) = log.sealed_view(tenant) {
-            return Ok(view);
+    /// None for a tenant whose log the sealer refused: its events confirm nothing.
+    pub async fn latest(log: &LogState, tenant: TenantId) -> Option<Arc<Self>> {
+        if log.trust.refusal(tenant).is_some() {
+            return None;
         }
-        let view = Self::read(repo, tenant).await?.map(Arc::new);
+        if let Some(view) = log.sealed_view(tenant) {
+            return view;
+        }
+        let view = Self::read(log, tenant).await.map(Arc::new);
         log.remember_sealed_view(tenant, view.clone());
-        Ok(view)
+        view
     }
 
-    async fn read(repo: &dyn Repo, tenant: TenantId) -> RepoResult<Option<Self>> {
-        let Some(stored) = repo.latest_seal(tenant).await? else {
-            return Ok(None);
+    /// Read from the anchored state, not the database's seals: a response never shows a
+    /// confirmation the anchor does not hold. An anchor that cannot be read shows none.
+    async fn read(log: &LogState, tenant: TenantId) -> Option<Self> {
+        let record = match super::trust::trusted_head(log, tenant, std::time::Duration::from_millis(250)).await {
+            Ok(record) => record?,
+            Err(err) => {
+                tracing::warn!(%tenant, error = %err, "no seal shown: the log anchor cannot be used");
+                return None;
+            }
         };
-        let Ok(contents) = SealContents::parse(&stored.seal) else {
-            // Not ours to show; a download reports it.
-            return Ok(None);
-        };
-        let size = contents.state.size;
-        let indices = mmr::peaks(size);
-        let nodes = repo.log_nodes_at(tenant, &indices).await?;
-        let Some(peaks) = indices
-            .iter()
-            .map(|i| nodes.get(i).copied())
-            .collect::<Option<Vec<Hash>>>()
-        else {
-            return Ok(None);
-        };
+        let contents = SealContents::parse(&record.seal).ok()?;
+        let size = record.size;
         let b64 = base64::engine::general_purpose::STANDARD;
-        Ok(Some(Self {
+        Some(Self {
             size,
             mmr_size: size.to_string().into(),
             timestamp: contents.state.timestamp.to_string().into(),
             idtimestamp: super::idtimestamp::to_hex(contents.state.idtimestamp).into(),
-            signed_tree_head: b64.encode(&stored.seal).into(),
-            peaks: peaks.iter().map(|p| b64.encode(p).into()).collect(),
-        }))
+            signed_tree_head: b64.encode(&record.seal).into(),
+            peaks: record.peaks.iter().map(|p| b64.encode(p).into()).collect(),
+        })
     }
 
     /// The peak that commits leaf `index` (base64), when this seal covers it.

@@ -4,11 +4,13 @@
 
 use serde_json::{json, Value};
 
-use super::leaf::{eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
+use sha2::{Digest, Sha256};
+
+use super::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
 use super::massif::{trie_key, TrieEntry};
 use super::mmr::Hash;
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::repo::Event;
+use crate::repo::{Blob, Event};
 
 /// RFC 3339 UTC, to the second, as attachd shows times.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -122,6 +124,52 @@ pub fn trie_entry(event: &Event, id: u64) -> TrieEntry {
             Some(_) => [0; 24],
             None => eventsv1_extra(event.tenant_id),
         },
+        idtimestamp: id,
+    }
+}
+
+/// Names the blob leaf encoding, inside the hashed fields.
+pub const BLOB_LEAF_TYPE: &str = "attachd/blob/v1";
+
+/// The fields a blob's leaf covers, as text: what a download trusts about the blob.
+pub fn blob_leaf_fields(blob: &Blob) -> Vec<(&'static str, String)> {
+    vec![
+        ("leaf_type", BLOB_LEAF_TYPE.to_string()),
+        ("identity", crate::ids::BlobId(blob.id).identity()),
+        ("tenant_identity", TenantId(blob.tenant_id).identity()),
+        ("hash_sha256", blob.hash_sha256.clone()),
+        ("size", blob.size.to_string()),
+        ("chunk_bytes", blob.chunk_bytes.to_string()),
+        ("chunk_mac_key", blob.chunk_mac_key.clone()),
+        (
+            "timestamp_accepted",
+            blob.timestamp_accepted
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        ),
+    ]
+}
+
+/// The leaf of a blob's record committed at idtimestamp `id`: SHA-256(0x00 ‖ u64be(id) ‖
+/// bencode(`blob_leaf_fields`)), the v3 leaf's form over fields no event has, so no blob
+/// leaf can pass for an event's.
+pub fn blob_leaf(blob: &Blob, id: u64) -> Hash {
+    let fields = blob_leaf_fields(blob);
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut hash = Sha256::new();
+    hash.update([0u8]);
+    hash.update(id.to_be_bytes());
+    hash.update(bencode_text_dict(&pairs));
+    hash.finalize().into()
+}
+
+/// The blob's entry in its massif's index.
+pub fn blob_trie_entry(blob: &Blob, id: u64) -> TrieEntry {
+    TrieEntry {
+        key: trie_key(
+            &TenantId(blob.tenant_id).identity(),
+            &crate::ids::BlobId(blob.id).identity(),
+        ),
+        extra: [0; 24],
         idtimestamp: id,
     }
 }

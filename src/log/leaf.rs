@@ -88,6 +88,19 @@ pub fn v3_bencode(event: &Value) -> Result<Vec<u8>, LeafError> {
     Ok(out)
 }
 
+/// A bencoded dictionary of text values, keys in byte order.
+pub fn bencode_text_dict(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut fields = fields.to_vec();
+    fields.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = vec![b'd'];
+    for (name, value) in fields {
+        bencode_text(name, &mut out);
+        bencode_text(value, &mut out);
+    }
+    out.push(b'e');
+    out
+}
+
 /// The index extra bytes of an asset-free event of `tenant`: the eventsv1 app domain and
 /// the tenant's uuid.
 pub fn eventsv1_extra(tenant: uuid::Uuid) -> [u8; 24] {

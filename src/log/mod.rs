@@ -2,6 +2,8 @@
 //! its tenant's Merkle Mountain Range, kept in massifs, and signed seals of the log's
 //! state let anyone check offline that an event is in it and that it only grew.
 
+pub mod anchor;
+pub mod audit;
 pub mod confirm;
 pub mod entry;
 pub mod idtimestamp;
@@ -12,5 +14,7 @@ pub mod prove;
 pub mod seal;
 pub mod sealer;
 pub mod signing;
+pub mod startup;
 pub mod state;
+pub mod trust;
 pub mod verify;

@@ -1,12 +1,18 @@
-//! Proof that a stored event is in its tenant's signed log: the leaf recomputed from the
-//! event as stored, its inclusion path under the latest seal, and that seal's signature.
+//! Proof that a stored event or blob record is in its tenant's signed log: the leaf
+//! recomputed from the row as stored, and its inclusion path to the peaks of the tenant's
+//! anchored seal (whose signature was checked when it was read). A request never seals: a
+//! leaf no seal covers yet waits for the sealer's next round.
 
-use super::entry::event_leaf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::anchor::AnchorRecord;
+use super::entry::{blob_leaf, event_leaf};
 use super::mmr::{self, Hash};
-use super::sealer::{seal_tenant, verify_seal, SealError};
 use super::state::LogState;
+use super::trust::{trusted_head, TrustError};
 use crate::ids::TenantId;
-use crate::repo::{Event, Repo, RepoError};
+use crate::repo::{Blob, Event, Repo, RepoError};
 
 /// An event's inclusion in a sealed log, checked.
 pub struct Inclusion {
@@ -27,66 +33,139 @@ pub struct Inclusion {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProofError {
-    /// The event, the log or the seal fails a check.
+    /// The row, the log or the seal fails a check.
     #[error("{0}")]
     Failed(String),
+    /// No seal covers the leaf yet, or the anchor cannot be read: try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Repo(#[from] RepoError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
-impl From<SealError> for ProofError {
-    fn from(err: SealError) -> Self {
+impl From<TrustError> for ProofError {
+    fn from(err: TrustError) -> Self {
         match err {
-            SealError::Untrusted { .. } => Self::Failed(err.to_string()),
-            SealError::Repo(err) => Self::Repo(err),
-            SealError::Other(err) => Self::Other(err),
+            TrustError::Untrusted(why) => Self::Failed(why),
+            TrustError::Unavailable(_) => Self::Unavailable(err.to_string()),
         }
     }
 }
 
-/// Checks `event` is in its tenant's log under the latest seal, as `prove_event` does; a
-/// leaf already proven at its index under that seal (the same seal bytes, the same
-/// recomputed leaf) needs no second walk of its path.
-pub async fn check_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<(), ProofError> {
-    if let (Some(index), Some(id)) = (event.log_index, event.idtimestamp) {
-        let tenant = TenantId(event.tenant_id);
-        if let (Ok(leaf), Some(stored)) = (event_leaf(event, id as u64), repo.latest_seal(tenant).await?) {
-            if log.was_proven(&stored.seal, index as u64, leaf) {
-                return Ok(());
-            }
-        }
-    }
-    prove_event(repo, log, event).await.map(|_| ())
+/// How fresh a trusted state must be for a leaf it covers.
+const FRESH: Duration = Duration::from_millis(250);
+
+/// A leaf to prove: what it is (for messages), where, and its recomputed hash.
+struct Leaf {
+    tenant: TenantId,
+    what: String,
+    index: u64,
+    idtimestamp: u64,
+    hash: Hash,
 }
 
-/// Proves `event` is in its tenant's log under the latest seal, sealing first when no
-/// seal covers it yet (an event stored in the last second).
-pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<Inclusion, ProofError> {
-    let tenant = TenantId(event.tenant_id);
-    let failed = |why: &str| ProofError::Failed(format!("event {}: {why}", event.id));
+fn event_leaf_of(event: &Event) -> Result<Leaf, ProofError> {
+    let what = format!("event {}", event.id);
     let (Some(index), Some(id)) = (event.log_index, event.idtimestamp) else {
-        return Err(failed("it has no place in the log"));
+        return Err(ProofError::Failed(format!("{what}: it has no place in the log")));
     };
-    let (index, id) = (index as u64, id as u64);
-    let leaf = event_leaf(event, id).map_err(|e| failed(&e.to_string()))?;
-    let mut stored = repo.latest_seal(tenant).await?;
-    if stored.as_ref().is_none_or(|s| (s.mmr_size as u64) <= index) {
-        seal_tenant(repo, log, tenant).await?;
-        stored = repo.latest_seal(tenant).await?;
+    let hash = event_leaf(event, id as u64).map_err(|e| ProofError::Failed(format!("{what}: {e}")))?;
+    Ok(Leaf {
+        tenant: TenantId(event.tenant_id),
+        what,
+        index: index as u64,
+        idtimestamp: id as u64,
+        hash,
+    })
+}
+
+fn blob_leaf_of(blob: &Blob) -> Result<Leaf, ProofError> {
+    let what = format!("the record of blob {}", blob.id);
+    let (Some(index), Some(id)) = (blob.log_index, blob.idtimestamp) else {
+        return Err(ProofError::Failed(format!("{what}: it has no place in the log")));
+    };
+    Ok(Leaf {
+        tenant: TenantId(blob.tenant_id),
+        what,
+        index: index as u64,
+        idtimestamp: id as u64,
+        hash: blob_leaf(blob, id as u64),
+    })
+}
+
+/// Checks `event` is in its tenant's log under the anchored seal.
+pub async fn check_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<(), ProofError> {
+    check(repo, log, event_leaf_of(event)?).await
+}
+
+/// Checks the blob's record (tenant, id, size, SHA-256, chunking, MAC key, time) is in its
+/// tenant's log under the anchored seal.
+pub async fn check_blob(repo: &dyn Repo, log: &LogState, blob: &Blob) -> Result<(), ProofError> {
+    check(repo, log, blob_leaf_of(blob)?).await
+}
+
+/// A leaf proven at its index under the same seal needs no second walk of its path.
+async fn check(repo: &dyn Repo, log: &LogState, leaf: Leaf) -> Result<(), ProofError> {
+    let head = covering_head(log, &leaf).await?;
+    if log.was_proven(&head.seal, leaf.index, leaf.hash) {
+        return Ok(());
     }
-    let stored = stored.ok_or_else(|| failed("no seal covers it"))?;
-    let state = verify_seal(repo, log, tenant, &stored.seal).await?;
-    if index >= state.size {
-        return Err(failed("the latest seal does not cover it"));
+    prove_under(repo, log, &head, &leaf).await.map(|_| ())
+}
+
+/// Proves `event` is in its tenant's log under the anchored seal.
+pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Result<Inclusion, ProofError> {
+    let leaf = event_leaf_of(event)?;
+    let head = covering_head(log, &leaf).await?;
+    prove_under(repo, log, &head, &leaf).await
+}
+
+/// The tenant's anchored state once it covers the leaf: at once if it does, else after
+/// the sealer's next rounds (asked for at once, so usually within milliseconds; at most a
+/// seal interval and five seconds, for a sealer slowed by a busy machine or store).
+async fn covering_head(log: &LogState, leaf: &Leaf) -> Result<Arc<AnchorRecord>, ProofError> {
+    let covers = |head: &Option<Arc<AnchorRecord>>| head.as_ref().filter(|h| h.size > leaf.index).cloned();
+    if let Some(head) = covers(&trusted_head(log, leaf.tenant, FRESH).await?) {
+        return Ok(head);
     }
-    let mut indices = mmr::inclusion_path(state.size, index);
+    let deadline = Instant::now() + log.seal_interval + Duration::from_secs(5);
+    loop {
+        if let Some(why) = log.trust.refusal(leaf.tenant) {
+            return Err(ProofError::Failed(format!(
+                "{}: the tenant's log is refused ({why})",
+                leaf.what
+            )));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProofError::Unavailable(format!(
+                "{} is not sealed yet; try again in a moment",
+                leaf.what
+            )));
+        }
+        log.trust.next_round(left).await;
+        if let Some(head) = covers(&trusted_head(log, leaf.tenant, Duration::ZERO).await?) {
+            return Ok(head);
+        }
+    }
+}
+
+async fn prove_under(
+    repo: &dyn Repo,
+    log: &LogState,
+    head: &AnchorRecord,
+    leaf: &Leaf,
+) -> Result<Inclusion, ProofError> {
+    let failed = |why: &str| ProofError::Failed(format!("{}: {why}", leaf.what));
+    let (size, index) = (head.size, leaf.index);
+    let mut indices = mmr::inclusion_path(size, index);
     indices.push(index);
-    let nodes = repo.log_nodes_at(tenant, &indices).await?;
+    let nodes = repo.log_nodes_at(leaf.tenant, &indices).await?;
     // The stored leaf too: a proof from the recomputed leaf would not read it.
-    if nodes.get(&index) != Some(&leaf) {
-        return Err(failed("the log's leaf for it is not the event's"));
+    if nodes.get(&index) != Some(&leaf.hash) {
+        return Err(failed("the log's leaf for it is not what is stored"));
     }
     indices.pop();
     let path = indices
@@ -94,21 +173,21 @@ pub async fn prove_event(repo: &dyn Repo, log: &LogState, event: &Event) -> Resu
         .map(|i| nodes.get(i).copied())
         .collect::<Option<Vec<Hash>>>()
         .ok_or_else(|| failed("a node of its inclusion path is missing"))?;
-    if !mmr::verify_inclusion(state.size, &state.peaks, index, &leaf, &path) {
+    if !mmr::verify_inclusion(size, &head.peaks, index, &leaf.hash, &path) {
         return Err(failed(
-            "it is not in the signed log as stored (its leaf or the log was changed)",
+            "it is not in the signed log as stored (it or the log was changed)",
         ));
     }
-    log.remember_proven(&stored.seal, index, leaf);
+    log.remember_proven(&head.seal, index, leaf.hash);
     Ok(Inclusion {
         index,
-        idtimestamp: id,
-        leaf,
-        peak_index: mmr::peak_index(state.size, 0, path.len()),
+        idtimestamp: leaf.idtimestamp,
+        leaf: leaf.hash,
+        peak_index: mmr::peak_index(size, 0, path.len()),
         path,
-        size: state.size,
-        peaks: state.peaks,
-        seal: stored.seal,
-        massif_index: stored.massif_index as u64,
+        size,
+        peaks: head.peaks.clone(),
+        seal: head.seal.clone(),
+        massif_index: head.massif_index,
     })
 }

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use super::anchor::AnchorRecord;
 use super::massif;
 use super::mmr::{self, Hash};
 use super::seal::{sign, MmrState, SealContents, STATE_VERSION};
 use super::state::{massif_path, LogState, ISSUER};
+use super::trust::{trusted_head, TrustError};
 use crate::ids::TenantId;
 use crate::repo::{DynRepo, Repo, RepoError};
 
@@ -66,43 +68,134 @@ pub async fn verify_seal(
     Ok(state)
 }
 
-/// Seals the tenant's log as it stands, unless its latest seal covers it already; answers
-/// the size sealed. Massifs completed since the last seal get their final seal too.
+/// Seals the tenant's log as it stands, unless its anchored state covers it already;
+/// answers the size sealed. The previous state comes from the anchor (or what this process
+/// anchored), never from the database alone: a log that is missing, shorter than that
+/// state or not its extension is refused. Massifs completed since get their final seal too.
 pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> Result<u64, SealError> {
+    let untrusted = |why: String| SealError::Untrusted { tenant, why };
+    // The anchor first: another process may seal meanwhile, and the head it read then is
+    // never smaller than the state it anchored.
+    let mut anchored = anchored_state(log, tenant).await?;
+    if anchored.is_none() && repo.latest_seal(tenant).await?.is_some() {
+        // Another process anchors before it publishes: read the anchor again.
+        anchored = anchored_state(log, tenant).await?;
+    }
     let (size, last_id) = repo.log_head(tenant).await?;
-    let latest = repo.latest_seal(tenant).await?;
-    let (sealed_size, sealed_peaks, first_massif) = match &latest {
-        Some(stored) => {
-            let state = verify_seal(repo, log, tenant, &stored.seal).await?;
-            (state.size, state.peaks, stored.massif_index as u64)
+    let (sealed_size, sealed_peaks, first_massif) = match &anchored {
+        Some(held) => (held.size, held.peaks.clone(), held.massif_index),
+        None if repo.latest_seal(tenant).await?.is_some() => {
+            return Err(untrusted(
+                "its log has seals but the log anchor has no record of it: audit it and re-anchor it \
+                 (attachd log audit --reanchor --tenant …)"
+                    .into(),
+            ))
         }
         None => (0, Vec::new(), 0),
     };
-    if size <= sealed_size {
-        return Ok(sealed_size);
+    if size < sealed_size {
+        return Err(untrusted(format!(
+            "the log holds {size} nodes, fewer than the {sealed_size} anchored"
+        )));
     }
     let peaks = peaks_at(repo, tenant, size).await?;
+    if size == sealed_size {
+        if peaks != sealed_peaks {
+            return Err(untrusted(format!("the log at size {size} is not the anchored log")));
+        }
+        if let Some(held) = &anchored {
+            republish(repo, log, held).await?;
+        }
+        return Ok(size);
+    }
     if sealed_size > 0 {
         check_consistency(repo, tenant, sealed_size, &sealed_peaks, size, &peaks).await?;
     }
     let height = log.massif_height;
     let last_massif = massif::massif_of(height, size - 1);
     // Massifs that filled up since the last seal: sealed as they ended.
+    let mut ended = Vec::new();
     for k in first_massif..last_massif {
         let end = massif::first_index(height, k + 1);
         if end > sealed_size {
-            let last_leaf = repo
-                .log_events(tenant, end.saturating_sub(64)..end)
-                .await?
-                .last()
-                .and_then(|e| e.idtimestamp)
-                .unwrap_or_default() as u64;
+            let last_leaf = last_idtimestamp_before(repo, tenant, end).await?;
             let peaks_k = peaks_at(repo, tenant, end).await?;
-            store(repo, log, tenant, k, end, last_leaf, peaks_k).await?;
+            ended.push((k, end, sign_state(log, tenant, k, end, last_leaf, peaks_k)?));
         }
     }
-    store(repo, log, tenant, last_massif, size, last_id, peaks).await?;
+    let seal = sign_state(log, tenant, last_massif, size, last_id, peaks.clone())?;
+    // Anchored before anything is published: no seal is in the database that the anchor
+    // does not cover, and nothing is trusted that the anchor does not hold.
+    let record = AnchorRecord {
+        tenant,
+        size,
+        massif_index: last_massif,
+        peaks,
+        seal,
+    };
+    log.trust.anchor.write(&record).await?;
+    for (k, end, seal) in ended {
+        repo.store_seal(tenant, k, end, &seal).await?;
+    }
+    repo.store_seal(tenant, last_massif, size, &record.seal).await?;
+    log.trust.anchored(record);
+    log.forget_sealed_view(tenant);
     Ok(size)
+}
+
+/// The tenant's anchored state, read now.
+async fn anchored_state(log: &LogState, tenant: TenantId) -> Result<Option<Arc<AnchorRecord>>, SealError> {
+    match trusted_head(log, tenant, std::time::Duration::ZERO).await {
+        Ok(anchored) => Ok(anchored),
+        Err(TrustError::Untrusted(why)) => Err(SealError::Untrusted { tenant, why }),
+        Err(TrustError::Unavailable(err)) => Err(SealError::Other(err)),
+    }
+}
+
+/// Puts the anchored seal back where the database lost it or holds another: what is
+/// published is what was signed. Another seal there was put by hand, and is reported.
+async fn republish(repo: &dyn Repo, log: &LogState, held: &AnchorRecord) -> Result<(), SealError> {
+    let stored = repo.massif_seal(held.tenant, held.massif_index).await?;
+    if stored.as_ref().is_some_and(|s| s.seal == held.seal) {
+        return Ok(());
+    }
+    if stored.as_ref().is_some_and(|s| s.mmr_size as u64 > held.size) {
+        // Another process may have sealed since the anchor was read: read it again.
+        let now = trusted_head(log, held.tenant, std::time::Duration::ZERO).await;
+        if matches!(now, Ok(Some(newer)) if stored.as_ref().is_some_and(|s| s.seal == newer.seal)) {
+            return Ok(());
+        }
+    }
+    if stored.is_some() {
+        let why = format!(
+            "the published seal of massif {} was not the anchored one",
+            held.massif_index
+        );
+        metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
+        tracing::error!(tenant = %held.tenant, why, "integrity failure: republishing the anchored seal");
+        log.trust.failed(held.tenant, &why);
+    } else {
+        tracing::warn!(tenant = %held.tenant, size = held.size, "republishing the anchored seal the database lost");
+    }
+    repo.replace_seal(held.tenant, held.massif_index, held.size, &held.seal)
+        .await?;
+    Ok(())
+}
+
+/// The idtimestamp of the last leaf before node `end`, event or blob.
+async fn last_idtimestamp_before(repo: &dyn Repo, tenant: TenantId, end: u64) -> Result<u64, SealError> {
+    let range = end.saturating_sub(64)..end;
+    let event = repo
+        .log_events(tenant, range.clone())
+        .await?
+        .last()
+        .map(|e| (e.log_index, e.idtimestamp));
+    let blob = repo
+        .log_blobs(tenant, range)
+        .await?
+        .last()
+        .map(|b| (b.log_index, b.idtimestamp));
+    Ok(event.max(blob).and_then(|(_, id)| id).unwrap_or_default() as u64)
 }
 
 /// Refuses a log that is not the sealed one grown: every sealed peak must lead, by its
@@ -135,15 +228,14 @@ async fn check_consistency(
     Ok(())
 }
 
-async fn store(
-    repo: &dyn Repo,
+fn sign_state(
     log: &LogState,
     tenant: TenantId,
     massif: u64,
     size: u64,
     last_id: u64,
     peaks: Vec<Hash>,
-) -> Result<(), SealError> {
+) -> Result<Vec<u8>, SealError> {
     let state = MmrState {
         size,
         timestamp: chrono::Utc::now().timestamp_millis(),
@@ -154,33 +246,49 @@ async fn store(
     };
     let seal = sign(&log.key, &state, ISSUER, &massif_path(tenant.0, massif))?;
     log.remember_verified(&seal, state);
-    repo.store_seal(tenant, massif, size, &seal).await?;
-    log.forget_sealed_view(tenant);
-    Ok(())
+    Ok(seal)
 }
 
-/// Seals every tenant whose log grew, every `log.seal_interval`, until aborted.
+/// Seals every tenant whose log grew, every `log.seal_interval` or sooner when a reader
+/// waits for a seal, until aborted. The first round checks every tenant's log against its
+/// anchor, so a log edited while attachd was stopped is refused at once.
 pub async fn run(repo: DynRepo, log: Arc<LogState>) {
+    let mut first = true;
     loop {
-        match repo.unsealed_tenants().await {
+        log.trust.round_started();
+        let listed = match first {
+            true => every_tenant(repo.as_ref(), &log).await,
+            false => repo.unsealed_tenants().await.map_err(anyhow::Error::from),
+        };
+        match listed {
             Ok(tenants) => {
+                first = false;
                 for tenant in tenants {
-                    report(seal_tenant(repo.as_ref(), &log, tenant).await);
+                    report(&log, tenant, seal_tenant(repo.as_ref(), &log, tenant).await);
                 }
             }
             Err(err) => tracing::warn!(error = %err, "the sealer could not list logs to seal"),
         }
-        tokio::time::sleep(log.seal_interval).await;
+        log.trust.round_finished();
+        log.trust.pause(log.seal_interval).await;
     }
 }
 
-/// Logs a failed seal: loudly when the log itself is in doubt.
-pub fn report(result: Result<u64, SealError>) {
+/// Every tenant with a log in the database or a record in the anchor.
+async fn every_tenant(repo: &dyn Repo, log: &LogState) -> anyhow::Result<Vec<TenantId>> {
+    let mut tenants: std::collections::BTreeSet<TenantId> = repo.log_tenants().await?.into_iter().collect();
+    tenants.extend(log.trust.anchor.tenants().await?);
+    Ok(tenants.into_iter().collect())
+}
+
+/// Logs a failed seal: loudly, counted and named by `/readyz`, when the log is in doubt.
+pub fn report(log: &LogState, tenant: TenantId, result: Result<u64, SealError>) {
     match result {
         Ok(_) => {}
         Err(err @ SealError::Untrusted { .. }) => {
             metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
             tracing::error!(error = %err, "REFUSING TO SEAL: the stored log does not match its signed history");
+            log.trust.refused(tenant, &err.to_string());
         }
         Err(err) => tracing::warn!(error = %err, "sealing failed; will retry"),
     }

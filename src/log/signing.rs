@@ -70,9 +70,11 @@ pub fn public_pem(key: &VerifyingKey) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("encoding the public key: {e}"))
 }
 
-/// A public key from PEM (SubjectPublicKeyInfo).
+/// A public key from PEM (SubjectPublicKeyInfo). Whitespace around it is allowed: `jq -r`
+/// and editors add a final newline, and Windows tools CRLF line ends.
 pub fn public_from_pem(pem: &str) -> anyhow::Result<VerifyingKey> {
-    VerifyingKey::from_public_key_pem(pem).map_err(|_| anyhow::anyhow!("not an ECDSA P-384 public key in PEM"))
+    let pem = pem.trim().replace("\r\n", "\n");
+    VerifyingKey::from_public_key_pem(&pem).map_err(|_| anyhow::anyhow!("not an ECDSA P-384 public key in PEM"))
 }
 
 /// The public key as a JWK, with its kid.

@@ -35,6 +35,8 @@ pub struct LogState {
     /// Each tenant's latest seal as event responses show it. This process's sealer replaces
     /// an entry when it seals; a seal made by another process shows within the time to live.
     sealed_views: moka::sync::Cache<TenantId, Option<Arc<SealedView>>>,
+    /// The anchored state of each tenant's log, and the tenants that failed a check.
+    pub trust: super::trust::Trust,
 }
 
 /// How long a tenant's seal view is reused before its latest seal is read again.
@@ -54,6 +56,7 @@ impl LogState {
         earlier_keys: &[PathBuf],
         massif_height: u8,
         seal_interval: std::time::Duration,
+        anchor: super::anchor::Anchor,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             (2..=30).contains(&massif_height),
@@ -80,6 +83,7 @@ impl LogState {
                 .max_capacity(10_000)
                 .time_to_live(SEALED_VIEW_TTL)
                 .build(),
+            trust: super::trust::Trust::new(anchor),
         })
     }
 

@@ -34,8 +34,19 @@ pub trait LogRepo {
     async fn massif_seal(&self, tenant: TenantId, massif: u64) -> RepoResult<Option<StoredSeal>>;
     /// Keeps `seal` as massif `massif`'s, unless a seal covering at least `size` is there.
     async fn store_seal(&self, tenant: TenantId, massif: u64, size: u64, seal: &[u8]) -> RepoResult<()>;
+    /// Keeps `seal` as massif `massif`'s whatever is there: the anchored seal put back.
+    async fn replace_seal(&self, tenant: TenantId, massif: u64, size: u64, seal: &[u8]) -> RepoResult<()>;
     /// Tenants whose log has grown past their latest seal.
     async fn unsealed_tenants(&self) -> RepoResult<Vec<TenantId>>;
+    /// Every tenant with a log.
+    async fn log_tenants(&self) -> RepoResult<Vec<TenantId>>;
+    /// The blobs whose leaves are in `range` of node indices, in log order.
+    async fn log_blobs(&self, tenant: TenantId, range: Range<u64>) -> RepoResult<Vec<super::Blob>>;
+    /// Appends every event and blob without a place in the log: the one-time migration of
+    /// a database from before the log (events) or before blob leaves (blobs).
+    async fn backfill_log(&self) -> RepoResult<()>;
+    /// Events and blobs without a place in the log, by tenant: (tenant, events, blobs).
+    async fn unlogged(&self) -> RepoResult<Vec<(TenantId, i64, i64)>>;
 }
 
 /// Turns a stored u64 bit pattern back into the u64.
@@ -243,7 +254,41 @@ pub(crate) use {append_leaf, lock_log_head};
 macro_rules! impl_log {
     ($repo:ty, $db:ty) => {
         impl $repo {
-            pub async fn backfill_log(&self) -> $crate::repo::RepoResult<()> {
+            async fn backfill_blobs(&self) -> $crate::repo::RepoResult<()> {
+                loop {
+                    let pending: Vec<$crate::repo::Blob> = sqlx::query_as(&format!(
+                        "{} WHERE log_index IS NULL ORDER BY timestamp_accepted, id LIMIT 500",
+                        $crate::repo::sql::SELECT_BLOBS
+                    ))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    if pending.is_empty() {
+                        return Ok(());
+                    }
+                    for blob in pending {
+                        let tenant = blob.tenant_id;
+                        let mut write = self.begin_write().await?;
+                        let mut head =
+                            $crate::repo::log::lock_log_head!($db, write.tx, tenant, Self::ROW_LOCK, &self.heads);
+                        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                        let updated = sqlx::query($crate::repo::sql::LOG_BLOB)
+                            .bind(blob.id)
+                            .bind(head.size as i64)
+                            .bind($crate::repo::log::signed(id))
+                            .execute(&mut *write.tx)
+                            .await?;
+                        if updated.rows_affected() == 1 {
+                            let leaf = $crate::log::entry::blob_leaf(&blob, id);
+                            $crate::repo::log::append_leaf!($repo, write.tx, tenant, &mut head, leaf, id);
+                        }
+                        self.heads
+                            .commit(write.tx, std::collections::HashMap::from([(tenant, head)]))
+                            .await?;
+                    }
+                }
+            }
+
+            async fn backfill_events(&self) -> $crate::repo::RepoResult<()> {
                 loop {
                     let pending: Vec<$crate::repo::Event> = sqlx::query_as(&format!(
                         "{} WHERE log_index IS NULL ORDER BY seq LIMIT 500",
@@ -408,6 +453,73 @@ macro_rules! impl_log {
                      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
                      SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at \
                      WHERE log_seals.mmr_size < excluded.mmr_size",
+                )
+                .bind(tenant.0)
+                .bind(massif as i64)
+                .bind(size as i64)
+                .bind(seal)
+                .bind(chrono::Utc::now())
+                .execute(&mut *write.tx)
+                .await?;
+                write.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn log_tenants(&self) -> $crate::repo::RepoResult<Vec<$crate::ids::TenantId>> {
+                let tenants: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT tenant_id FROM log_heads ORDER BY tenant_id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                Ok(tenants.into_iter().map($crate::ids::TenantId).collect())
+            }
+
+            async fn log_blobs(
+                &self,
+                tenant: $crate::ids::TenantId,
+                range: std::ops::Range<u64>,
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Blob>> {
+                Ok(sqlx::query_as(&format!(
+                    "{} WHERE tenant_id = $1 AND log_index >= $2 AND log_index < $3 ORDER BY log_index",
+                    $crate::repo::sql::SELECT_BLOBS
+                ))
+                .bind(tenant.0)
+                .bind(range.start as i64)
+                .bind(range.end as i64)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn backfill_log(&self) -> $crate::repo::RepoResult<()> {
+                self.backfill_events().await?;
+                self.backfill_blobs().await
+            }
+
+            async fn unlogged(&self) -> $crate::repo::RepoResult<Vec<($crate::ids::TenantId, i64, i64)>> {
+                let rows: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
+                    "SELECT tenant_id, SUM(e), SUM(b) FROM ( \
+                       SELECT tenant_id, 1 AS e, 0 AS b FROM events WHERE log_index IS NULL \
+                       UNION ALL SELECT tenant_id, 0, 1 FROM blobs WHERE log_index IS NULL) u \
+                     GROUP BY tenant_id ORDER BY tenant_id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(tenant, events, blobs)| ($crate::ids::TenantId(tenant), events, blobs))
+                    .collect())
+            }
+
+            async fn replace_seal(
+                &self,
+                tenant: $crate::ids::TenantId,
+                massif: u64,
+                size: u64,
+                seal: &[u8],
+            ) -> $crate::repo::RepoResult<()> {
+                let mut write = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
+                     SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at",
                 )
                 .bind(tenant.0)
                 .bind(massif as i64)

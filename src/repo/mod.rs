@@ -168,6 +168,12 @@ pub struct Blob {
     pub scanned_bad_reason: String,
     pub scanned_timestamp: Option<DateTime<Utc>>,
     pub tampered_at: Option<DateTime<Utc>>,
+    /// Names the key its chunk MACs were made with; empty when it has none.
+    pub chunk_mac_key: String,
+    /// Its record's place in the tenant's log and the idtimestamp it was committed at;
+    /// `None` only for a blob from before blob leaves, until the one-time migration.
+    pub log_index: Option<i64>,
+    pub idtimestamp: Option<i64>,
 }
 
 /// The metadata written when an upload completes.
@@ -215,6 +221,9 @@ pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKe
     /// Where the embedded database keeps its files; `None` for a server database.
     fn data_dir(&self) -> Option<std::path::PathBuf>;
     async fn ping(&self) -> RepoResult<()>;
+    /// Gives space back to the filesystem after a full disk: SQLite checkpoints its log and
+    /// truncates it; PostgreSQL manages its own.
+    async fn reclaim_space(&self) -> RepoResult<()>;
 
     /// Creates a tenant together with its first (administrator) app registration.
     async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
@@ -255,6 +264,9 @@ pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKe
 
     /// The stored value of a server setting, storing `value` first if there is none.
     async fn setting_or_insert(&self, key: &str, value: &str) -> RepoResult<String>;
+    /// The stored value of a server setting, if there is one.
+    async fn setting(&self, key: &str) -> RepoResult<Option<String>>;
+    async fn delete_setting(&self, key: &str) -> RepoResult<()>;
 }
 
 /// Which events a list covers.

@@ -26,7 +26,7 @@ pub struct PgRepo {
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
     names: super::terms::EventNameIds,
-    heads: super::log::KnownHeads,
+    heads: std::sync::Arc<super::log::KnownHeads>,
 }
 
 impl PgRepo {
@@ -49,7 +49,6 @@ impl PgRepo {
             names: Default::default(),
             heads: Default::default(),
         };
-        repo.backfill_log().await?;
         repo.backfill_terms().await?;
         Ok(repo)
     }
@@ -67,6 +66,11 @@ impl PgRepo {
 
     /// Locks a selected row for the rest of the transaction.
     const ROW_LOCK: &'static str = " FOR UPDATE";
+
+    /// PostgreSQL gives space back by itself (VACUUM) and keeps its WAL bounded.
+    async fn give_space_back(&self) -> RepoResult<()> {
+        Ok(())
+    }
 
     /// Concurrent writers: each event has its own transaction, which holds the tenant's log
     /// head only from its append to its commit. (Batching them serialised their other work.)

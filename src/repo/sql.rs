@@ -37,15 +37,20 @@ pub const INSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, 
 pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 pub const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)";
 pub const INSERT_BLOB: &str = "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
-     subject, timestamp_accepted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+     subject, timestamp_accepted, chunk_mac_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+/// Gives a published blob its place in the log.
+pub const LOG_BLOB: &str = "UPDATE blobs SET log_index = $2, idtimestamp = $3 WHERE id = $1 AND log_index IS NULL";
 /// A blob row's columns, as `Blob` reads them.
 macro_rules! blob_columns {
     () => {
         "SELECT id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
-         timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at FROM blobs"
+         timestamp_accepted, scanned_status, scanned_bad_reason, scanned_timestamp, tampered_at, \
+         chunk_mac_key, log_index, idtimestamp FROM blobs"
     };
 }
 pub const SELECT_BLOB: &str = concat!(blob_columns!(), " WHERE tenant_id = $1 AND id = $2");
+/// Every blob row, to be filtered.
+pub const SELECT_BLOBS: &str = blob_columns!();
 pub const BLOBS_AFTER: &str = concat!(blob_columns!(), " WHERE id > $1 ORDER BY id LIMIT $2");
 pub const BLOB_TOTALS: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs";
 pub const SELECT_CHUNK: &str = "SELECT c.data FROM blob_chunks c JOIN blobs b ON b.id = c.blob_id \
@@ -192,6 +197,10 @@ macro_rules! impl_repo {
                 Ok(())
             }
 
+            async fn reclaim_space(&self) -> $crate::repo::RepoResult<()> {
+                self.give_space_back().await
+            }
+
             async fn create_tenant(
                 &self,
                 tenant: $crate::ids::TenantId,
@@ -306,6 +315,22 @@ macro_rules! impl_repo {
                     .await?;
                 write.tx.commit().await?;
                 Ok(stored)
+            }
+
+            async fn delete_setting(&self, key: &str) -> $crate::repo::RepoResult<()> {
+                let mut write = self.begin_write().await?;
+                sqlx::query("DELETE FROM settings WHERE key = $1")
+                    .bind(key)
+                    .execute(&mut *write.tx)
+                    .await?;
+                write.tx.commit().await
+            }
+
+            async fn setting(&self, key: &str) -> $crate::repo::RepoResult<Option<String>> {
+                Ok(sqlx::query_scalar($crate::repo::sql::SELECT_SETTING)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
 
             async fn list_apps(

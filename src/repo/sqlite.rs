@@ -33,7 +33,7 @@ pub struct SqliteRepo {
     cache: super::cache::MetadataCache,
     appenders: super::appender::Appenders,
     names: super::terms::EventNameIds,
-    heads: super::log::KnownHeads,
+    heads: std::sync::Arc<super::log::KnownHeads>,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
     write_gate: Arc<Mutex<()>>,
     /// The directory of the database file.
@@ -87,7 +87,6 @@ impl SqliteRepo {
             write_gate: Arc::new(Mutex::new(())),
             dir: data_dir,
         };
-        repo.backfill_log().await?;
         repo.backfill_terms().await?;
         Ok(repo)
     }
@@ -100,6 +99,16 @@ impl SqliteRepo {
 
     fn data_directory(&self) -> Option<std::path::PathBuf> {
         self.dir.clone()
+    }
+
+    /// Copies the log (WAL) into the database and truncates it to nothing, so the space
+    /// the last burst of writes took in it goes back to the filesystem.
+    async fn give_space_back(&self) -> RepoResult<()> {
+        let _writer = self.write_gate.lock().await;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// SQLite has one writer at a time: a row needs no lock of its own.

@@ -48,6 +48,8 @@ pub struct LedgerEntry<DB: sqlx::Database> {
     pub gate: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
     pub tenant: TenantId,
     pub blob: BlobId,
+    /// The repository's remembered log heads: publishing appends the blob's leaf.
+    pub heads: std::sync::Arc<super::log::KnownHeads>,
 }
 
 /// Implements the upload ledger for backend `$repo` over database `$db`: the `BlobWriter`,
@@ -74,6 +76,7 @@ macro_rules! impl_uploads {
                     gate: self.write_gate(),
                     tenant,
                     blob,
+                    heads: self.heads.clone(),
                 }))
             }
 
@@ -208,6 +211,7 @@ macro_rules! impl_uploads {
                     .bind(&blob.issuer)
                     .bind(&blob.subject)
                     .bind(blob.timestamp_accepted)
+                    .bind(if blob.chunk_macs.is_empty() { "" } else { blob.chunk_mac_key.as_str() })
                     .execute(&mut *write.tx)
                     .await?;
                 if !blob.chunk_macs.is_empty() {
@@ -218,15 +222,34 @@ macro_rules! impl_uploads {
                         .execute(&mut *write.tx)
                         .await?;
                 }
+                if let Some(record) = record {
+                    <$repo>::insert_record(&mut write.tx, self.tenant, record).await?;
+                }
+                // The head is locked last, so appenders of the tenant wait for it briefly.
+                let mut head = $crate::repo::log::lock_log_head!(
+                    $db,
+                    write.tx,
+                    self.tenant.0,
+                    <$repo>::ROW_LOCK,
+                    &self.heads
+                );
+                let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                sqlx::query(LOG_BLOB)
+                    .bind(self.blob.0)
+                    .bind(head.size as i64)
+                    .bind($crate::repo::log::signed(id))
+                    .execute(&mut *write.tx)
+                    .await?;
                 let stored: $crate::repo::Blob = sqlx::query_as(SELECT_BLOB)
                     .bind(self.tenant.0)
                     .bind(self.blob.0)
                     .fetch_one(&mut *write.tx)
                     .await?;
-                if let Some(record) = record {
-                    <$repo>::insert_record(&mut write.tx, self.tenant, record).await?;
-                }
-                write.tx.commit().await?;
+                let leaf = $crate::log::entry::blob_leaf(&stored, id);
+                $crate::repo::log::append_leaf!($repo, write.tx, self.tenant.0, &mut head, leaf, id);
+                self.heads
+                    .commit(write.tx, std::collections::HashMap::from([(self.tenant.0, head)]))
+                    .await?;
                 Ok(stored)
             }
         }

@@ -12,7 +12,8 @@ mod database;
 mod fallback;
 mod file;
 pub mod migrate;
-mod s3;
+pub mod reserve;
+pub mod s3;
 
 use std::fmt;
 use std::sync::Arc;

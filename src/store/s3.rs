@@ -105,6 +105,17 @@ impl S3Store {
     }
 }
 
+/// A client for the log anchor's objects in `bucket` (conditional puts, If-Match on the
+/// ETag read, are object_store's default for S3).
+pub fn anchor_client(bucket: &str, settings: &S3Settings) -> anyhow::Result<Arc<dyn object_store::ObjectStore>> {
+    let options = ClientOptions::new()
+        .with_timeout(settings.timeout)
+        .with_connect_timeout(Duration::from_secs(2));
+    let client = client(bucket, settings, options)
+        .map_err(|e| anyhow::anyhow!("configuring the log anchor in s3://{bucket}: {e}"))?;
+    Ok(Arc::new(client))
+}
+
 fn client(bucket: &str, settings: &S3Settings, options: ClientOptions) -> object_store::Result<AmazonS3> {
     // Client options first: they replace what `with_allow_http` sets.
     let mut builder = AmazonS3Builder::new()

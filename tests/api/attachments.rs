@@ -108,13 +108,14 @@ async fn seed_002_cat_id_walkthrough(backend: Backend) -> anyhow::Result<()> {
         )
         .await?;
     assert_eq!(status, 200);
-    // The download sealed the log: the event now carries its seal, and is otherwise the same.
+    // The sealer sealed the log: the event now carries its seal, and is otherwise the same.
     let mut got = got;
     let confirm = got["merklelog_entry"]
         .as_object_mut()
         .and_then(|entry| entry.remove("confirm"))
         .unwrap_or_default();
-    assert_eq!(confirm["mmr_size"], "3", "{confirm}");
+    // The blob's record, the asset's creation event, their parent and the event.
+    assert_eq!(confirm["mmr_size"], "4", "{confirm}");
     assert_eq!(got, event);
     let ranged = app
         .http

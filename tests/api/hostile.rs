@@ -21,6 +21,7 @@ both!(
     unchecked_blob_references_are_refused,
     content_is_never_rendered,
     crash_leftovers_are_swept,
+    broken_framing_stores_nothing,
 );
 
 /// 40 uploads trickling a byte every 2 s hold no write lock and no pooled connection, so a
@@ -357,5 +358,76 @@ async fn crash_leftovers_are_swept(backend: Backend) -> anyhow::Result<()> {
         Backend::Postgres => format!("SELECT COUNT(*) FROM blob_uploads WHERE blob_id = '{live}'"),
     };
     assert_eq!(db.scalar(&live_left).await?, 1);
+    Ok(())
+}
+
+/// A request whose framing is broken after a complete form or JSON body: a body shorter
+/// than its `Content-Length` followed by a half-close, or chunked data missing the CRLF
+/// after a chunk. On every route that stores something (DataTrails and Navarik uploads, a
+/// Mediapocket placeholder) it is refused (400, or the connection closed) and nothing is
+/// stored.
+async fn broken_framing_stores_nothing(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let asset = app.create_asset(&tenant.token, json!({}), false).await?;
+    let boundary = "framing";
+    let mut form = file_part_head(boundary).into_bytes();
+    form.extend_from_slice(&random_bytes(3000, 5));
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let navarik = format!(
+        "/v2/workspaces/{}/documents/{}/attachments",
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4()
+    );
+    let mediapocket = format!("/api/v2/assets/{}/attachments", bare_id(&asset["identity"]));
+    let routes: [(&str, String, Vec<u8>); 3] = [
+        (
+            "/archivist/v1/blobs",
+            format!("multipart/form-data; boundary={boundary}"),
+            form.clone(),
+        ),
+        (&navarik, format!("multipart/form-data; boundary={boundary}"), form),
+        (
+            &mediapocket,
+            "application/json".into(),
+            br#"{"title": "framing"}"#.to_vec(),
+        ),
+    ];
+    let stored = "SELECT (SELECT COUNT(*) FROM blobs) + (SELECT COUNT(*) FROM dialect_attachments)";
+    let before = db.scalar(stored).await?;
+    for (path, content_type, body) in &routes {
+        for case in ["short body, then a half-close", "chunk without its CRLF"] {
+            let head = |framing: String| {
+                format!(
+                    "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {token}\r\n\
+                     X-API-KEY: {token}\r\nContent-Type: {content_type}\r\n{framing}\r\n",
+                    token = tenant.token
+                )
+            };
+            let mut request = Vec::new();
+            if case.starts_with("short") {
+                request.extend_from_slice(head(format!("Content-Length: {}\r\n", body.len() + 100)).as_bytes());
+                request.extend_from_slice(body);
+            } else {
+                request.extend_from_slice(head("Transfer-Encoding: chunked\r\n".into()).as_bytes());
+                request.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                request.extend_from_slice(body);
+                request.extend_from_slice(b"0\r\n\r\n");
+            }
+            let mut socket = send(&app, &request).await?;
+            socket.shutdown().await?;
+            match read_answer(&mut socket, Duration::from_secs(10)).await {
+                Ok((status, answer)) => assert_eq!(status, 400, "{path}: {case}: {answer}"),
+                Err(err) => assert!(err.to_string().contains("closed"), "{path}: {case}: {err}"),
+            }
+            assert_eq!(db.scalar(stored).await?, before, "{path}: {case}: something was stored");
+        }
+    }
+    eventually("nothing is left staged", Duration::from_secs(10), || async {
+        Ok(!db.upload_staged().await?)
+    })
+    .await?;
+    app.stop().await?;
     Ok(())
 }

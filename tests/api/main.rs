@@ -1,5 +1,6 @@
 //! API tests: the real server over HTTP, each against SQLite and PostgreSQL.
 
+mod anchor;
 mod apikeys;
 mod attachments;
 mod blobs;
@@ -14,12 +15,14 @@ mod lists;
 mod log_tampering;
 mod mediapocket;
 mod merklelog;
+mod names;
 mod navarik;
 mod oidc;
 mod openapi;
 mod operations;
 mod outage;
 mod ranges;
+mod readme;
 mod scale_out;
 mod scanning;
 mod sdk;

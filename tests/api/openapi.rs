@@ -347,7 +347,7 @@ async fn served_without_a_token(backend: Backend) -> anyhow::Result<()> {
         Some("application/json")
     );
     let served: Value = response.json().await?;
-    assert_eq!(served, serde_json::to_value(spec())?);
+    assert_eq!(served, serde_json::from_str::<Value>(&spec_json())?);
     assert_eq!(served["openapi"], "3.1.0");
     Ok(())
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::common::postgres::Cluster;
@@ -26,7 +27,7 @@ async fn assert_unavailable(request: reqwest::RequestBuilder, what: &str) -> any
 async fn database_outage_is_a_fast_503() -> anyhow::Result<()> {
     // A cluster of its own: stopping the shared one would fail every other test.
     let cluster = Arc::new(tokio::task::spawn_blocking(Cluster::start).await??);
-    let db = TestDb::at(Backend::Postgres, cluster.create_database().await?);
+    let db = TestDb::at(Backend::Postgres, cluster.create_database().await?)?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
     let content = random_bytes(3 << 20, 21);
@@ -118,99 +119,163 @@ impl Drop for SmallDisk {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_disk_is_507() -> anyhow::Result<()> {
-    let Some(disk) = SmallDisk::mount(64 << 20)? else {
+/// A small disk for the embedded default, or `None` (and a line saying why) where this
+/// process may not mount one.
+fn small_disk(bytes: u64, test: &str) -> anyhow::Result<Option<SmallDisk>> {
+    let disk = SmallDisk::mount(bytes)?;
+    if disk.is_none() {
         let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
         anyhow::ensure!(!root, "root could not mount a tmpfs");
-        eprintln!("full_disk_is_507: not run: mounting a small file system needs root");
+        eprintln!("{test}: not run: mounting a small file system needs root");
+    }
+    Ok(disk)
+}
+
+/// Ten 16 MiB uploads at once to the embedded default on a 64 MiB disk, with the default
+/// storage reserve: what fits is stored whole, the rest is refused with 507 before it
+/// writes, an event recorded meanwhile is stored and sealed, a small upload works again at
+/// once, and so does a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_that_fills_the_disk_wedges_nothing() -> anyhow::Result<()> {
+    let Some(disk) = small_disk(64 << 20, "a_burst_that_fills_the_disk_wedges_nothing")? else {
         return Ok(());
     };
     let db = TestDb::at(
         Backend::Sqlite,
         format!("sqlite://{}", disk.dir.path().join("attachd.db").display()),
-    );
+    )?;
     let mut settings = default_settings();
     settings.body_idle_timeout = 1.into();
-    let app = TestApp::start_with(&db, settings).await?;
+    let app = TestApp::start_with(&db, settings.clone()).await?;
     let tenant = app.tenant().await?;
-    let filler = disk.dir.path().join("filler");
-    // Something else on the disk, to free later.
-    std::fs::write(&filler, vec![0u8; 24 << 20])?;
+    let asset = app.create_asset(&tenant.token, json!({}), false).await?;
+    let events = format!("/archivist/v2/assets/{}/events", bare_id(&asset["identity"]));
 
-    // 6 MiB uploads until the disk is full, then four at once: each is stored whole or
-    // refused with 507.
-    let upload = |seed: u64| {
-        let content = random_bytes(6 << 20, seed);
-        let request = app.upload_request(&tenant.token, "fill.bin", content.clone());
+    let uploads = (0..10).map(|seed| {
+        let content = random_bytes(16 << 20, seed);
+        // Sent in paced pieces, as ten real clients would: the uploads interleave.
+        let pieces: Vec<Result<Vec<u8>, std::io::Error>> = content.chunks(256 << 10).map(|c| Ok(c.to_vec())).collect();
+        let paced = futures::stream::iter(pieces).then(|piece| async move {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            piece
+        });
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(paced), 16 << 20)
+            .file_name("burst.bin");
+        let request = app
+            .http
+            .post(app.url("/archivist/v1/blobs"))
+            .bearer_auth(&tenant.token)
+            .multipart(reqwest::multipart::Form::new().part("file", part));
         async move {
             let response = request.send().await?;
             let status = response.status().as_u16();
             Ok::<_, anyhow::Error>((status, response.json::<Value>().await?, content))
         }
+    });
+    let event = async {
+        let body =
+            json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": {"during": "burst"}});
+        app.post_json(&tenant.token, &events, &body).await
     };
+    let (results, event) = tokio::join!(futures::future::join_all(uploads), event);
+    let (status, event) = event?;
+    assert_eq!(status, 200, "an event during the burst: {event}");
     let mut stored = Vec::new();
-    let mut full = 0;
-    let mut judge = |result: anyhow::Result<(u16, Value, Vec<u8>)>| -> anyhow::Result<bool> {
+    for result in results {
         let (status, body, content) = result?;
         match status {
-            200 => stored.push((body, content)),
-            507 => {
-                assert_eq!(body["code"], 8, "{body}");
-                full += 1;
-                return Ok(true);
-            }
-            other => anyhow::bail!("an upload on a full disk answered {other}: {body}"),
-        }
-        Ok(false)
-    };
-    for seed in 0..10 {
-        if judge(upload(seed).await)? {
-            break;
+            200 => stored.push((bare_id(&body["identity"]), content)),
+            507 => assert_eq!(body["code"], 8, "{body}"),
+            other => anyhow::bail!("an upload in the burst answered {other}: {body}"),
         }
     }
-    for result in futures::future::join_all((10..14).map(upload)).await {
-        judge(result)?;
-    }
-    assert!(full > 0 && !stored.is_empty(), "stored {}, full {full}", stored.len());
+    assert!((1..10).contains(&stored.len()), "stored {} of 10", stored.len());
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, stored.len() as i64);
-    for (blob, content) in &stored {
-        let path = format!("/archivist/v1/blobs/{}", bare_id(&blob["identity"]));
-        let (status, body) = app.get_bytes(Some(&tenant.token), &path).await?;
-        assert_eq!(status, 200);
-        assert_eq!(body.as_deref(), Some(content.as_slice()));
-    }
-    assert_eq!(app.http.get(app.url("/readyz")).send().await?.status(), 200);
 
-    // Room again: the losers' chunks are gone and uploads work.
-    std::fs::remove_file(&filler)?;
-    eventually("the losers' chunks are removed", Duration::from_secs(30), || async {
-        Ok(!db.upload_staged().await?)
-    })
-    .await?;
-    let content = random_bytes(6 << 20, 99);
-    let blob = app.upload(&tenant.token, "after.bin", content.clone()).await?;
-    let path = format!("/archivist/v1/blobs/{}", bare_id(&blob["identity"]));
+    // At once (within 10 s), without a hand: a small upload works and the losers are gone.
+    let started = Instant::now();
+    let small = random_bytes(64 << 10, 99);
+    let mut after = None;
+    while after.is_none() && started.elapsed() < Duration::from_secs(10) {
+        let response = app
+            .upload_request(&tenant.token, "after.bin", small.clone())
+            .send()
+            .await?;
+        if response.status() == 200 {
+            after = Some(response.json::<Value>().await?);
+        }
+    }
+    let after = after.ok_or_else(|| anyhow::anyhow!("no small upload within 10 s of the burst"))?;
+    assert!(!db.upload_staged().await?, "the losers left staged content");
+    for (blob, content) in &stored {
+        let (status, body) = app
+            .get_bytes(Some(&tenant.token), &format!("/archivist/v1/blobs/{blob}"))
+            .await?;
+        assert_eq!((status, body.map(|b| sha256_hex(&b))), (200, Some(sha256_hex(content))));
+    }
+    let event_path = format!("{events}/{}", bare_id(&event["identity"]));
+    crate::merklelog::sealed(&app, &tenant.token, &event_path).await?;
+    app.stop().await?;
+
+    // A restart on the nearly full disk serves reads and takes events.
+    let app = TestApp::start_with(&db, settings).await?;
+    assert_eq!(app.http.get(app.url("/readyz")).send().await?.status(), 200);
+    let path = format!("/archivist/v1/blobs/{}", bare_id(&after["identity"]));
     assert_eq!(
         app.get_bytes(Some(&tenant.token), &path).await?.1.as_deref(),
-        Some(content.as_slice())
+        Some(small.as_slice())
     );
-    drop(app);
+    let body = json!({"operation": "Record", "behaviour": "RecordEvidence"});
+    assert_eq!(app.post_json(&tenant.token, &events, &body).await?.0, 200);
+    app.stop().await?;
+    Ok(())
+}
+
+/// An upload that would eat into the storage reserve is refused before it writes a byte,
+/// while events and smaller uploads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reserve_refuses_before_writing() -> anyhow::Result<()> {
+    let Some(disk) = small_disk(64 << 20, "the_reserve_refuses_before_writing")? else {
+        return Ok(());
+    };
+    let db = TestDb::at(
+        Backend::Sqlite,
+        format!("sqlite://{}", disk.dir.path().join("attachd.db").display()),
+    )?;
+    let mut settings = default_settings();
+    settings.store.min_free_space = "40MiB".parse().map_err(anyhow::Error::msg)?;
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    // 16 MiB is written twice into SQLite (its log, then the file): more than the ~23 MiB
+    // above the reserve.
+    let response = app
+        .upload_request(&tenant.token, "big.bin", random_bytes(16 << 20, 1))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 507);
+    let body: Value = response.json().await?;
+    assert_eq!(body["code"], 8, "{body}");
+    assert_eq!(db.stored_content().await?, 0, "nothing was written");
+    let asset = app
+        .create_asset(&tenant.token, json!({"within": "the reserve"}), false)
+        .await?;
+    assert!(asset["identity"].is_string());
+    app.upload(&tenant.token, "small.bin", random_bytes(1 << 20, 2)).await?;
+    app.stop().await?;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_content_directory_is_507() -> anyhow::Result<()> {
-    let Some(disk) = SmallDisk::mount(32 << 20)? else {
-        let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)?;
-        anyhow::ensure!(!root, "root could not mount a tmpfs");
-        eprintln!("full_content_directory_is_507: not run: mounting a small file system needs root");
+    let Some(disk) = small_disk(32 << 20, "full_content_directory_is_507")? else {
         return Ok(());
     };
     let db = TestDb::new(Backend::Sqlite).await?;
     let mut settings = default_settings();
     settings.store.content_store = attachd::store::StoreUrl::File(disk.dir.path().join("content"));
     settings.body_idle_timeout = 1.into();
+    // No reserve: the disk itself runs out (ENOSPC) mid-upload.
+    settings.store.min_free_space = attachd::store::reserve::MinFree::Bytes(0);
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
     let mut stored = Vec::new();

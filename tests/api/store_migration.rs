@@ -87,6 +87,10 @@ async fn migrate(db: &TestDb, target: &ContentPlace, extra: &[&str]) -> anyhow::
         .args(extra);
     if db.backend == Backend::Postgres {
         command.arg("--log-signing-key").arg(shared_log_key()?);
+        command
+            .arg("--log-anchor")
+            .arg(format!("file://{}", db.anchor.path().display()));
+        command.arg("--jwt-key-file").arg(crate::common::shared_token_secret()?);
     }
     if let Some(endpoint) = &settings.store.s3_endpoint {
         command

@@ -8,7 +8,11 @@ use serde_json::{json, Value};
 use crate::both;
 use crate::common::{default_settings, Backend, TestApp, TestDb};
 
-both!(token_endpoint_issues_and_refuses, forged_tokens_are_401);
+both!(
+    token_endpoint_issues_and_refuses,
+    forged_tokens_are_401,
+    the_token_secret_moves_out_of_the_database
+);
 
 const SECRET: &str = "test-signing-secret-that-is-long-enough-0123456789";
 
@@ -152,5 +156,53 @@ async fn forged_tokens_are_401(backend: Backend) -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(response.status(), 401, "not bearer");
+    Ok(())
+}
+
+/// A database from before that keeps its token secret in the settings table: the first
+/// start writes it to a 0600 file (beside SQLite; the named file on PostgreSQL), removes it
+/// from the database, and tokens it signed keep working, also after a restart.
+async fn the_token_secret_moves_out_of_the_database(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let legacy = attachd::auth::token_secret::LEGACY_SETTING;
+    let old = attachd::auth::secrets::generate_secret();
+    attachd::repo::connect(&db.url)
+        .await?
+        .setting_or_insert(legacy, &old)
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let mut settings = default_settings();
+    let file = match backend {
+        Backend::Sqlite => std::path::PathBuf::from(db.url.trim_start_matches("sqlite://"))
+            .with_file_name(attachd::auth::token_secret::GENERATED_FILE),
+        Backend::Postgres => dir.path().join("token-signing-secret"),
+    };
+    if backend == Backend::Postgres {
+        settings.jwt_key_file = Some(file.clone());
+    }
+    let app = TestApp::start_with(&db, settings.clone()).await?;
+    let tenant = app.tenant().await?;
+    // Signed with the old secret: a token from before the upgrade is the same token.
+    let keys =
+        attachd::auth::jwt::TokenKeys::new(old.as_bytes(), "attachd", "attachd", std::time::Duration::from_secs(60));
+    assert!(
+        keys.verify(&tenant.token).is_ok(),
+        "signed with the secret the database held"
+    );
+    assert_eq!(std::fs::read_to_string(&file)?.trim(), old);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file)?.permissions().mode() & 0o777, 0o600);
+    let left = db
+        .scalar(&format!(
+            "SELECT COUNT(*) FROM settings WHERE key = '{legacy}' OR value = '{old}'"
+        ))
+        .await?;
+    assert_eq!(left, 0, "the secret is gone from the database");
+    app.stop().await?;
+
+    let app = TestApp::start_with(&db, settings).await?;
+    let (status, _) = app.get_json(Some(&tenant.token), "/archivist/v2/assets").await?;
+    assert_eq!(status, 200, "a token from before the restart");
+    app.stop().await?;
     Ok(())
 }

@@ -68,6 +68,7 @@ pub fn public_routes() -> Routes {
 /// A referrer's attachment's metadata, named `attachments/<uuid>`.
 async fn info(referrer: &Referrer, state: &AppState, uuid: &str) -> ApiResult<Json<BlobResponse>> {
     let (blob, _) = referrer.blob(state.repo.as_ref(), uuid).await?;
+    crate::blob::prove_record(&state.repo, &state.content, &blob, "attachments_info").await?;
     Ok(Json(BlobResponse::new(&blob, format!("attachments/{}", blob.id))))
 }
 

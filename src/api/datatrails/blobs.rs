@@ -163,5 +163,6 @@ async fn info(
     PathParams(uuid): PathParams<String>,
 ) -> ApiResult<Json<BlobResponse>> {
     let blob = find_blob(&state, &principal, &uuid).await?;
+    crate::blob::prove_record(&state.repo, &state.content, &blob, "blobs_info").await?;
     Ok(Json(BlobResponse::new(&blob, BlobId(blob.id).identity())))
 }

@@ -188,7 +188,7 @@ async fn get_one(
     event: &str,
 ) -> ApiResult<Json<EventResponse>> {
     let event = asset_event(state, principal.tenant, asset, event).await?;
-    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, principal.tenant).await?;
+    let sealed = SealedView::latest(&state.log, principal.tenant).await;
     Ok(Json(EventResponse::new(&event, sealed.as_deref())))
 }
 
@@ -317,7 +317,7 @@ pub async fn list_page(
         (true, false) => Some(state.repo.count_events(tenant, scope, &params.query).await?),
     };
     let next_page_token = params.next_page_token(&state.page_keys, events.len(), events.last().map(|e| e.seq));
-    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, tenant).await?;
+    let sealed = SealedView::latest(&state.log, tenant).await;
     // About 2 KiB an event with its seal.
     let capacity = 512 + events.len() * 2048;
     Ok((

@@ -124,10 +124,19 @@ async fn massif_blob(
     let end = range.end.min(size);
     let nodes = state.repo.log_node_range(tenant, range.start..end).await?;
     let events = state.repo.log_events(tenant, range.start..end).await?;
-    let entries: Vec<massif::TrieEntry> = events
+    let blobs = state.repo.log_blobs(tenant, range.start..end).await?;
+    // Events' and blobs' leaves, in log order.
+    let mut placed: Vec<(i64, massif::TrieEntry)> = events
         .iter()
-        .filter_map(|event| Some(entry::trie_entry(event, event.idtimestamp? as u64)))
+        .filter_map(|event| Some((event.log_index?, entry::trie_entry(event, event.idtimestamp? as u64))))
+        .chain(
+            blobs
+                .iter()
+                .filter_map(|blob| Some((blob.log_index?, entry::blob_trie_entry(blob, blob.idtimestamp? as u64)))),
+        )
         .collect();
+    placed.sort_by_key(|(index, _)| *index);
+    let entries: Vec<massif::TrieEntry> = placed.into_iter().map(|(_, entry)| entry).collect();
     let stack_indices = mmr::peaks(range.start);
     let stack_nodes = state.repo.log_nodes_at(tenant, &stack_indices).await?;
     let peak_stack: Vec<mmr::Hash> = stack_indices
@@ -159,12 +168,22 @@ async fn seal_blob(
 ) -> ApiResult<Response> {
     let tenant = TenantId::parse_bare(&uuid)?;
     let index = blob_index(&file, ".sth")?;
-    let seal = state
-        .repo
-        .massif_seal(tenant, index)
-        .await?
-        .ok_or_else(|| ApiError::not_found("seal"))?;
-    Ok(binary(seal.seal, "application/cose"))
+    let stored = state.repo.massif_seal(tenant, index).await?;
+    // The anchored seal is written before the database's copy, and is what proofs trust:
+    // it is served unless the database already holds a later one.
+    let fresh = std::time::Duration::from_millis(250);
+    let anchored = crate::log::trust::trusted_head(&state.log, tenant, fresh)
+        .await
+        .ok()
+        .flatten()
+        .filter(|a| a.massif_index == index);
+    let seal = match (stored, anchored) {
+        (Some(stored), Some(anchored)) if stored.mmr_size as u64 > anchored.size => stored.seal,
+        (_, Some(anchored)) => anchored.seal.clone(),
+        (Some(stored), None) => stored.seal,
+        (None, None) => return Err(ApiError::not_found("seal")),
+    };
+    Ok(binary(seal, "application/cose"))
 }
 
 /// An event's inclusion in its tenant's signed log, with what a client needs to check it:
@@ -253,6 +272,7 @@ pub fn proof_failure(err: ProofError, route: &'static str) -> ApiError {
             metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => route).increment(1);
             ApiError::DataLoss(format!("{why}; it will not be delivered"))
         }
+        ProofError::Unavailable(why) => ApiError::Unavailable(why),
         ProofError::Repo(err) => err.into(),
         ProofError::Other(err) => ApiError::internal(err),
     }

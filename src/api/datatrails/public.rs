@@ -68,6 +68,6 @@ async fn get_event(
 ) -> ApiResult<Json<EventResponse>> {
     let asset = public_asset(&state, &uuid).await?;
     let event = asset_event(&state, TenantId(asset.tenant_id), AssetId(asset.id), &event).await?;
-    let sealed = SealedView::latest(state.repo.as_ref(), &state.log, TenantId(asset.tenant_id)).await?;
+    let sealed = SealedView::latest(&state.log, TenantId(asset.tenant_id)).await;
     Ok(Json(EventResponse::new(&event, sealed.as_deref())))
 }

@@ -310,6 +310,7 @@ impl Details {
             Some(Value::String(title)) => title,
             Some(_) => return Err(ApiError::bad_request("Title must be a String")),
         };
+        crate::api::plain_name(&title, "Title")?;
         let title = checked("Title", title, MAX_TITLE)?;
         let mut text = |name: &str, label: &str, max: usize| match fields.remove(name) {
             None | Some(Value::Null) => Ok(None),

@@ -51,6 +51,9 @@ pub struct TestDb {
     pub backend: Backend,
     pub url: String,
     pub content: ContentPlace,
+    /// The log anchor of a PostgreSQL deployment whose content is in the database (which
+    /// must name one); SQLite's is beside its file.
+    pub anchor: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -65,6 +68,7 @@ impl TestDb {
                     backend,
                     url,
                     content,
+                    anchor: tempfile::tempdir()?,
                     _dir: Some(dir),
                 })
             }
@@ -72,19 +76,21 @@ impl TestDb {
                 backend,
                 url: postgres::cluster()?.create_database().await?,
                 content,
+                anchor: tempfile::tempdir()?,
                 _dir: None,
             }),
         }
     }
 
     /// A database at `url` that something else made (and removes).
-    pub fn at(backend: Backend, url: String) -> Self {
-        Self {
+    pub fn at(backend: Backend, url: String) -> anyhow::Result<Self> {
+        Ok(Self {
             backend,
             url,
             content: ContentPlace::database(),
+            anchor: tempfile::tempdir()?,
             _dir: None,
-        }
+        })
     }
 
     /// A number from a query run straight against the database, e.g. a row count.
@@ -205,6 +211,27 @@ pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
     Ok(path)
 }
 
+/// One token signing secret file for the PostgreSQL tests of this run (a server database
+/// names its file, as production does).
+pub fn shared_token_secret() -> anyhow::Result<std::path::PathBuf> {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = match DIR.get() {
+        Some(dir) => dir,
+        None => {
+            let made = tempfile::tempdir()?;
+            let _ = DIR.set(made);
+            DIR.get().ok_or_else(|| anyhow::anyhow!("no secret directory"))?
+        }
+    };
+    let path = dir.path().join("token-signing-secret");
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().map_err(|_| anyhow::anyhow!("secret lock poisoned"))?;
+    if !path.exists() {
+        std::fs::write(&path, attachd::auth::secrets::generate_secret())?;
+    }
+    Ok(path)
+}
+
 pub fn default_settings() -> ServeArgs {
     #[derive(Parser)]
     struct Only {
@@ -237,6 +264,13 @@ impl TestApp {
         if settings.log_signing_key.is_none() && matches!(db.backend, Backend::Postgres) {
             // A server database has no data directory: the key is a file, as in production.
             settings.log_signing_key = Some(shared_log_key()?);
+        }
+        if settings.jwt_secret.is_none() && settings.jwt_key_file.is_none() && matches!(db.backend, Backend::Postgres) {
+            settings.jwt_key_file = Some(shared_token_secret()?);
+        }
+        let content_in_database = settings.store.content_store == attachd::store::StoreUrl::Database;
+        if settings.log_anchor.is_none() && matches!(db.backend, Backend::Postgres) && content_in_database {
+            settings.log_anchor = Some(attachd::store::StoreUrl::File(db.anchor.path().to_path_buf()));
         }
         let repo = attachd::repo::connect(&db.url).await?;
         let state = AppState::new(repo, &settings).await?;

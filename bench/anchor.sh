@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# What anchoring the log outside the database costs (issue: integrity): this build next to a
+# release attachd built in the same run from $BASELINE (the commit before the anchor and
+# blob leaves), side by side on databases of their own, in alternating rounds:
+# events created per second, verified 1 MiB attachment downloads per second, small (4 KiB)
+# blob uploads per second (each now appends its record to the log) and blob /info requests
+# per second (each now proves the record under the anchored seal).
+#
+#   bash bench/anchor.sh            # BASELINE=875d51a EVENTS=2000 WRITERS=4 ROUNDS=9
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/lib.sh
+
+BASELINE=${BASELINE:-875d51a}
+EVENTS=${EVENTS:-2000}
+WRITERS=${WRITERS:-4}
+DOWNLOADS=${DOWNLOADS:-900}
+UPLOADS=${UPLOADS:-1000}
+INFOS=${INFOS:-3000}
+ROUNDS=${ROUNDS:-9}
+BACKENDS=${BACKENDS:-"sqlite postgres"}
+
+cargo build --release --quiet
+cp target/release/attachd "$work/attachd-new"
+git worktree add --quiet --detach "$work/baseline" "$BASELINE"
+CARGO_TARGET_DIR=target/bench-baseline cargo build --release --quiet --manifest-path "$work/baseline/Cargo.toml"
+cp target/bench-baseline/release/attachd "$work/attachd-baseline"
+git worktree remove --force "$work/baseline"
+
+# prepare NAME BINARY URL PORT: that build on URL and PORT with a tenant, an asset, a 1 MiB
+# blob and an event attaching it; writes $work/NAME.{pid,token,asset,download,info}.
+prepare() {
+  local name=$1 url=$3 asset blob event_id hash
+  bin=$2 PORT=$4
+  start_server "$url"
+  cp "$work/token" "$work/$name.token"
+  echo "$server_pid" > "$work/$name.pid"
+  asset=$(api POST /archivist/v2/assets -H 'content-type: application/json' -d '{"attributes":{"kind":"bench"}}' |
+    sed -E 's/.*"identity":"assets\/([^"]+)".*/\1/')
+  blob=$(api POST /archivist/v1/blobs -F "file=@$work/evidence.bin")
+  hash=$(sed -E 's/.*"value":"([0-9a-f]+)".*/\1/' <<<"$blob")
+  blob=$(sed -E 's/.*"identity":"blobs\/([^"]+)".*/\1/' <<<"$blob")
+  event_id=$(api POST "/archivist/v2/assets/$asset/events" -H 'content-type: application/json' -d "{\"operation\":\"Record\",\"behaviour\":\"RecordEvidence\",\"event_attributes\":{\"doc\":{\"arc_attribute_type\":\"arc_attachment\",\"arc_blob_identity\":\"blobs/$blob\",\"arc_blob_hash_alg\":\"SHA256\",\"arc_blob_hash_value\":\"$hash\",\"arc_file_name\":\"evidence.bin\"}}}" |
+    sed -E 's/.*"identity":"assets\/[^"]+\/events\/([^"]+)".*/\1/')
+  echo "$asset" > "$work/$name.asset"
+  echo "/archivist/v2/attachments/assets/$asset/events/$event_id/$blob" > "$work/$name.download"
+  echo "/archivist/v1/blobs/$blob/info" > "$work/$name.info"
+  server_pid=""
+}
+
+port_of() { if [ "$1" = new ]; then echo "$PORT_NEW"; else echo "$PORT_BASE"; fi; }
+load() { python3 bench/http_load.py "$1" "$(port_of "$2")" "$work/$2.token" "${@:3}"; }
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+per_second() { awk -v m="$1" 'BEGIN { printf "%.1f", 1000 / m }'; }
+row() { printf '%-9s %-40s %10s %10s %7s\n' "$@"; }
+
+PORT_NEW=$PORT
+PORT_BASE=$((PORT + 1))
+head -c $((1 << 20)) /dev/urandom > "$work/evidence.bin"
+row backend measure "anchored" "before" ratio
+for backend in $BACKENDS; do
+  rm -rf "$work/sqlite" "$work/pg" "$work/log-anchor"
+  url=$(database_url "$backend")
+  case "$backend" in
+    sqlite) base_url="sqlite://$work/sqlite/baseline.db" ;;
+    postgres)
+      as_pg psql -q -h "$work/pg" -p "$PG_PORT" -U postgres -c "CREATE DATABASE baseline"
+      base_url="${url/\/postgres\?//baseline?}" ;;
+  esac
+  prepare new "$work/attachd-new" "$url" "$PORT_NEW"
+  prepare base "$work/attachd-baseline" "$base_url" "$PORT_BASE"
+  declare -A samples=()
+  for _ in $(seq "$ROUNDS"); do
+    for name in new base; do
+      samples[$name.download]+="$(load get "$name" "$(cat "$work/$name.download")" $((DOWNLOADS / ROUNDS))) "
+      samples[$name.info]+="$(load get "$name" "$(cat "$work/$name.info")" $((INFOS / ROUNDS))) "
+      samples[$name.upload]+="$(load uploads "$name" 4096 $((UPLOADS / ROUNDS)) "$WRITERS") "
+    done
+  done
+  for _ in 1 2; do
+    for name in new base; do samples[$name.events]+="$(load events "$name" "$(cat "$work/$name.asset")" "$EVENTS" "$WRITERS") "; done
+  done
+  for name in new base; do kill "$(cat "$work/$name.pid")"; wait "$(cat "$work/$name.pid")" 2>/dev/null || true; done
+  if [ "$backend" = postgres ]; then as_pg pg_ctl -D "$work/pg/data" -m fast stop >/dev/null; fi
+  best() { tr ' ' '\n' | grep . | sort -g | tail -n 1; }
+  mid() { tr ' ' '\n' | grep . | median; }
+  n=$(best <<<"${samples[new.events]}") b=$(best <<<"${samples[base.events]}")
+  row "$backend" "events per second ($WRITERS writers, best of 2)" "$n" "$b" "$(ratio "$n" "$b")"
+  n=$(mid <<<"${samples[new.upload]}") b=$(mid <<<"${samples[base.upload]}")
+  row "$backend" "4 KiB uploads per second (median of $ROUNDS)" "$n" "$b" "$(ratio "$n" "$b")"
+  n=$(per_second "$(mid <<<"${samples[new.download]}")") b=$(per_second "$(mid <<<"${samples[base.download]}")")
+  row "$backend" "verified 1 MiB downloads per second" "$n" "$b" "$(ratio "$n" "$b")"
+  n=$(per_second "$(mid <<<"${samples[new.info]}")") b=$(per_second "$(mid <<<"${samples[base.info]}")")
+  row "$backend" "blob /info per second (one connection)" "$n" "$b" "$(ratio "$n" "$b")"
+  unset samples
+done
+echo "(baseline: $BASELINE; EVENTS=$EVENTS UPLOADS=$UPLOADS DOWNLOADS=$DOWNLOADS INFOS=$INFOS ROUNDS=$ROUNDS)"

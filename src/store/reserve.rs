@@ -91,6 +91,9 @@ impl SpaceReserve {
     /// Free space above the reserve on the tightest watched filesystem; `None` when no
     /// filesystem is watched.
     fn headroom(&self) -> Result<Option<i128>, StoreError> {
+        if self.min_free == MinFree::Bytes(0) {
+            return Ok(None);
+        }
         let mut tightest: Option<i128> = None;
         for dir in &self.dirs {
             let stats = rustix::fs::statvfs(dir)

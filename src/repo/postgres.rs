@@ -147,6 +147,37 @@ impl PgRepo {
         Ok(seq)
     }
 
+    /// Writes a published blob's row with its log entry: the row, its leaf's nodes and the
+    /// new head in one statement, since the tenant's publishes wait on its head meanwhile.
+    async fn store_blob(tx: &mut sqlx::PgConnection, blob: &super::Blob, appended: Appended<'_>) -> RepoResult<()> {
+        let Appended { from, added, head } = appended;
+        sqlx::query(
+            "WITH stored AS (INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
+               subject, timestamp_accepted, chunk_mac_key, log_index, idtimestamp) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)), \
+             nodes AS (INSERT INTO log_nodes (tenant_id, mmr_index, hash) \
+               SELECT $2, $11 + n - 1, hash FROM unnest($13::bytea[]) WITH ORDINALITY AS added(hash, n)) \
+             UPDATE log_heads SET size = $14, last_idtimestamp = $12 WHERE tenant_id = $2",
+        )
+        .bind(blob.id)
+        .bind(blob.tenant_id)
+        .bind(&blob.hash_sha256)
+        .bind(blob.size)
+        .bind(blob.chunk_bytes)
+        .bind(&blob.mime_type)
+        .bind(&blob.issuer)
+        .bind(&blob.subject)
+        .bind(blob.timestamp_accepted)
+        .bind(&blob.chunk_mac_key)
+        .bind(from as i64)
+        .bind(super::log::signed(head.last_id))
+        .bind(added.iter().map(|hash| hash.to_vec()).collect::<Vec<_>>())
+        .bind(head.size as i64)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+
     /// Records an append (`append_leaf!`) in one statement: appenders of a tenant wait on
     /// its head from its lock to the commit, so each round trip counts.
     async fn store_append(tx: &mut sqlx::PgConnection, tenant: uuid::Uuid, appended: Appended<'_>) -> RepoResult<()> {

@@ -36,8 +36,6 @@ pub const APP_BY_CLIENT_ID: &str =
 pub const INSERT_SETTING: &str = "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
 pub const SELECT_SETTING: &str = "SELECT value FROM settings WHERE key = $1";
 pub const INSERT_CHUNK: &str = "INSERT INTO blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)";
-pub const INSERT_BLOB: &str = "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, \
-     subject, timestamp_accepted, chunk_mac_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 /// Gives a published blob its place in the log.
 pub const LOG_BLOB: &str = "UPDATE blobs SET log_index = $2, idtimestamp = $3 WHERE id = $1 AND log_index IS NULL";
 /// A blob row's columns, as `Blob` reads them.

@@ -175,6 +175,30 @@ impl SqliteRepo {
         Ok(seq)
     }
 
+    /// Writes a published blob's row with its log entry.
+    async fn store_blob(tx: &mut sqlx::SqliteConnection, blob: &super::Blob, appended: Appended<'_>) -> RepoResult<()> {
+        sqlx::query(
+            "INSERT INTO blobs (id, tenant_id, hash_sha256, size, chunk_bytes, mime_type, issuer, subject, \
+             timestamp_accepted, chunk_mac_key, log_index, idtimestamp) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(blob.id)
+        .bind(blob.tenant_id)
+        .bind(&blob.hash_sha256)
+        .bind(blob.size)
+        .bind(blob.chunk_bytes)
+        .bind(&blob.mime_type)
+        .bind(&blob.issuer)
+        .bind(&blob.subject)
+        .bind(blob.timestamp_accepted)
+        .bind(&blob.chunk_mac_key)
+        .bind(blob.log_index)
+        .bind(blob.idtimestamp)
+        .execute(&mut *tx)
+        .await?;
+        Self::store_append(tx, blob.tenant_id, appended).await
+    }
+
     /// Records an append (`append_leaf!`): the new nodes and the new head.
     async fn store_append(
         tx: &mut sqlx::SqliteConnection,

@@ -201,19 +201,46 @@ macro_rules! impl_uploads {
                         &usage, limits, blob.size,
                     )));
                 }
-                sqlx::query(INSERT_BLOB)
-                    .bind(self.blob.0)
-                    .bind(self.tenant.0)
-                    .bind(&blob.hash_sha256)
-                    .bind(blob.size)
-                    .bind(blob.chunk_bytes)
-                    .bind(&blob.mime_type)
-                    .bind(&blob.issuer)
-                    .bind(&blob.subject)
-                    .bind(blob.timestamp_accepted)
-                    .bind(if blob.chunk_macs.is_empty() { "" } else { blob.chunk_mac_key.as_str() })
-                    .execute(&mut *write.tx)
-                    .await?;
+                // The head is locked after the quota row, which already orders a tenant's
+                // publishes: the row, its leaf's nodes and the new head go in together.
+                let mut head = $crate::repo::log::lock_log_head!(
+                    $db,
+                    write.tx,
+                    self.tenant.0,
+                    <$repo>::ROW_LOCK,
+                    &self.heads
+                );
+                let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                let stored = $crate::repo::Blob {
+                    id: self.blob.0,
+                    tenant_id: self.tenant.0,
+                    hash_sha256: blob.hash_sha256,
+                    size: blob.size,
+                    chunk_bytes: blob.chunk_bytes,
+                    mime_type: blob.mime_type,
+                    issuer: blob.issuer,
+                    subject: blob.subject,
+                    timestamp_accepted: blob.timestamp_accepted,
+                    scanned_status: "NOT_SCANNED".into(),
+                    scanned_bad_reason: String::new(),
+                    scanned_timestamp: None,
+                    tampered_at: None,
+                    chunk_mac_key: match blob.chunk_macs.is_empty() {
+                        true => String::new(),
+                        false => blob.chunk_mac_key.clone(),
+                    },
+                    log_index: Some(head.size as i64),
+                    idtimestamp: Some($crate::repo::log::signed(id)),
+                };
+                let leaf = $crate::log::entry::blob_leaf(&stored, id);
+                let from = head.size;
+                let added = head.append(leaf, id).map_err($crate::repo::RepoError::Other)?;
+                let appended = $crate::repo::log::Appended {
+                    from,
+                    added: &added,
+                    head: &head,
+                };
+                <$repo>::store_blob(&mut write.tx, &stored, appended).await?;
                 if !blob.chunk_macs.is_empty() {
                     sqlx::query(INSERT_CHUNK_MACS)
                         .bind(self.blob.0)
@@ -225,28 +252,6 @@ macro_rules! impl_uploads {
                 if let Some(record) = record {
                     <$repo>::insert_record(&mut write.tx, self.tenant, record).await?;
                 }
-                // The head is locked last, so appenders of the tenant wait for it briefly.
-                let mut head = $crate::repo::log::lock_log_head!(
-                    $db,
-                    write.tx,
-                    self.tenant.0,
-                    <$repo>::ROW_LOCK,
-                    &self.heads
-                );
-                let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
-                sqlx::query(LOG_BLOB)
-                    .bind(self.blob.0)
-                    .bind(head.size as i64)
-                    .bind($crate::repo::log::signed(id))
-                    .execute(&mut *write.tx)
-                    .await?;
-                let stored: $crate::repo::Blob = sqlx::query_as(SELECT_BLOB)
-                    .bind(self.tenant.0)
-                    .bind(self.blob.0)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
-                let leaf = $crate::log::entry::blob_leaf(&stored, id);
-                $crate::repo::log::append_leaf!($repo, write.tx, self.tenant.0, &mut head, leaf, id);
                 self.heads
                     .commit(write.tx, std::collections::HashMap::from([(self.tenant.0, head)]))
                     .await?;

@@ -17,7 +17,9 @@ use crate::merklelog::{pinned_key, sealed, verify_event};
 both!(
     database_edits_never_serve_forged_bytes,
     edits_while_running_are_caught,
-    a_lost_anchor_record_stops_sealing_until_reanchored
+    a_lost_anchor_record_stops_sealing_until_reanchored,
+    lost_chunk_macs_refuse_ranges,
+    a_database_from_before_the_anchor_is_migrated_once
 );
 
 /// A tenant's evidence: a blob attached by an event, sealed, and a seal from before it.
@@ -407,5 +409,91 @@ async fn a_lost_anchor_record_stops_sealing_until_reanchored(backend: Backend) -
     assert!(!ok, "{summary}");
     let (ok, summary) = audit(&db, &["--tenant", &scene.tenant, "--reanchor"])?;
     assert!(!ok, "{summary}");
+    Ok(())
+}
+
+/// A blob stored with chunk MACs whose MACs are gone (its record, anchored in the log, says
+/// they were made): a range is refused as tampered; the whole blob, whose SHA-256 is anchored,
+/// is still served.
+async fn lost_chunk_macs_refuse_ranges(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes((2 << 20) + 5, 11);
+    let blob = bare_id(&app.upload(&tenant.token, "macs.bin", content.clone()).await?["identity"]);
+    let (status, part) = app.download(&tenant.token, &blob, Some("bytes=0-99")).await?;
+    assert_eq!((status, part.as_deref()), (206, Some(&content[..100])));
+    db.execute("DELETE FROM blob_chunk_macs").await?;
+    let (status, body) = app.download(&tenant.token, &blob, Some("bytes=0-99")).await?;
+    let error: Value = serde_json::from_slice(&body.unwrap_or_default()).unwrap_or_default();
+    assert_eq!((status, error["code"].clone()), (500, json!(15)), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MACs are missing"),
+        "{error}"
+    );
+    let (status, whole) = app.download(&tenant.token, &blob, None).await?;
+    assert_eq!(
+        (status, whole.map(|w| sha256_hex(&w))),
+        (200, Some(sha256_hex(&content)))
+    );
+    app.stop().await?;
+    Ok(())
+}
+
+/// A database from before the anchor (and before the log): no event or blob has a place
+/// in a log, there are no seals, no anchor and no marker. The first start appends them all
+/// once, seals and anchors the result; the evidence is served, the audit passes, and the
+/// next start appends nothing.
+async fn a_database_from_before_the_anchor_is_migrated_once(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let scene = scene(&app).await?;
+    app.stop().await?;
+    for table in ["events", "blobs"] {
+        db.execute(&format!("UPDATE {table} SET log_index = NULL, idtimestamp = NULL"))
+            .await?;
+    }
+    for statement in [
+        "DELETE FROM log_nodes",
+        "DELETE FROM log_seals",
+        "DELETE FROM log_heads",
+        "DELETE FROM settings WHERE key = 'log_anchored'",
+    ] {
+        db.execute(statement).await?;
+    }
+    std::fs::remove_dir_all(anchor_dir(&db))?;
+
+    let app = TestApp::start(&db).await?;
+    for route in &scene.routes {
+        assert_eq!(app.get_bytes(Some(&scene.token), route).await?.0, 200, "{route}");
+    }
+    let (status, ready) = app.get_json(None, "/readyz").await?;
+    assert_eq!(
+        (status, ready["integrity_failures"].clone()),
+        (200, json!([])),
+        "{ready}"
+    );
+    let (_, event) = app.get_json(Some(&scene.token), &scene.event_path).await?;
+    let event = if event["merklelog_entry"]["confirm"].is_object() {
+        event
+    } else {
+        sealed(&app, &scene.token, &scene.event_path).await?
+    };
+    let (ok, line) = verify_event(&app, &scene.key, scene.dir.path(), &event)?;
+    assert!(ok, "{line}");
+    app.stop().await?;
+    let size = db.scalar("SELECT size FROM log_heads").await?;
+    let (ok, summary) = audit(&db, &[])?;
+    assert!(ok, "{summary}");
+    let app = TestApp::start(&db).await?;
+    app.stop().await?;
+    assert_eq!(
+        db.scalar("SELECT size FROM log_heads").await?,
+        size,
+        "nothing appended twice"
+    );
     Ok(())
 }

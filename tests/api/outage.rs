@@ -231,6 +231,63 @@ async fn a_burst_that_fills_the_disk_wedges_nothing() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// PostgreSQL out of space for blob content (its `blob_chunks` in a tablespace on a small
+/// disk): uploads get 507 (SQLSTATE 53100), events go on, and once the disk has room again
+/// uploads work without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_out_of_space_is_507_and_recovers() -> anyhow::Result<()> {
+    let Some(disk) = small_disk(24 << 20, "postgres_out_of_space_is_507_and_recovers")? else {
+        return Ok(());
+    };
+    // The test cluster runs as nobody when the tests run as root.
+    let nobody = 65534;
+    std::os::unix::fs::chown(disk.dir.path(), Some(nobody), Some(nobody))?;
+    let db = TestDb::new(Backend::Postgres).await?;
+    let space = format!("small_{}", uuid::Uuid::new_v4().simple());
+    db.execute(&format!(
+        "CREATE TABLESPACE {space} LOCATION '{}'",
+        disk.dir.path().display()
+    ))
+    .await?;
+    db.execute(&format!("ALTER TABLE blob_chunks SET TABLESPACE {space}"))
+        .await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let mut full = None;
+    for seed in 0..12 {
+        let response = app
+            .upload_request(&tenant.token, "fill.bin", random_bytes(4 << 20, seed))
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await?;
+        match status {
+            200 => {}
+            507 => {
+                full = Some(body);
+                break;
+            }
+            other => anyhow::bail!("an upload to a full tablespace answered {other}: {body}"),
+        }
+    }
+    let full = full.ok_or_else(|| anyhow::anyhow!("48 MiB fitted in a 24 MiB tablespace"))?;
+    assert_eq!(full["code"], 8, "{full}");
+    let asset = app.create_asset(&tenant.token, json!({"while": "full"}), false).await?;
+    assert!(asset["identity"].is_string());
+    // Room again: the disk grows, and the next upload is stored without a restart.
+    let grown = std::process::Command::new("mount")
+        .args(["-o", "remount,size=96m"])
+        .arg(disk.dir.path())
+        .status()?;
+    anyhow::ensure!(grown.success(), "could not grow the small disk");
+    app.upload(&tenant.token, "after.bin", random_bytes(4 << 20, 99))
+        .await?;
+    app.stop().await?;
+    db.execute("ALTER TABLE blob_chunks SET TABLESPACE pg_default").await?;
+    db.execute(&format!("DROP TABLESPACE {space}")).await?;
+    Ok(())
+}
+
 /// An upload that would eat into the storage reserve is refused before it writes a byte,
 /// while events and smaller uploads go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -243,6 +243,7 @@ async fn postgres_out_of_space_is_507_and_recovers() -> anyhow::Result<()> {
     let nobody = 65534;
     std::os::unix::fs::chown(disk.dir.path(), Some(nobody), Some(nobody))?;
     let db = TestDb::new(Backend::Postgres).await?;
+    attachd::repo::connect(&db.url).await?; // migrated, so the table exists
     let space = format!("small_{}", uuid::Uuid::new_v4().simple());
     db.execute(&format!(
         "CREATE TABLESPACE {space} LOCATION '{}'",

@@ -4,6 +4,7 @@
 mod apikeys;
 pub mod appender;
 mod assets;
+mod backfill;
 mod blobs;
 mod cache;
 mod events;

@@ -207,5 +207,6 @@ impl_events!(PgRepo, sqlx::Postgres);
 impl_terms_backfill!(PgRepo, sqlx::Postgres);
 impl_event_names!(PgRepo);
 impl_log!(PgRepo, sqlx::Postgres);
+super::backfill::impl_backfill!(PgRepo, sqlx::Postgres);
 impl_blobs!(PgRepo, sqlx::Postgres);
 impl_scans!(PgRepo, sqlx::Postgres);

@@ -232,5 +232,6 @@ impl_events!(SqliteRepo, sqlx::Sqlite);
 impl_terms_backfill!(SqliteRepo, sqlx::Sqlite);
 impl_event_names!(SqliteRepo);
 impl_log!(SqliteRepo, sqlx::Sqlite);
+super::backfill::impl_backfill!(SqliteRepo, sqlx::Sqlite);
 impl_blobs!(SqliteRepo, sqlx::Sqlite);
 impl_scans!(SqliteRepo, sqlx::Sqlite);

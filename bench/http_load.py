@@ -16,16 +16,14 @@ def authorization(path):
     return open(path).read().split(": ", 1)[1].strip()
 
 
-def events(port, auth, asset, count, threads):
-    body = json.dumps({"operation": "Record", "behaviour": "RecordEvidence",
-                       "event_attributes": {"kind": "bench", "note": "x" * 64}})
-    headers = {"Authorization": auth, "Content-Type": "application/json"}
+def posts(port, path, body, headers, count, threads, what):
+    """POSTs `body` to `path` `count` times over `threads` connections; prints the rate."""
     failures = []
 
     def write(n):
         conn = http.client.HTTPConnection("127.0.0.1", port)
         for _ in range(n):
-            conn.request("POST", f"/archivist/v2/assets/{asset}/events", body, headers)
+            conn.request("POST", path, body, headers)
             response = conn.getresponse()
             response.read()
             if response.status != 200:
@@ -39,8 +37,15 @@ def events(port, auth, asset, count, threads):
         w.join()
     elapsed = time.perf_counter() - start
     if failures:
-        sys.exit(f"{len(failures)} events failed: {failures[:5]}")
+        sys.exit(f"{len(failures)} {what} failed: {failures[:5]}")
     print(f"{(count // threads) * threads / elapsed:.1f}")
+
+
+def events(port, auth, asset, count, threads):
+    body = json.dumps({"operation": "Record", "behaviour": "RecordEvidence",
+                       "event_attributes": {"kind": "bench", "note": "x" * 64}})
+    headers = {"Authorization": auth, "Content-Type": "application/json"}
+    posts(port, f"/archivist/v2/assets/{asset}/events", body, headers, count, threads, "events")
 
 
 def uploads(port, auth, size, count, threads):
@@ -49,27 +54,7 @@ def uploads(port, auth, size, count, threads):
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"small.bin\"\r\n"
             f"Content-Type: application/octet-stream\r\n\r\n").encode() + content[:size] + f"\r\n--{boundary}--\r\n".encode()
     headers = {"Authorization": auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
-    failures = []
-
-    def write(n):
-        conn = http.client.HTTPConnection("127.0.0.1", port)
-        for _ in range(n):
-            conn.request("POST", "/archivist/v1/blobs", body, headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                failures.append(response.status)
-
-    start = time.perf_counter()
-    workers = [threading.Thread(target=write, args=(count // threads,)) for _ in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    elapsed = time.perf_counter() - start
-    if failures:
-        sys.exit(f"{len(failures)} uploads failed: {failures[:5]}")
-    print(f"{(count // threads) * threads / elapsed:.1f}")
+    posts(port, "/archivist/v1/blobs", body, headers, count, threads, "uploads")
 
 
 def get(port, auth, path, count):

@@ -192,46 +192,44 @@ where
     }
 }
 
-/// Settings as a fresh install has them.
-/// One log signing key file for the PostgreSQL tests of this run.
-pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
+/// A file in a directory shared by this run's tests, made once by `make` (under a lock).
+fn shared_file(
+    name: &str,
+    make: impl FnOnce(&std::path::Path) -> anyhow::Result<()>,
+) -> anyhow::Result<std::path::PathBuf> {
     static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _once = MADE.lock().map_err(|_| anyhow::anyhow!("shared file lock poisoned"))?;
     let dir = match DIR.get() {
         Some(dir) => dir,
         None => {
-            let made = tempfile::tempdir()?;
-            let _ = DIR.set(made);
-            DIR.get().ok_or_else(|| anyhow::anyhow!("no key directory"))?
+            let _ = DIR.set(tempfile::tempdir()?);
+            DIR.get().ok_or_else(|| anyhow::anyhow!("no shared directory"))?
         }
     };
-    let path = dir.path().join("log-signing-key.pem");
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().map_err(|_| anyhow::anyhow!("key lock poisoned"))?;
-    attachd::log::signing::SealKey::load(&path, true)?;
+    let path = dir.path().join(name);
+    if !path.exists() {
+        make(&path)?;
+    }
     Ok(path)
+}
+
+/// One log signing key file for the PostgreSQL tests of this run.
+pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
+    shared_file("log-signing-key.pem", |path| {
+        attachd::log::signing::SealKey::load(path, true).map(|_| ())
+    })
 }
 
 /// One token signing secret file for the PostgreSQL tests of this run (a server database
 /// names its file, as production does).
 pub fn shared_token_secret() -> anyhow::Result<std::path::PathBuf> {
-    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let dir = match DIR.get() {
-        Some(dir) => dir,
-        None => {
-            let made = tempfile::tempdir()?;
-            let _ = DIR.set(made);
-            DIR.get().ok_or_else(|| anyhow::anyhow!("no secret directory"))?
-        }
-    };
-    let path = dir.path().join("token-signing-secret");
-    static MADE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _once = MADE.lock().map_err(|_| anyhow::anyhow!("secret lock poisoned"))?;
-    if !path.exists() {
-        std::fs::write(&path, attachd::auth::secrets::generate_secret())?;
-    }
-    Ok(path)
+    shared_file("token-signing-secret", |path| {
+        Ok(std::fs::write(path, attachd::auth::secrets::generate_secret())?)
+    })
 }
 
+/// Settings as a fresh install has them.
 pub fn default_settings() -> ServeArgs {
     #[derive(Parser)]
     struct Only {

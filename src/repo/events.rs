@@ -228,7 +228,7 @@ macro_rules! impl_events {
                         outcome,
                         _leading,
                     } => {
-                        let events: Vec<_> = jobs.iter().map(|job| (job.tenant, &job.event)).collect();
+                        let events: Vec<_> = jobs.iter().map(|job| (job.tenant, &job.work)).collect();
                         match self.store_events(&events).await {
                             Ok(outcomes) => {
                                 for (job, stored) in jobs.into_iter().zip(outcomes) {

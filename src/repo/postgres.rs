@@ -24,7 +24,8 @@ const POOL_SIZE: u32 = 32;
 pub struct PgRepo {
     pool: PgPool,
     cache: super::cache::MetadataCache,
-    appenders: super::appender::Appenders,
+    appenders: super::appender::Appenders<super::NewEvent, super::Event>,
+    publishers: std::sync::Arc<super::uploads::Publishers>,
     names: super::terms::EventNameIds,
     heads: std::sync::Arc<super::log::KnownHeads>,
 }
@@ -46,6 +47,7 @@ impl PgRepo {
             pool,
             cache: Default::default(),
             appenders: Default::default(),
+            publishers: Default::default(),
             names: Default::default(),
             heads: Default::default(),
         };

@@ -31,7 +31,8 @@ const PAGE_SIZE: u32 = 65536;
 pub struct SqliteRepo {
     pool: SqlitePool,
     cache: super::cache::MetadataCache,
-    appenders: super::appender::Appenders,
+    appenders: super::appender::Appenders<super::NewEvent, super::Event>,
+    publishers: std::sync::Arc<super::uploads::Publishers>,
     names: super::terms::EventNameIds,
     heads: std::sync::Arc<super::log::KnownHeads>,
     /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
@@ -57,6 +58,9 @@ impl SqliteRepo {
             // cache is a 64 KiB copy, and a lookup that misses the small per-connection
             // cache (as most index probes into a large table do) pays it every time.
             .pragma("mmap_size", (2u64 << 30).to_string())
+            // Statement journals in memory: a multi-row insert (a log append of two or more
+            // nodes) otherwise creates and deletes a temporary file each time.
+            .pragma("temp_store", "MEMORY")
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
         let data_dir = Path::new(options.get_filename()).parent().map(|dir| {
@@ -82,6 +86,7 @@ impl SqliteRepo {
             pool,
             cache: Default::default(),
             appenders: Default::default(),
+            publishers: Default::default(),
             names: Default::default(),
             heads: Default::default(),
             write_gate: Arc::new(Mutex::new(())),

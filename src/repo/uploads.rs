@@ -50,7 +50,21 @@ pub struct LedgerEntry<DB: sqlx::Database> {
     pub blob: BlobId,
     /// The repository's remembered log heads: publishing appends the blob's leaf.
     pub heads: std::sync::Arc<super::log::KnownHeads>,
+    /// Where the backend has one writer: the queues publishes share a transaction from.
+    pub group: Option<std::sync::Arc<Publishers>>,
 }
+
+/// What publishing an upload writes: its blob row (and chunk MACs), within `limits`, with
+/// the attachment record naming it, if any.
+pub struct Publish {
+    pub blob_id: BlobId,
+    pub blob: super::NewBlob,
+    pub limits: super::CommitLimits,
+    pub record: Option<super::NewRecord>,
+}
+
+/// Publishes queued for group commit (`appender`).
+pub type Publishers = super::appender::Appenders<std::sync::Arc<Publish>, super::Blob>;
 
 /// Implements the upload ledger for backend `$repo` over database `$db`: the `BlobWriter`,
 /// and `begin_staged_blob`/`sweep_staged_uploads` for its `Repo` implementation to call.
@@ -77,6 +91,7 @@ macro_rules! impl_uploads {
                     tenant,
                     blob,
                     heads: self.heads.clone(),
+                    group: Self::GROUP_COMMIT.then(|| self.publishers.clone()),
                 }))
             }
 
@@ -167,59 +182,181 @@ macro_rules! impl_uploads {
         }
 
         impl $crate::repo::uploads::LedgerEntry<$db> {
-            /// In one transaction: takes the upload off the list, counts the blob against the
-            /// tenant's quotas, writes its row, its chunk MACs (and the record naming it).
+            /// Publishes the upload: in a transaction of its own, or where the backend has
+            /// one writer, in one it shares with the publishes queued meanwhile.
             async fn publish(
                 &self,
                 blob: $crate::repo::NewBlob,
                 limits: $crate::repo::CommitLimits,
                 record: Option<&$crate::repo::NewRecord>,
             ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
+                use $crate::repo::appender::{Outcome, Turn};
+                let work = std::sync::Arc::new($crate::repo::uploads::Publish {
+                    blob_id: self.blob,
+                    blob,
+                    limits,
+                    record: record.cloned(),
+                });
+                let Some(group) = &self.group else {
+                    return self.publish_alone(&work).await;
+                };
+                let outcome = match group.enter(self.tenant, work.clone()).await {
+                    Turn::Done(outcome) => outcome,
+                    Turn::Lead {
+                        jobs,
+                        outcome,
+                        _leading,
+                    } => {
+                        let batch: Vec<_> = jobs.iter().map(|job| (job.tenant, &*job.work)).collect();
+                        match self.publish_batch(&batch).await {
+                            Ok(outcomes) => {
+                                for (job, published) in jobs.into_iter().zip(outcomes) {
+                                    job.finish(match published {
+                                        Ok(published) => Outcome::Stored(Box::new(published)),
+                                        Err(err) => Outcome::Failed(err),
+                                    });
+                                }
+                            }
+                            Err(_) => jobs.into_iter().for_each(|job| job.finish(Outcome::Alone)),
+                        }
+                        drop(_leading);
+                        outcome.await.unwrap_or(Outcome::Alone)
+                    }
+                };
+                match outcome {
+                    Outcome::Stored(published) => Ok(*published),
+                    Outcome::Failed(err) => Err(err),
+                    Outcome::Alone => {
+                        // Its batch's commit may have gone through unreported.
+                        let published: Option<$crate::repo::Blob> = sqlx::query_as(&format!(
+                            "{} WHERE tenant_id = $1 AND id = $2",
+                            $crate::repo::sql::SELECT_BLOBS
+                        ))
+                        .bind(self.tenant.0)
+                        .bind(self.blob.0)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                        match published {
+                            Some(published) => Ok(published),
+                            None => self.publish_alone(&work).await,
+                        }
+                    }
+                }
+            }
+
+            /// Publishes `work` in a transaction of its own.
+            async fn publish_alone(
+                &self,
+                work: &$crate::repo::uploads::Publish,
+            ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
+                let mut outcomes = self.publish_batch(&[(self.tenant, work)]).await?;
+                outcomes
+                    .pop()
+                    .unwrap_or(Err($crate::repo::RepoError::Other(anyhow::anyhow!(
+                        "a blob published on its own had no outcome"
+                    ))))
+            }
+
+            /// Publishes `batch` in one transaction, each under its own savepoint: answers
+            /// each publish's outcome, or an error when the transaction as a whole failed.
+            async fn publish_batch(
+                &self,
+                batch: &[($crate::ids::TenantId, &$crate::repo::uploads::Publish)],
+            ) -> $crate::repo::RepoResult<Vec<$crate::repo::RepoResult<$crate::repo::Blob>>> {
+                let mut write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
+                let mut heads = std::collections::HashMap::new();
+                let alone = batch.len() == 1;
+                let mut outcomes = Vec::with_capacity(batch.len());
+                for (tenant, work) in batch {
+                    let mut job_heads = heads.clone();
+                    if !alone {
+                        sqlx::query("SAVEPOINT publish").execute(&mut *write.tx).await?;
+                    }
+                    let outcome = self.publish_in(&mut write.tx, *tenant, work, &mut job_heads).await;
+                    match &outcome {
+                        Ok(_) if !alone => {
+                            sqlx::query("RELEASE SAVEPOINT publish")
+                                .execute(&mut *write.tx)
+                                .await?;
+                            heads = job_heads;
+                        }
+                        Err(_) if !alone => {
+                            sqlx::query("ROLLBACK TO SAVEPOINT publish")
+                                .execute(&mut *write.tx)
+                                .await?;
+                            sqlx::query("RELEASE SAVEPOINT publish")
+                                .execute(&mut *write.tx)
+                                .await?;
+                        }
+                        // On its own, a failed publish's transaction is rolled back when dropped.
+                        Err(_) => return Ok(vec![outcome]),
+                        Ok(_) => heads = job_heads,
+                    }
+                    outcomes.push(outcome);
+                }
+                self.heads.commit(write.tx, heads).await?;
+                Ok(outcomes)
+            }
+
+            /// In write transaction `tx`: takes the upload off the list, counts the blob
+            /// against the tenant's quotas, writes its row with its leaf appended to the log
+            /// (the head from `heads` where this transaction holds it), its chunk MACs and
+            /// the record naming it.
+            async fn publish_in(
+                &self,
+                tx: &mut $crate::repo::tx::Tx<$db>,
+                tenant: $crate::ids::TenantId,
+                work: &$crate::repo::uploads::Publish,
+                heads: &mut std::collections::HashMap<uuid::Uuid, $crate::repo::log::LogHead>,
+            ) -> $crate::repo::RepoResult<$crate::repo::Blob> {
                 use $crate::repo::sql::*;
                 use $crate::repo::uploads::*;
-                let mut write = $crate::repo::tx::begin_write(&self.pool, self.gate.as_ref()).await?;
-                let ended = sqlx::query(END_UPLOAD)
-                    .bind(self.blob.0)
-                    .execute(&mut *write.tx)
-                    .await?;
+                let Publish {
+                    blob_id,
+                    blob,
+                    limits,
+                    record,
+                } = work;
+                let ended = sqlx::query(END_UPLOAD).bind(blob_id.0).execute(&mut **tx).await?;
                 if ended.rows_affected() == 0 {
-                    return Err($crate::repo::uploads::swept(self.blob));
+                    return Err($crate::repo::uploads::swept(*blob_id));
                 }
                 let reserved = sqlx::query(RESERVE_QUOTA)
-                    .bind(self.tenant.0)
+                    .bind(tenant.0)
                     .bind(blob.size)
                     .bind(limits.max_blobs)
                     .bind(limits.max_bytes)
-                    .execute(&mut *write.tx)
+                    .execute(&mut **tx)
                     .await?;
                 if reserved.rows_affected() == 0 {
-                    let usage: $crate::repo::TenantUsage = sqlx::query_as(TENANT_USAGE)
-                        .bind(self.tenant.0)
-                        .fetch_one(&mut *write.tx)
-                        .await?;
+                    let usage: $crate::repo::TenantUsage =
+                        sqlx::query_as(TENANT_USAGE).bind(tenant.0).fetch_one(&mut **tx).await?;
                     return Err($crate::repo::RepoError::QuotaExceeded(quota_message(
-                        &usage, limits, blob.size,
+                        &usage, *limits, blob.size,
                     )));
                 }
                 // The head is locked after the quota row, which already orders a tenant's
                 // publishes: the row, its leaf's nodes and the new head go in together.
-                let mut head = $crate::repo::log::lock_log_head!(
-                    $db,
-                    write.tx,
-                    self.tenant.0,
-                    <$repo>::ROW_LOCK,
-                    &self.heads
-                );
+                let head = match heads.entry(tenant.0) {
+                    std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(free) => free.insert($crate::repo::log::lock_log_head!(
+                        $db,
+                        *tx,
+                        tenant.0,
+                        <$repo>::ROW_LOCK,
+                        &self.heads
+                    )),
+                };
                 let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
                 let stored = $crate::repo::Blob {
-                    id: self.blob.0,
-                    tenant_id: self.tenant.0,
-                    hash_sha256: blob.hash_sha256,
+                    id: blob_id.0,
+                    tenant_id: tenant.0,
+                    hash_sha256: blob.hash_sha256.clone(),
                     size: blob.size,
                     chunk_bytes: blob.chunk_bytes,
-                    mime_type: blob.mime_type,
-                    issuer: blob.issuer,
-                    subject: blob.subject,
+                    mime_type: blob.mime_type.clone(),
+                    issuer: blob.issuer.clone(),
+                    subject: blob.subject.clone(),
                     timestamp_accepted: blob.timestamp_accepted,
                     scanned_status: "NOT_SCANNED".into(),
                     scanned_bad_reason: String::new(),
@@ -238,23 +375,20 @@ macro_rules! impl_uploads {
                 let appended = $crate::repo::log::Appended {
                     from,
                     added: &added,
-                    head: &head,
+                    head,
                 };
-                <$repo>::store_blob(&mut write.tx, &stored, appended).await?;
+                <$repo>::store_blob(&mut **tx, &stored, appended).await?;
                 if !blob.chunk_macs.is_empty() {
                     sqlx::query(INSERT_CHUNK_MACS)
-                        .bind(self.blob.0)
+                        .bind(blob_id.0)
                         .bind(&blob.chunk_mac_key)
                         .bind(&blob.chunk_macs)
-                        .execute(&mut *write.tx)
+                        .execute(&mut **tx)
                         .await?;
                 }
                 if let Some(record) = record {
-                    <$repo>::insert_record(&mut write.tx, self.tenant, record).await?;
+                    <$repo>::insert_record(tx, tenant, record).await?;
                 }
-                self.heads
-                    .commit(write.tx, std::collections::HashMap::from([(self.tenant.0, head)]))
-                    .await?;
                 Ok(stored)
             }
         }

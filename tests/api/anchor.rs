@@ -352,7 +352,7 @@ fn anchor_dir(db: &TestDb) -> PathBuf {
 }
 
 /// `attachd log audit` against this database with `args`: its exit status and summary.
-fn audit(db: &TestDb, args: &[&str]) -> anyhow::Result<(bool, Value)> {
+pub fn audit(db: &TestDb, args: &[&str]) -> anyhow::Result<(bool, Value)> {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"));
     command.args(["log", "audit", "--database-url", &db.url]).args(args);
     if db.backend == Backend::Postgres {
@@ -363,7 +363,17 @@ fn audit(db: &TestDb, args: &[&str]) -> anyhow::Result<(bool, Value)> {
             .arg(format!("file://{}", anchor_dir(db).display()));
     }
     let output = command.output()?;
-    let summary = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+    // Not a summary: what it said instead, to show in a failure.
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
+        let said = String::from_utf8_lossy(&output.stderr);
+        Value::String(
+            said.split("Stack backtrace")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        )
+    });
     Ok((output.status.success(), summary))
 }
 

@@ -8,12 +8,15 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::{attachment, bare_id, default_settings, eventually, random_bytes, Backend, TestApp, TestDb};
+use crate::common::{
+    attachment, bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb,
+};
 
 both!(
     every_event_verifies_offline,
     a_crash_before_sealing_loses_nothing,
-    two_servers_append_in_one_order
+    two_servers_append_in_one_order,
+    concurrent_uploads_each_prove_their_place
 );
 
 /// Massifs of 4 leaves, so a few events span several.
@@ -334,5 +337,54 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
     for event in &events {
         attachd::log::verify::verify_inclusion(&source, std::slice::from_ref(&key), event).await?;
     }
+    Ok(())
+}
+
+/// Uploads published at once (on SQLite, several in one transaction): exactly the quota's
+/// worth is accepted, each accepted blob's leaf proves under the anchored seal, the refused
+/// ones left no place in the log, and the audit finds the log whole.
+async fn concurrent_uploads_each_prove_their_place(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let mut settings = default_settings();
+    settings.quota_max_blobs = Some(12);
+    let app = TestApp::start_with(&db, settings).await?;
+    let tenant = app.tenant().await?;
+    let uploads = (0..20u64).map(|i| {
+        let content = random_bytes(1000, 300 + i);
+        let sent = sha256_hex(&content);
+        let request = app.upload_request(&tenant.token, "burst.bin", content);
+        async move {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            anyhow::Ok((status, response.json::<Value>().await?, sent))
+        }
+    });
+    let mut accepted = Vec::new();
+    for answer in futures::future::join_all(uploads).await {
+        match answer? {
+            (200, blob, sent) => {
+                // Each writer is answered its own blob, however the commit was shared.
+                assert_eq!(blob["hash"]["value"], sent.as_str(), "{blob}");
+                accepted.push(bare_id(&blob["identity"]));
+            }
+            (402, _, _) => {}
+            (status, body, _) => anyhow::bail!("an upload answered {status}: {body}"),
+        }
+    }
+    assert_eq!(accepted.len(), 12, "exactly the quota's worth is accepted");
+    for blob in &accepted {
+        let (status, info) = app
+            .get_json(Some(&tenant.token), &format!("/archivist/v1/blobs/{blob}/info"))
+            .await?;
+        assert_eq!(status, 200, "{blob}: {info}");
+    }
+    let places = db
+        .scalar("SELECT COUNT(DISTINCT log_index) FROM blobs WHERE log_index IS NOT NULL")
+        .await?;
+    assert_eq!(places, 12, "one place in the log per accepted blob");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 12);
+    app.stop().await?;
+    let (passed, summary) = crate::anchor::audit(&db, &[])?;
+    assert!(passed, "the audit fails: {summary}");
     Ok(())
 }

@@ -14,8 +14,8 @@ use base64::Engine;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, UpdateVersion};
 use serde::{Deserialize, Serialize};
 
-use super::mmr::Hash;
 use crate::ids::TenantId;
+use merklelog::mmr::Hash;
 
 /// The folder of records inside a content store's directory or bucket prefix.
 pub const ANCHOR_FOLDER: &str = ".attachd-log-anchor";

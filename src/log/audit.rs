@@ -12,14 +12,14 @@ use serde::Serialize;
 
 use super::anchor::AnchorRecord;
 use super::entry::{blob_leaf, event_leaf};
-use super::massif;
-use super::mmr::{self, Hash};
-use super::seal::{sign, MmrState, SealContents, STATE_VERSION};
 use super::state::{massif_path, LogState, ISSUER};
 use super::trust::verify_record;
 use crate::ids::TenantId;
 use crate::repo::log::LogHead;
 use crate::repo::Repo;
+use merklelog::massif;
+use merklelog::mmr::{self, Hash};
+use merklelog::seal::{sign, MmrState, SealContents, STATE_VERSION};
 
 /// Rows read per query.
 const BATCH: u64 = 4096;
@@ -205,9 +205,12 @@ fn check_seal(log: &LogState, seal: &[u8], size: u64, peaks: Option<&Vec<Hash>>)
     if contents.state.size != size {
         return Err(format!("it signs size {}", contents.state.size));
     }
-    let key = log
-        .trusted(&contents.key)
-        .ok_or_else(|| format!("signed by an untrusted key ({})", super::signing::key_id(&contents.key)))?;
+    let key = log.trusted(&contents.key).ok_or_else(|| {
+        format!(
+            "signed by an untrusted key ({})",
+            merklelog::signing::key_id(&contents.key)
+        )
+    })?;
     let peaks = peaks.ok_or("the log does not reach its size")?;
     contents.verify(peaks, key).map_err(|e| e.to_string())
 }
@@ -233,7 +236,7 @@ pub async fn reanchor(repo: &dyn Repo, log: &LogState, tenant: TenantId, audit: 
         size,
         timestamp: chrono::Utc::now().timestamp_millis(),
         idtimestamp: last_id,
-        commitment_epoch: u32::from(super::idtimestamp::EPOCH),
+        commitment_epoch: u32::from(merklelog::idtimestamp::EPOCH),
         version: STATE_VERSION,
         peaks: peaks.clone(),
     };

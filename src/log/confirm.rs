@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use base64::Engine;
 
-use super::mmr;
-use super::seal::SealContents;
 use super::state::LogState;
 use crate::ids::TenantId;
+use merklelog::mmr;
+use merklelog::seal::SealContents;
 
 /// The latest seal of a tenant's log, read (not verified) for display, its fields encoded
 /// once as the responses show them.
@@ -57,7 +57,7 @@ impl SealedView {
             size,
             mmr_size: size.to_string().into(),
             timestamp: contents.state.timestamp.to_string().into(),
-            idtimestamp: super::idtimestamp::to_hex(contents.state.idtimestamp).into(),
+            idtimestamp: merklelog::idtimestamp::to_hex(contents.state.idtimestamp).into(),
             signed_tree_head: b64.encode(&record.seal).into(),
             peaks: record.peaks.iter().map(|p| b64.encode(p).into()).collect(),
         })

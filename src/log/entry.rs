@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 
 use sha2::{Digest, Sha256};
 
-use super::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
-use super::massif::{trie_key, TrieEntry};
-use super::mmr::Hash;
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::repo::{Blob, Event};
+use merklelog::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
+use merklelog::massif::{trie_key, TrieEntry};
+use merklelog::mmr::Hash;
 
 /// RFC 3339 UTC, to the second, as attachd shows times.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -52,7 +52,7 @@ impl<J> EventFields<J> {
         let asset = AssetId(event.asset_id.unwrap_or_default());
         let accepted = timestamp(event.timestamp_accepted);
         let committed = match event.idtimestamp {
-            Some(id) => super::idtimestamp::time(id as u64).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            Some(id) => merklelog::idtimestamp::time(id as u64).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             None => accepted.clone(),
         };
         Self {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use super::anchor::AnchorRecord;
 use super::entry::{blob_leaf, event_leaf};
-use super::mmr::{self, Hash};
 use super::state::LogState;
 use super::trust::{trusted_head, TrustError};
 use crate::ids::TenantId;
 use crate::repo::{Blob, Event, Repo, RepoError};
+use merklelog::mmr::{self, Hash};
 
 /// An event's inclusion in a sealed log, checked.
 pub struct Inclusion {

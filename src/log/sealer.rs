@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::anchor::AnchorRecord;
-use super::massif;
-use super::mmr::{self, Hash};
-use super::seal::{sign, MmrState, SealContents, STATE_VERSION};
 use super::state::{massif_path, LogState, ISSUER};
 use super::trust::{trusted_head, TrustError};
 use crate::ids::TenantId;
 use crate::repo::{DynRepo, Repo, RepoError};
+use merklelog::massif;
+use merklelog::mmr::{self, Hash};
+use merklelog::seal::{sign, MmrState, SealContents, STATE_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -19,6 +19,8 @@ pub enum SealError {
     Untrusted { tenant: TenantId, why: String },
     #[error(transparent)]
     Repo(#[from] RepoError),
+    #[error(transparent)]
+    Format(#[from] merklelog::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -53,7 +55,7 @@ pub async fn verify_seal(
     let key = log.trusted(&contents.key).ok_or_else(|| {
         untrusted(format!(
             "its seal is signed by an untrusted key ({})",
-            super::signing::key_id(&contents.key)
+            merklelog::signing::key_id(&contents.key)
         ))
     })?;
     let peaks = peaks_at(repo, tenant, contents.state.size).await?;
@@ -240,7 +242,7 @@ fn sign_state(
         size,
         timestamp: chrono::Utc::now().timestamp_millis(),
         idtimestamp: last_id,
-        commitment_epoch: u32::from(super::idtimestamp::EPOCH),
+        commitment_epoch: u32::from(merklelog::idtimestamp::EPOCH),
         version: STATE_VERSION,
         peaks,
     };

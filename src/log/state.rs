@@ -8,9 +8,9 @@ use p384::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 use super::confirm::SealedView;
-use super::mmr::Hash;
-use super::signing::{key_id, public_from_pem, SealKey};
 use crate::ids::TenantId;
+use merklelog::mmr::Hash;
+use merklelog::signing::{key_id, public_from_pem, SealKey};
 
 /// DataTrails' massif height.
 pub const DEFAULT_MASSIF_HEIGHT: u8 = 14;
@@ -28,7 +28,7 @@ pub struct LogState {
     pub seal_interval: std::time::Duration,
     /// Seals whose signature checked out, by the SHA-256 of their bytes: the state (with
     /// peaks) they sign.
-    verified: moka::sync::Cache<[u8; 32], Arc<super::seal::MmrState>>,
+    verified: moka::sync::Cache<[u8; 32], Arc<merklelog::seal::MmrState>>,
     /// Leaves proven to be at an index under a verified seal: (seal digest, index, leaf).
     /// A seal and a leaf never change, so neither does that fact.
     proven: moka::sync::Cache<([u8; 32], u64, Hash), ()>,
@@ -63,8 +63,8 @@ impl LogState {
             "the massif height must be between 2 and 30"
         );
         let key = match source {
-            KeySource::File(path) => SealKey::load(path, false)?,
-            KeySource::DataDir(dir) => SealKey::load(&dir.join(GENERATED_KEY_FILE), true)?,
+            KeySource::File(path) => super::signing::load(path, false)?,
+            KeySource::DataDir(dir) => super::signing::load(&dir.join(GENERATED_KEY_FILE), true)?,
         };
         let mut trusted = vec![*key.verifying()];
         for path in earlier_keys {
@@ -102,11 +102,11 @@ impl LogState {
     }
 
     /// The state a seal with these bytes was verified to sign, if it was.
-    pub fn verified_state(&self, seal: &[u8]) -> Option<Arc<super::seal::MmrState>> {
+    pub fn verified_state(&self, seal: &[u8]) -> Option<Arc<merklelog::seal::MmrState>> {
         self.verified.get(&seal_digest(seal))
     }
 
-    pub fn remember_verified(&self, seal: &[u8], state: super::seal::MmrState) {
+    pub fn remember_verified(&self, seal: &[u8], state: merklelog::seal::MmrState) {
         self.verified.insert(seal_digest(seal), Arc::new(state));
     }
 

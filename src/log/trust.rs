@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::anchor::{Anchor, AnchorRecord};
-use super::seal::SealContents;
 use super::state::LogState;
 use crate::ids::TenantId;
+use merklelog::seal::SealContents;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
@@ -199,7 +199,7 @@ pub fn verify_record(log: &LogState, record: AnchorRecord) -> Result<AnchorRecor
     let key = log.trusted(&contents.key).ok_or_else(|| {
         untrusted(format!(
             "signed by an untrusted key ({})",
-            super::signing::key_id(&contents.key)
+            merklelog::signing::key_id(&contents.key)
         ))
     })?;
     contents
@@ -207,7 +207,7 @@ pub fn verify_record(log: &LogState, record: AnchorRecord) -> Result<AnchorRecor
         .map_err(|e| untrusted(e.to_string()))?;
     log.remember_verified(
         &record.seal,
-        super::seal::MmrState {
+        merklelog::seal::MmrState {
             peaks: record.peaks.clone(),
             ..contents.state
         },

@@ -22,7 +22,7 @@ macro_rules! impl_backfill {
                         let mut write = self.begin_write().await?;
                         let mut head =
                             $crate::repo::log::lock_log_head!($db, write.tx, tenant, Self::ROW_LOCK, &self.heads);
-                        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                        let id = ::merklelog::idtimestamp::next(chrono::Utc::now(), head.last_id);
                         let updated = sqlx::query($crate::repo::sql::LOG_BLOB)
                             .bind(blob.id)
                             .bind(head.size as i64)
@@ -61,7 +61,7 @@ macro_rules! impl_backfill {
                             Self::ROW_LOCK,
                             &self.heads
                         );
-                        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                        let id = ::merklelog::idtimestamp::next(chrono::Utc::now(), head.last_id);
                         let updated = sqlx::query(
                             "UPDATE events SET log_index = $2, idtimestamp = $3 WHERE seq = $1 AND log_index IS NULL",
                         )

@@ -56,12 +56,14 @@ macro_rules! store_event {
                 $committed
             )),
         };
-        let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+        let id = ::merklelog::idtimestamp::next(chrono::Utc::now(), head.last_id);
         let mut stored = $crate::repo::Event::logged(tenant, event, asset_attributes, head.size, id);
         // The leaf of the event exactly as it is stored: what a download recomputes and checks.
         let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         let from = head.size;
-        let added = head.append(leaf, id).map_err($crate::repo::RepoError::Other)?;
+        let added = head
+            .append(leaf, id)
+            .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         let appended = $crate::repo::log::Appended {
             from,
             added: &added,

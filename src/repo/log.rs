@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::{Event, RepoResult};
 use crate::ids::TenantId;
-use crate::log::mmr::{self, Hash};
+use merklelog::mmr::Hash;
 
 /// A seal as stored: the massif it seals, the log size it covers and its bytes.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -59,42 +59,7 @@ pub fn signed(value: u64) -> i64 {
     value as i64
 }
 
-/// A tenant's log head as an appender holds it: its size, last idtimestamp and the peaks
-/// at that size (in `mmr::peaks` order).
-#[derive(Clone, Debug)]
-pub struct LogHead {
-    pub size: u64,
-    pub last_id: u64,
-    pub peaks: Vec<Hash>,
-}
-
-impl LogHead {
-    /// Adds `leaf`, committed at idtimestamp `id`: answers the nodes added (from index
-    /// `size` on) and moves the head past them.
-    pub fn append(&mut self, leaf: Hash, id: u64) -> anyhow::Result<Vec<Hash>> {
-        let known: HashMap<u64, Hash> = mmr::peaks(self.size)
-            .into_iter()
-            .zip(self.peaks.iter().copied())
-            .collect();
-        let added = mmr::append(self.size, leaf, &known)?;
-        let grown = self.size + added.len() as u64;
-        // Each peak of the grown log is an old peak or a node just added.
-        let peaks = mmr::peaks(grown)
-            .into_iter()
-            .map(|i| match i.checked_sub(self.size) {
-                Some(new) => added.get(new as usize).copied(),
-                None => known.get(&i).copied(),
-            })
-            .collect::<Option<Vec<Hash>>>()
-            .ok_or_else(|| anyhow::anyhow!("a peak of the log at size {grown} is unknown"))?;
-        *self = Self {
-            size: grown,
-            last_id: id,
-            peaks,
-        };
-        Ok(added)
-    }
-}
+pub use merklelog::head::LogHead;
 
 /// What one append adds: the nodes `added` from index `from`, and the head they lead to.
 pub struct Appended<'a> {
@@ -196,7 +161,7 @@ macro_rules! lock_log_head {
         match committed.at(tenant, size, last_id) {
             Some(head) => head,
             None => {
-                let indices = $crate::log::mmr::peaks(size);
+                let indices = ::merklelog::mmr::peaks(size);
                 let mut select =
                     sqlx::QueryBuilder::<$db>::new("SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = ");
                 select.push_bind(tenant).push(" AND mmr_index IN (");
@@ -217,7 +182,7 @@ macro_rules! lock_log_head {
                     .map(|i| {
                         nodes
                             .get(i)
-                            .and_then(|hash| <$crate::log::mmr::Hash>::try_from(hash.as_slice()).ok())
+                            .and_then(|hash| <::merklelog::mmr::Hash>::try_from(hash.as_slice()).ok())
                     })
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| {
@@ -237,7 +202,9 @@ macro_rules! append_leaf {
     ($repo:ty, $tx:expr, $tenant:expr, $head:expr, $leaf:expr, $id:expr) => {{
         let head: &mut $crate::repo::log::LogHead = $head;
         let from = head.size;
-        let added = head.append($leaf, $id).map_err($crate::repo::RepoError::Other)?;
+        let added = head
+            .append($leaf, $id)
+            .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         let appended = $crate::repo::log::Appended {
             from,
             added: &added,
@@ -270,7 +237,7 @@ macro_rules! impl_log {
                 &self,
                 tenant: $crate::ids::TenantId,
                 indices: &[u64],
-            ) -> $crate::repo::RepoResult<std::collections::HashMap<u64, $crate::log::mmr::Hash>> {
+            ) -> $crate::repo::RepoResult<std::collections::HashMap<u64, ::merklelog::mmr::Hash>> {
                 let mut found = std::collections::HashMap::new();
                 for batch in indices.chunks(500) {
                     let mut select =
@@ -293,7 +260,7 @@ macro_rules! impl_log {
                 &self,
                 tenant: $crate::ids::TenantId,
                 range: std::ops::Range<u64>,
-            ) -> $crate::repo::RepoResult<Vec<$crate::log::mmr::Hash>> {
+            ) -> $crate::repo::RepoResult<Vec<::merklelog::mmr::Hash>> {
                 let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
                     "SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = $1 AND mmr_index >= $2 \
                      AND mmr_index < $3 ORDER BY mmr_index",

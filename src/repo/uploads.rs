@@ -347,7 +347,7 @@ macro_rules! impl_uploads {
                         &self.heads
                     )),
                 };
-                let id = $crate::log::idtimestamp::next(chrono::Utc::now(), head.last_id);
+                let id = ::merklelog::idtimestamp::next(chrono::Utc::now(), head.last_id);
                 let stored = $crate::repo::Blob {
                     id: blob_id.0,
                     tenant_id: tenant.0,
@@ -371,7 +371,7 @@ macro_rules! impl_uploads {
                 };
                 let leaf = $crate::log::entry::blob_leaf(&stored, id);
                 let from = head.size;
-                let added = head.append(leaf, id).map_err($crate::repo::RepoError::Other)?;
+                let added = head.append(leaf, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
                 let appended = $crate::repo::log::Appended {
                     from,
                     added: &added,

@@ -56,7 +56,7 @@ async fn scene(app: &TestApp) -> anyhow::Result<Scene> {
     })
     .await?;
     let older_seal = found.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let older_size = attachd::log::seal::SealContents::parse(&older_seal)?.state.size as i64;
+    let older_size = merklelog::seal::SealContents::parse(&older_seal)?.state.size as i64;
     let blob = app.upload(&token, "report.pdf", random_bytes(3000, 7)).await?;
     let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
         "event_attributes": {"report": attachment(&blob, "report.pdf"), "note": "as found"},

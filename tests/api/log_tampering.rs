@@ -86,16 +86,16 @@ async fn tampering_is_caught(backend: Backend) -> anyhow::Result<()> {
                     .await?;
             }
             "seal by another key" => {
-                let other = attachd::log::signing::SealKey::new(p384::ecdsa::SigningKey::random(&mut rand_core()));
-                let contents = attachd::log::seal::SealContents::parse(&old_seal)?;
+                let other = merklelog::signing::SealKey::new(p384::ecdsa::SigningKey::random(&mut rand_core()));
+                let contents = merklelog::seal::SealContents::parse(&old_seal)?;
                 let app_check = TestApp::start(&db).await?;
                 let peaks = peaks_of(&app_check, tenant_uuid, contents.state.size).await?;
                 app_check.stop().await?;
-                let state = attachd::log::seal::MmrState {
+                let state = merklelog::seal::MmrState {
                     peaks,
                     ..contents.state
                 };
-                let forged = attachd::log::seal::sign(&other, &state, "attachd", "v1/mmrs/forged")?;
+                let forged = merklelog::seal::sign(&other, &state, "attachd", "v1/mmrs/forged")?;
                 let literal = match backend {
                     Backend::Sqlite => format!("X'{}'", hex::encode(&forged)),
                     Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(&forged)),
@@ -203,8 +203,8 @@ async fn peaks_of(app: &TestApp, tenant: &str, size: u64) -> anyhow::Result<Vec<
             &format!("/verifiabledata/merklelogs/v1/mmrs/tenant/{tenant}/0/massifs/0000000000000000.log"),
         )
         .await?;
-    let massif = attachd::log::massif::ParsedMassif::parse(blob.unwrap_or_default())?;
-    attachd::log::mmr::peak_hashes(size, &massif)
+    let massif = merklelog::massif::ParsedMassif::parse(blob.unwrap_or_default())?;
+    Ok(merklelog::mmr::peak_hashes(size, &massif)?)
 }
 
 /// Rotating the signing key: new seals use the new key; the old key, listed as trusted,
@@ -214,10 +214,10 @@ async fn a_new_key_keeps_old_seals_verifiable(backend: Backend) -> anyhow::Resul
     let db = TestDb::new(backend).await?;
     let dir = tempfile::tempdir()?;
     let (old_key, new_key) = (dir.path().join("old.pem"), dir.path().join("new.pem"));
-    let old = attachd::log::signing::SealKey::load(&old_key, true)?;
-    attachd::log::signing::SealKey::load(&new_key, true)?;
+    let old = attachd::log::signing::load(&old_key, true)?;
+    attachd::log::signing::load(&new_key, true)?;
     let old_public = dir.path().join("old-public.pem");
-    std::fs::write(&old_public, attachd::log::signing::public_pem(old.verifying())?)?;
+    std::fs::write(&old_public, merklelog::signing::public_pem(old.verifying())?)?;
 
     let mut settings = default_settings();
     settings.log_signing_key = Some(old_key.clone());

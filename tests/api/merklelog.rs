@@ -153,8 +153,8 @@ async fn every_event_verifies_offline(backend: Backend) -> anyhow::Result<()> {
     let (status, proof) = app.get_json(Some(token), &format!("{}:proof", paths[2])).await?;
     assert_eq!(status, 200, "{proof}");
     let event = sealed(&app, token, &paths[2]).await?;
-    let id = attachd::log::idtimestamp::from_hex(proof["idtimestamp"].as_str().unwrap_or_default()).unwrap_or_default();
-    assert_eq!(proof["leaf"], hex::encode(attachd::log::leaf::leaf_hash(id, &event)?));
+    let id = merklelog::idtimestamp::from_hex(proof["idtimestamp"].as_str().unwrap_or_default()).unwrap_or_default();
+    assert_eq!(proof["leaf"], hex::encode(merklelog::leaf::leaf_hash(id, &event)?));
     assert_eq!(proof["leaf_scheme"], "v3");
 
     // A changed event JSON is refused.
@@ -315,14 +315,14 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
                 .unwrap_or(u64::MAX);
             let id = commit["idtimestamp"]
                 .as_str()
-                .and_then(attachd::log::idtimestamp::from_hex)
+                .and_then(merklelog::idtimestamp::from_hex)
                 .unwrap_or(0);
             (index, id)
         })
         .collect();
     placed.sort_unstable();
     let indices: Vec<u64> = placed.iter().map(|(index, _)| *index).collect();
-    let expected: Vec<u64> = (0..401).map(attachd::log::mmr::leaf_mmr_index).collect();
+    let expected: Vec<u64> = (0..401).map(merklelog::mmr::leaf_mmr_index).collect();
     assert_eq!(indices, expected, "one leaf per event, no gaps");
     assert!(
         placed.windows(2).all(|w| w[0].1 < w[1].1),
@@ -332,7 +332,7 @@ async fn two_servers_append_in_one_order(backend: Backend) -> anyhow::Result<()>
     let newest = format!("{events_path}/{}", bare_id(&events[0]["identity"]));
     sealed(&second, &tenant.token, &newest).await?;
     let (_, keys) = first.get_json(None, "/archivist/v1/merklelog/public-key").await?;
-    let key = attachd::log::signing::public_from_pem(keys["pem"].as_str().unwrap_or_default())?;
+    let key = merklelog::signing::public_from_pem(keys["pem"].as_str().unwrap_or_default())?;
     let source = attachd::log::verify::LogSource::Url(second.base.clone());
     for event in &events {
         attachd::log::verify::verify_inclusion(&source, std::slice::from_ref(&key), event).await?;

@@ -13,8 +13,8 @@ use crate::api::{json_text, timestamp};
 use crate::ids::{EventId, TenantId};
 use crate::log::confirm::SealedView;
 use crate::log::entry::EventFields;
-use crate::log::idtimestamp;
 use crate::repo::Event;
+use merklelog::idtimestamp;
 
 /// DataTrails' `v2EventResponse`.
 #[derive(Serialize, ToSchema)]

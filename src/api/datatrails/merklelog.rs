@@ -16,12 +16,13 @@ use crate::api::routes::Routes;
 use crate::api::PathParams;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;
-use crate::log::massif::{self, Massif};
+use crate::log::entry;
 use crate::log::prove::{Inclusion, ProofError};
-use crate::log::signing::{key_id, public_jwk, public_pem};
-use crate::log::{entry, idtimestamp, mmr};
 use crate::repo::Event;
 use crate::AppState;
+use ::merklelog::massif::{self, Massif};
+use ::merklelog::signing::{key_id, public_jwk, public_pem};
+use ::merklelog::{idtimestamp, mmr};
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -235,7 +236,7 @@ impl EventProof {
                     "attributes": entry::json_text(&event.event_attributes),
                     "trails": entry::json_text(&event.trails),
                 }),
-                Some(hex::encode(crate::log::leaf::eventsv1_extra(event.tenant_id))),
+                Some(hex::encode(merklelog::leaf::eventsv1_extra(event.tenant_id))),
             ),
         };
         Self {

@@ -217,7 +217,7 @@ fn shared_file(
 /// One log signing key file for the PostgreSQL tests of this run.
 pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
     shared_file("log-signing-key.pem", |path| {
-        attachd::log::signing::SealKey::load(path, true).map(|_| ())
+        attachd::log::signing::load(path, true).map(|_| ())
     })
 }
 

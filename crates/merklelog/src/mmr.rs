@@ -4,6 +4,7 @@
 
 use sha2::{Digest, Sha256};
 
+/// A node's value: a SHA-256 digest.
 pub type Hash = [u8; 32];
 
 fn bit_length(x: u64) -> u32 {
@@ -114,34 +115,35 @@ pub fn hash_pair(pos: u64, left: &[u8], right: &[u8]) -> Hash {
 
 /// Reads nodes by index.
 pub trait NodeSource {
-    fn node(&self, i: u64) -> anyhow::Result<Hash>;
+    /// Node `i`, or why it cannot be had.
+    fn node(&self, i: u64) -> crate::Result<Hash>;
 }
 
 impl NodeSource for [Hash] {
-    fn node(&self, i: u64) -> anyhow::Result<Hash> {
+    fn node(&self, i: u64) -> crate::Result<Hash> {
         self.get(i as usize)
             .copied()
-            .ok_or_else(|| anyhow::anyhow!("node {i} is not in the log"))
+            .ok_or_else(|| crate::fail!("node {i} is not in the log"))
     }
 }
 
 impl NodeSource for std::collections::HashMap<u64, Hash> {
-    fn node(&self, i: u64) -> anyhow::Result<Hash> {
+    fn node(&self, i: u64) -> crate::Result<Hash> {
         self.get(&i)
             .copied()
-            .ok_or_else(|| anyhow::anyhow!("node {i} is not in the log"))
+            .ok_or_else(|| crate::fail!("node {i} is not in the log"))
     }
 }
 
 impl NodeSource for Vec<Hash> {
-    fn node(&self, i: u64) -> anyhow::Result<Hash> {
+    fn node(&self, i: u64) -> crate::Result<Hash> {
         self.as_slice().node(i)
     }
 }
 
 /// The nodes appending `leaf` to an MMR of `size` nodes adds: the leaf, then each parent
 /// it completes. `nodes` reads the existing ones (at most one per new parent).
-pub fn append(size: u64, leaf: Hash, nodes: &dyn NodeSource) -> anyhow::Result<Vec<Hash>> {
+pub fn append(size: u64, leaf: Hash, nodes: &dyn NodeSource) -> crate::Result<Vec<Hash>> {
     let mut added = vec![leaf];
     let mut height = 0;
     let mut next = size + 1;
@@ -188,7 +190,7 @@ pub fn inclusion_path(size: u64, mut i: u64) -> Vec<u64> {
 }
 
 /// The values of `inclusion_path`.
-pub fn inclusion_proof(size: u64, i: u64, nodes: &dyn NodeSource) -> anyhow::Result<Vec<Hash>> {
+pub fn inclusion_proof(size: u64, i: u64, nodes: &dyn NodeSource) -> crate::Result<Vec<Hash>> {
     inclusion_path(size, i).into_iter().map(|j| nodes.node(j)).collect()
 }
 
@@ -217,14 +219,14 @@ pub fn verify_inclusion(size: u64, peaks: &[Hash], i: u64, value: &Hash, proof: 
 }
 
 /// The accumulator (peak values, highest first) of an MMR of `size` nodes.
-pub fn peak_hashes(size: u64, nodes: &dyn NodeSource) -> anyhow::Result<Vec<Hash>> {
+pub fn peak_hashes(size: u64, nodes: &dyn NodeSource) -> crate::Result<Vec<Hash>> {
     peaks(size).into_iter().map(|i| nodes.node(i)).collect()
 }
 
 /// A proof that the MMR of `size_b` nodes extends the one of `size_a`: an inclusion proof
 /// in B of each peak of A, in A's peak order.
-pub fn consistency_proof(size_a: u64, size_b: u64, nodes: &dyn NodeSource) -> anyhow::Result<Vec<Vec<Hash>>> {
-    anyhow::ensure!(
+pub fn consistency_proof(size_a: u64, size_b: u64, nodes: &dyn NodeSource) -> crate::Result<Vec<Vec<Hash>>> {
+    crate::ensure!(
         is_valid_size(size_a) && is_valid_size(size_b) && size_a <= size_b,
         "no consistency proof from {size_a} to {size_b}"
     );
@@ -255,7 +257,3 @@ pub fn verify_consistency(size_a: u64, peaks_a: &[Hash], size_b: u64, peaks_b: &
     }
     proven.len() <= peaks_b.len() && proven[..] == peaks_b[..proven.len()]
 }
-
-#[cfg(test)]
-#[path = "mmr_kat.rs"]
-mod kat;

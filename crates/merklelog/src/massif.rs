@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::mmr::{self, Hash};
+use crate::mmr::{self, Hash};
 
 const START_HEADER: usize = 32;
 const RESERVED: usize = 7 * 32;
@@ -47,16 +47,21 @@ pub fn trie_key(tenant_identity: &str, event_identity: &str) -> Hash {
 /// One leaf's index entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrieEntry {
+    /// SHA-256 of the tenant's and the event's identities (`trie_key`).
     pub key: Hash,
     /// Zero for DataTrails' asset events (log version 0), as attachd writes them.
     pub extra: [u8; 24],
+    /// The leaf's idtimestamp.
     pub idtimestamp: u64,
 }
 
 /// What a massif blob holds.
 pub struct Massif<'a> {
+    /// The massif height: each massif holds 2^(height-1) leaves.
     pub height: u8,
+    /// Which massif this is, from 0.
     pub index: u64,
+    /// The idtimestamp epoch its leaves were committed in.
     pub commitment_epoch: u32,
     /// The idtimestamp of the last leaf in this massif (or before it).
     pub last_id: u64,
@@ -69,6 +74,7 @@ pub struct Massif<'a> {
 }
 
 impl Massif<'_> {
+    /// The massif blob, as DataTrails stores and serves it.
     pub fn encode(&self) -> Vec<u8> {
         let start = log_start(self.height, self.index);
         let mut blob = vec![0u8; start];
@@ -94,23 +100,30 @@ impl Massif<'_> {
 
 /// A massif blob read back, for verifying offline.
 pub struct ParsedMassif {
+    /// The massif height: each massif holds 2^(height-1) leaves.
     pub height: u8,
+    /// Which massif this is, from 0.
     pub index: u64,
+    /// The idtimestamp epoch its leaves were committed in.
     pub commitment_epoch: u32,
+    /// The idtimestamp of its last leaf.
     pub last_id: u64,
+    /// The peaks of the log before this massif that its nodes need, oldest first.
     pub peak_stack: Vec<Hash>,
+    /// Its nodes, from `first_index` on.
     pub nodes: Vec<Hash>,
     blob: Vec<u8>,
 }
 
 impl ParsedMassif {
-    pub fn parse(blob: Vec<u8>) -> anyhow::Result<Self> {
-        anyhow::ensure!(blob.len() >= START_HEADER, "a massif is at least 32 bytes");
+    /// Reads a massif blob; refuses one whose header or length is not a massif's.
+    pub fn parse(blob: Vec<u8>) -> crate::Result<Self> {
+        crate::ensure!(blob.len() >= START_HEADER, "a massif is at least 32 bytes");
         let height = blob[27];
-        anyhow::ensure!((1..=32).contains(&height), "massif height {height} is out of range");
+        crate::ensure!((1..=32).contains(&height), "massif height {height} is out of range");
         let index = u64::from(u32::from_be_bytes(blob[28..32].try_into()?));
         let start = log_start(height, index);
-        anyhow::ensure!(
+        crate::ensure!(
             blob.len() >= start && (blob.len() - start) % 32 == 0,
             "massif {index} is {} bytes, not its header and whole nodes",
             blob.len()
@@ -133,6 +146,7 @@ impl ParsedMassif {
         })
     }
 
+    /// The index of its first node.
     pub fn first_index(&self) -> u64 {
         first_index(self.height, self.index)
     }
@@ -156,7 +170,7 @@ impl ParsedMassif {
 
 /// Nodes of one massif, with the older peaks from its stack: all a proof inside it needs.
 impl mmr::NodeSource for ParsedMassif {
-    fn node(&self, i: u64) -> anyhow::Result<Hash> {
+    fn node(&self, i: u64) -> crate::Result<Hash> {
         let first = self.first_index();
         if i >= first {
             return self.nodes.node(i - first);
@@ -164,7 +178,7 @@ impl mmr::NodeSource for ParsedMassif {
         // The stack holds the peaks of the MMR of the earlier massifs, in peak order.
         let at = mmr::peaks(first).iter().position(|peak| *peak == i);
         at.and_then(|at| self.peak_stack.get(at).copied())
-            .ok_or_else(|| anyhow::anyhow!("node {i} is neither in massif {} nor its peak stack", self.index))
+            .ok_or_else(|| crate::fail!("node {i} is neither in massif {} nor its peak stack", self.index))
     }
 }
 

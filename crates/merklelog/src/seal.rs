@@ -8,8 +8,8 @@ use coset::{iana, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializ
 use p384::ecdsa::signature::{Signer, Verifier};
 use p384::ecdsa::{Signature, VerifyingKey};
 
-use super::mmr::Hash;
-use super::signing::{key_id, SealKey};
+use crate::mmr::Hash;
+use crate::signing::{key_id, SealKey};
 
 /// The protected header label DataTrails puts its CWT claims under.
 const CWT_CLAIMS: i64 = 13;
@@ -19,12 +19,15 @@ pub const STATE_VERSION: i64 = 2;
 /// The state of a log a seal signs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MmrState {
+    /// Nodes in the log.
     pub size: u64,
     /// Unix milliseconds when sealed.
     pub timestamp: i64,
     /// The idtimestamp of the last leaf.
     pub idtimestamp: u64,
+    /// The idtimestamp epoch.
     pub commitment_epoch: u32,
+    /// The state format (`STATE_VERSION` for attachd's seals; 0 for DataTrails' oldest).
     pub version: i64,
     /// The accumulator, highest peak first (not in the published payload).
     pub peaks: Vec<Hash>,
@@ -32,7 +35,7 @@ pub struct MmrState {
 
 impl MmrState {
     /// Deterministic CBOR, integer keys in order; the peaks only when `with_peaks`.
-    fn encode(&self, with_peaks: bool) -> anyhow::Result<Vec<u8>> {
+    fn encode(&self, with_peaks: bool) -> crate::Result<Vec<u8>> {
         let mut map = vec![
             (Value::from(1), Value::from(self.size)),
             (Value::from(3), Value::from(self.timestamp)),
@@ -51,28 +54,28 @@ impl MmrState {
         Ok(out)
     }
 
-    fn decode(payload: &[u8]) -> anyhow::Result<Self> {
+    fn decode(payload: &[u8]) -> crate::Result<Self> {
         let value: Value = coset::cbor::from_reader(payload)?;
         let Value::Map(entries) = value else {
-            anyhow::bail!("the sealed state is not a CBOR map");
+            crate::bail!("the sealed state is not a CBOR map");
         };
         let field = |key: i128| {
             entries
                 .iter()
                 .find(|(k, _)| k.as_integer().map(i128::from) == Some(key))
         };
-        let int = |key: i128| -> anyhow::Result<i128> {
+        let int = |key: i128| -> crate::Result<i128> {
             field(key)
                 .and_then(|(_, v)| v.as_integer())
                 .map(i128::from)
-                .ok_or_else(|| anyhow::anyhow!("the sealed state has no integer {key}"))
+                .ok_or_else(|| crate::fail!("the sealed state has no integer {key}"))
         };
         let peaks = match field(8) {
             Some((_, Value::Array(peaks))) => peaks
                 .iter()
                 .map(|p| p.as_bytes().and_then(|b| b.as_slice().try_into().ok()))
                 .collect::<Option<Vec<Hash>>>()
-                .ok_or_else(|| anyhow::anyhow!("a sealed peak is not 32 bytes"))?,
+                .ok_or_else(|| crate::fail!("a sealed peak is not 32 bytes"))?,
             _ => Vec::new(),
         };
         Ok(Self {
@@ -88,7 +91,7 @@ impl MmrState {
 
 /// Signs `state` for the massif at path `subject`: a tagged COSE Sign1 whose payload
 /// leaves the peaks out, as DataTrails publishes seals.
-pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> anyhow::Result<Vec<u8>> {
+pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> crate::Result<Vec<u8>> {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::ES384)
         .value(CWT_CLAIMS, cwt_claims(key.verifying(), issuer, subject))
@@ -102,8 +105,7 @@ pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> any
         })
         .build();
     seal.payload = Some(state.encode(false)?);
-    seal.to_tagged_vec()
-        .map_err(|e| anyhow::anyhow!("encoding a seal: {e}"))
+    seal.to_tagged_vec().map_err(|e| crate::fail!("encoding a seal: {e}"))
 }
 
 /// CWT claims: issuer, subject and the confirmation key (`cnf`), as DataTrails writes them.
@@ -132,16 +134,19 @@ fn cwt_claims(key: &VerifyingKey, issuer: &str, subject: &str) -> Value {
 
 /// A seal read without checking it: its state (no peaks) and the key it names.
 pub struct SealContents {
+    /// The state it signs, without peaks.
     pub state: MmrState,
+    /// The key it names (the `cnf` claim).
     pub key: VerifyingKey,
     sign1: CoseSign1,
 }
 
 impl SealContents {
-    pub fn parse(seal: &[u8]) -> anyhow::Result<Self> {
-        let sign1 = CoseSign1::from_tagged_slice(seal).map_err(|e| anyhow::anyhow!("not a COSE Sign1 seal: {e}"))?;
+    /// Reads a seal's COSE Sign1 envelope, its state and its key, without checking it.
+    pub fn parse(seal: &[u8]) -> crate::Result<Self> {
+        let sign1 = CoseSign1::from_tagged_slice(seal).map_err(|e| crate::fail!("not a COSE Sign1 seal: {e}"))?;
         let alg = sign1.protected.header.alg.clone();
-        anyhow::ensure!(
+        crate::ensure!(
             alg == Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES384)),
             "the seal is not signed with ES384"
         );
@@ -152,26 +157,26 @@ impl SealContents {
             .iter()
             .find(|(label, _)| *label == coset::Label::Int(CWT_CLAIMS))
             .map(|(_, claims)| claims.clone())
-            .ok_or_else(|| anyhow::anyhow!("the seal names no key"))?;
+            .ok_or_else(|| crate::fail!("the seal names no key"))?;
         let key = cnf_key(&claims)?;
         let payload = sign1
             .payload
             .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("the seal has no payload"))?;
+            .ok_or_else(|| crate::fail!("the seal has no payload"))?;
         let state = MmrState::decode(payload)?;
         Ok(Self { state, key, sign1 })
     }
 
     /// Checks the signature over the state with `peaks` (what the log holds at
     /// `state.size`) put back, by `trusted`, which must be the key the seal names.
-    pub fn verify(&self, peaks: &[Hash], trusted: &VerifyingKey) -> anyhow::Result<()> {
-        anyhow::ensure!(
+    pub fn verify(&self, peaks: &[Hash], trusted: &VerifyingKey) -> crate::Result<()> {
+        crate::ensure!(
             &self.key == trusted,
             "the seal is signed by {}, not the trusted key {}",
             key_id(&self.key),
             key_id(trusted)
         );
-        anyhow::ensure!(
+        crate::ensure!(
             self.state.peaks.is_empty() || self.state.peaks == peaks,
             "the seal carries other peaks than the log's"
         );
@@ -186,17 +191,17 @@ impl SealContents {
 }
 
 /// Checks a Sign1's signature as it stands.
-fn verify_signature(sign1: &CoseSign1, key: &VerifyingKey) -> anyhow::Result<()> {
+fn verify_signature(sign1: &CoseSign1, key: &VerifyingKey) -> crate::Result<()> {
     sign1
         .verify_signature(b"", |signature, data| {
             let signature = Signature::from_slice(signature)?;
             key.verify(data, &signature)
         })
-        .map_err(|_| anyhow::anyhow!("the seal's signature does not verify"))
+        .map_err(|_| crate::fail!("the seal's signature does not verify"))
 }
 
 /// The P-384 key in a CWT `cnf` claim.
-fn cnf_key(claims: &Value) -> anyhow::Result<VerifyingKey> {
+fn cnf_key(claims: &Value) -> crate::Result<VerifyingKey> {
     let get = |map: &Value, key: i64| -> Option<Value> {
         map.as_map()?
             .iter()
@@ -205,18 +210,18 @@ fn cnf_key(claims: &Value) -> anyhow::Result<VerifyingKey> {
     };
     let cose_key = get(claims, 8)
         .and_then(|cnf| get(&cnf, 1))
-        .ok_or_else(|| anyhow::anyhow!("the seal has no cnf key"))?;
-    let coordinate = |label: i64| -> anyhow::Result<[u8; 48]> {
+        .ok_or_else(|| crate::fail!("the seal has no cnf key"))?;
+    let coordinate = |label: i64| -> crate::Result<[u8; 48]> {
         let bytes = get(&cose_key, label)
             .and_then(|v| v.as_bytes().cloned())
             .filter(|b| b.len() <= 48)
-            .ok_or_else(|| anyhow::anyhow!("the seal's key has no coordinate {label}"))?;
+            .ok_or_else(|| crate::fail!("the seal's key has no coordinate {label}"))?;
         let mut padded = [0u8; 48];
         padded[48 - bytes.len()..].copy_from_slice(&bytes);
         Ok(padded)
     };
     let point = p384::EncodedPoint::from_affine_coordinates(&coordinate(-2)?.into(), &coordinate(-3)?.into(), false);
-    VerifyingKey::from_encoded_point(&point).map_err(|_| anyhow::anyhow!("the seal's key is not a P-384 point"))
+    VerifyingKey::from_encoded_point(&point).map_err(|_| crate::fail!("the seal's key is not a P-384 point"))
 }
 
 #[cfg(test)]
@@ -228,7 +233,7 @@ mod tests {
     #[test]
     fn datatrails_production_seal_verifies() -> anyhow::Result<()> {
         let seal = include_bytes!("testdata/datatrails_demo_seal.cbor");
-        let key = super::super::signing::public_from_pem(include_str!("testdata/datatrails_demo_seal_key.pem"))?;
+        let key = crate::signing::public_from_pem(include_str!("testdata/datatrails_demo_seal_key.pem"))?;
         let contents = SealContents::parse(seal)?;
         assert_eq!(contents.key, key);
         assert_eq!((contents.state.size, contents.state.version), (860, 0));

@@ -1,7 +1,8 @@
 //! Known answers from go-datatrails-merklelog's `mmr/draft_kat39_test.go`: the 39-node MMR
 //! of 21 leaves, where leaf e is SHA-256(u64be(index of leaf e)).
 
-use super::*;
+use crate::mmr::*;
+use sha2::{Digest, Sha256};
 
 const KAT39_NODES: [&str; 39] = [
     "af5570f5a1810b7af78caf4bc70a660f0df51e42baf91d4de5b2328de0e83dfc",
@@ -74,7 +75,7 @@ fn appending_the_leaves_builds_every_node() -> anyhow::Result<()> {
 
 #[test]
 fn a_head_that_keeps_only_its_peaks_builds_every_node() -> anyhow::Result<()> {
-    let mut head = crate::repo::log::LogHead {
+    let mut head = crate::head::LogHead {
         size: 0,
         last_id: 0,
         peaks: Vec::new(),

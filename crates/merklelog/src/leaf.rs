@@ -15,7 +15,7 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::mmr::Hash;
+use crate::mmr::Hash;
 
 /// The event fields the v3 hash covers; absent text fields hash as "".
 const TEXT_FIELDS: [&str; 7] = [
@@ -35,12 +35,16 @@ const OBJECT_FIELDS: [&str; 4] = [
     "principal_declared",
 ];
 
+/// Why an event has no v3 leaf.
 #[derive(Debug, thiserror::Error)]
 pub enum LeafError {
+    /// The event is not a JSON object.
     #[error("the event is not a JSON object")]
     NotAnObject,
+    /// A field that must be a string is not.
     #[error("{0} must be a string")]
     NotText(&'static str),
+    /// A field that must be an object is not.
     #[error("{0} must be an object")]
     NotObject(&'static str),
 }

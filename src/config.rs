@@ -178,22 +178,8 @@ pub struct DatabaseArgs {
 impl fmt::Debug for DatabaseArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseArgs")
-            .field("database_url", &redact_url(&self.database_url))
+            .field("database_url", &crate::repo::redact_url(&self.database_url))
             .finish()
-    }
-}
-
-/// Hides the password of a database URL for logs and `Debug`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
     }
 }
 
@@ -452,15 +438,4 @@ fn parse_secs(s: &str) -> Result<SecsArg, String> {
         return Err("must be at least 1 second".into());
     }
     Ok(SecsArg(Duration::from_secs(secs)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
-    }
 }

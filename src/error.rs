@@ -168,6 +168,42 @@ impl IntoResponse for ApiError {
 /// What a 503 tells the client to wait before trying again.
 const RETRY_AFTER_SECS: u64 = 2;
 
+impl From<crate::ids::IdError> for ApiError {
+    fn from(err: crate::ids::IdError) -> Self {
+        Self::BadRequest(err.to_string())
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> Self {
+        crate::blob::BlobError::from(err).into()
+    }
+}
+
+impl From<crate::blob::BlobError> for ApiError {
+    fn from(err: crate::blob::BlobError) -> Self {
+        use crate::blob::BlobError;
+        match err {
+            BlobError::BadRequest(why) => Self::BadRequest(why),
+            BlobError::Forbidden(why) => Self::Forbidden(why),
+            BlobError::NotFound(why) => Self::NotFound(why),
+            BlobError::PaymentRequired(why) => Self::PaymentRequired(why),
+            BlobError::PayloadTooLarge(why) => Self::PayloadTooLarge(why),
+            BlobError::RangeNotSatisfiable(size) => Self::RangeNotSatisfiable(size),
+            BlobError::Unavailable(why) => Self::Unavailable(why),
+            BlobError::InsufficientStorage(why) => Self::InsufficientStorage(why),
+            BlobError::DataLoss(why) => Self::DataLoss(why),
+            // The body's reader is the web layer's own: its error comes back as it was.
+            BlobError::Body(err) => match err.downcast::<ApiError>() {
+                Ok(err) => *err,
+                Err(other) => Self::BadRequest(other.to_string()),
+            },
+            BlobError::Repo(err) => err.into(),
+            BlobError::Internal(err) => Self::Internal(err),
+        }
+    }
+}
+
 impl From<RepoError> for ApiError {
     fn from(err: RepoError) -> Self {
         match err {

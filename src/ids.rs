@@ -5,7 +5,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::ApiError;
+/// An id that does not parse: says which kind and what was given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {what} id: {given:?} is not a uuid")]
+pub struct IdError {
+    pub what: String,
+    pub given: String,
+}
 
 macro_rules! resource_id {
     ($name:ident, $prefix:literal, $what:literal) => {
@@ -27,7 +33,7 @@ macro_rules! resource_id {
             }
 
             /// Parses a bare uuid as found in a URL path.
-            pub fn parse_bare(s: &str) -> Result<Self, ApiError> {
+            pub fn parse_bare(s: &str) -> Result<Self, IdError> {
                 parse_uuid(s, $what).map(Self)
             }
 
@@ -67,9 +73,12 @@ fn strict_uuid(s: &str) -> Option<Uuid> {
     Uuid::try_parse(s).ok()
 }
 
-/// A bare uuid from a URL path, or 400 naming `what`.
-pub fn parse_uuid(s: &str, what: &str) -> Result<Uuid, ApiError> {
-    strict_uuid(s).ok_or_else(|| ApiError::bad_request(format!("malformed {what} id: {s:?} is not a uuid")))
+/// A bare uuid from a URL path, or why not, naming `what`.
+pub fn parse_uuid(s: &str, what: &str) -> Result<Uuid, IdError> {
+    strict_uuid(s).ok_or_else(|| IdError {
+        what: what.to_string(),
+        given: s.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// How long shutdown waits for in-flight requests before giving up on them.
 const DRAIN_LIMIT: Duration = Duration::from_secs(60);

@@ -6,7 +6,7 @@ use utoipa::OpenApi;
 
 use super::routes::Routes;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
+mod content;
 mod datatrails;
 mod docs;
 mod health;
@@ -28,7 +29,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 use routes::Routes;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -272,7 +273,7 @@ fn checked_json(value: &serde_json::Value) -> ApiResult<()> {
 }
 
 /// Times and stored JSON as responses show them (one rendering with the log's leaves).
-pub use crate::log::entry::{json_text, timestamp};
+pub use crate::repo::leaves::{json_text, timestamp};
 
 /// An absolute URL of this server for `path`, as the client addressed it.
 pub fn public_url(headers: &axum::http::HeaderMap, path: &str) -> String {

@@ -19,13 +19,14 @@ use super::routes::Routes;
 use super::scan_gate::ScanGateQuery;
 use super::upload_form::read_upload;
 use super::{without_nul, PathParams, QueryParams};
+use crate::api::content::verified_download;
 use crate::auth::Principal;
+use crate::blob::DownloadCheck;
 use crate::blob::ScanGate;
-use crate::blob::{verified_download, DownloadCheck};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{parse_uuid, BlobId};
 use crate::repo::{NewRecord, Record, RecordField};
-use crate::AppState;
+use crate::state::AppState;
 
 const BASE: &str = "/v2/workspaces/{workspace}/documents/{document}/attachments";
 const ENTITY_TYPE: &str = "navarik.bridge.attachment";

@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use crate::auth::page_keys::PageKeys;
 use crate::error::{ApiError, ApiResult};
 use crate::repo::{Filter, FilterField, FilterValue, ListQuery, TermField};
 
@@ -80,7 +81,7 @@ impl ListParams {
         }
         let mut before = None;
         if let Some(token) = token.filter(|t| !t.is_empty()) {
-            let page = keys.open(&token)?;
+            let page = open(keys, &token)?;
             if page.list != list {
                 return Err(ApiError::bad_request("invalid page_token: it belongs to another list"));
             }
@@ -115,11 +116,14 @@ impl ListParams {
     /// when the page was not full.
     pub fn next_page_token(&self, keys: &PageKeys, page_len: usize, last_seq: Option<i64>) -> String {
         match last_seq {
-            Some(before) if page_len as i64 == self.query.limit => keys.seal(&PageToken {
-                list: self.list.clone(),
-                shape: self.shape.clone(),
-                before,
-            }),
+            Some(before) if page_len as i64 == self.query.limit => seal(
+                keys,
+                &PageToken {
+                    list: self.list.clone(),
+                    shape: self.shape.clone(),
+                    before,
+                },
+            ),
             _ => String::new(),
         }
     }
@@ -223,52 +227,16 @@ pub struct PageToken {
     before: i64,
 }
 
-/// Signs and opens page tokens: base64url(JSON) "." base64url(HMAC-SHA256).
-pub struct PageKeys {
-    key: [u8; 32],
+/// Seals a page token's JSON; the keys sign whatever bytes they are given.
+fn seal(keys: &PageKeys, token: &PageToken) -> String {
+    keys.seal(&serde_json::to_vec(token).unwrap_or_default())
 }
 
-impl PageKeys {
-    /// Keys derived from the server's token signing secret, so every process of a
-    /// deployment accepts the others' tokens.
-    pub fn derive(secret: &[u8]) -> Self {
-        use sha2::Digest;
-        let mut hasher = sha2::Sha256::new();
-        hasher.update(b"attachd page tokens\0");
-        hasher.update(secret);
-        Self {
-            key: hasher.finalize().into(),
-        }
-    }
-
-    fn mac(&self, body: &[u8]) -> hmac::Hmac<sha2::Sha256> {
-        use hmac::Mac;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
-        mac.update(body);
-        mac
-    }
-
-    fn seal(&self, token: &PageToken) -> String {
-        use base64::Engine;
-        use hmac::Mac;
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let body = serde_json::to_vec(token).unwrap_or_default();
-        let tag = self.mac(&body).finalize().into_bytes();
-        format!("{}.{}", engine.encode(&body), engine.encode(tag))
-    }
-
-    fn open(&self, token: &str) -> ApiResult<PageToken> {
-        use base64::Engine;
-        use hmac::Mac;
-        let invalid = || ApiError::bad_request("invalid page_token: pass back a next_page_token unchanged");
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let (body, tag) = token.split_once('.').ok_or_else(invalid)?;
-        let body = engine.decode(body).map_err(|_| invalid())?;
-        let tag = engine.decode(tag).map_err(|_| invalid())?;
-        self.mac(&body).verify_slice(&tag).map_err(|_| invalid())?;
-        serde_json::from_slice(&body).map_err(|_| invalid())
-    }
+/// Opens a page token this deployment sealed.
+fn open(keys: &PageKeys, token: &str) -> ApiResult<PageToken> {
+    let invalid = || ApiError::bad_request("invalid page_token: pass back a next_page_token unchanged");
+    let body = keys.open(token).ok_or_else(invalid)?;
+    serde_json::from_slice(&body).map_err(|_| invalid())
 }
 
 /// A `page_size`: 1 to `MAX_PAGE_SIZE`.

@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{self, MethodRouter};
 use axum::Router;
 
-use crate::AppState;
+use crate::state::AppState;
 
 impl RouteEntry {
     /// The path a client sends, `:verb` included.

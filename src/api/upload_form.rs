@@ -11,9 +11,9 @@ use axum::http::{header, HeaderMap};
 use super::multipart::{MultipartReader, PartHeaders};
 use super::without_nul;
 use crate::auth::Principal;
-use crate::blob::{store_upload, too_large, PendingBlob, UploadSource};
+use crate::blob::{store_upload, too_large, PendingBlob, UploadSource, Uploader};
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Multipart framing and other form parts a client may send around the file.
 const MULTIPART_OVERHEAD: u64 = 1 << 20;
@@ -57,7 +57,7 @@ pub async fn read_upload(
         if !expects_continue && len <= DRAIN_BYTES {
             form.drain(DRAIN_BYTES, DRAIN_TIME).await;
         }
-        return Err(too_large(limits.max_blob_bytes));
+        return Err(too_large(limits.max_blob_bytes).into());
     }
     let mut text = BTreeMap::new();
     let mut file: Option<(PendingBlob, Option<String>)> = None;
@@ -124,10 +124,15 @@ async fn read_parts(
             let content = futures::stream::unfold(&mut *form, |form| async move {
                 form.next_chunk().await.transpose().map(|piece| (piece, form))
             });
+            let uploader = Uploader {
+                tenant: principal.tenant,
+                issuer: &principal.issuer,
+                subject: &principal.subject,
+            };
             let pending = store_upload(
                 &state.repo,
                 &state.content,
-                principal,
+                uploader,
                 source,
                 std::pin::pin!(content),
                 state.upload_limits,

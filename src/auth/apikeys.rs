@@ -8,11 +8,11 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::AuthState;
 use super::Principal;
 use crate::error::ApiError;
 use crate::ids::{ApiKeyId, TenantId};
 use crate::repo::{ApiKey, NewApiKey, Repo};
-use crate::AppState;
 
 /// Every key starts with this, so secret scanners can recognise a leaked one.
 pub const PREFIX: &str = "mp_";
@@ -52,7 +52,7 @@ pub async fn create(repo: &dyn Repo, tenant: TenantId, name: &str) -> Result<(St
 
 /// The caller a key names. A wrong key is 401, and counts against the client address's
 /// rate limit, so keys cannot be guessed at full speed.
-pub async fn principal(state: &AppState, key: &str, peer: Option<IpAddr>) -> Result<Principal, ApiError> {
+pub async fn principal(state: &AuthState, key: &str, peer: Option<IpAddr>) -> Result<Principal, ApiError> {
     let Some(found) = state.repo.api_key_by_hash(&hash(key)).await? else {
         if let (Some(limits), Some(peer)) = (&state.rate_limits, peer) {
             limits.check_client(peer)?;

@@ -3,17 +3,32 @@
 pub mod apikeys;
 pub mod jwt;
 pub mod oidc;
+pub mod page_keys;
 pub mod secrets;
 pub mod token_secret;
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 
 use crate::error::ApiError;
 use crate::ids::{AppId, TenantId};
-use crate::AppState;
+use crate::ratelimit::RateLimits;
+use crate::repo::DynRepo;
+
+/// What authenticating a caller needs of the application state (`FromRef` of it).
+#[derive(Clone)]
+pub struct AuthState {
+    pub repo: DynRepo,
+    pub keys: Arc<jwt::TokenKeys>,
+    /// The external OpenID Connect issuer, when one is configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
+    /// `None` when rate limiting is off.
+    pub rate_limits: Option<Arc<RateLimits>>,
+}
 
 /// The verified caller: tenant and subject come from the token, never the request body.
 #[derive(Clone, Debug)]
@@ -27,10 +42,15 @@ pub struct Principal {
     pub admin: bool,
 }
 
-impl FromRequestParts<AppState> for Principal {
+impl<S> FromRequestParts<S> for Principal
+where
+    S: Send + Sync,
+    AuthState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = &AuthState::from_ref(state);
         let header = single_header(&parts.headers, AUTHORIZATION.as_str())?
             .ok_or_else(|| ApiError::Unauthenticated("missing Authorization: Bearer token".into()))?;
         let token = header
@@ -70,7 +90,7 @@ impl Principal {
     }
 
     /// The caller an access token names, once verified.
-    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+    pub async fn from_token(state: &AuthState, token: &str) -> Result<Self, ApiError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| ApiError::Unauthenticated("invalid or expired token".into()))?;
         // Each algorithm has one source of keys: our HMAC secret never checks an external
@@ -101,7 +121,7 @@ impl Principal {
 }
 
 /// A token attachd issued: HS256 with our key, naming a live app registration.
-async fn own_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+async fn own_token(state: &AuthState, token: &str) -> Result<Principal, ApiError> {
     let claims = state.keys.verify(token).map_err(|err| {
         tracing::debug!(error = %err, "token rejected");
         ApiError::Unauthenticated("invalid or expired token".into())

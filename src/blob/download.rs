@@ -7,18 +7,16 @@
 //! any of its bytes; blobs without MACs (stored before them, or under another key) fall back
 //! to hashing the whole blob.
 
-use axum::body::Body;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::Response;
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use super::chunk_mac::{ChunkContext, MAC_BYTES};
 use super::range::{ByteRange, RangeRequest};
+use super::BlobError;
 use super::Content;
-use crate::error::ApiError;
 use crate::ids::{BlobId, TenantId};
 use crate::repo::{Blob, DynRepo};
 use crate::store::{ChunkSpan, ContentId, StoreError, StoreResult};
@@ -34,6 +32,28 @@ pub struct DownloadCheck {
     pub file_name: Option<String>,
 }
 
+/// A verified download, ready to send: what it is and the checked bytes.
+pub struct Download {
+    /// The blob's size in bytes.
+    pub size: u64,
+    /// The one range asked for, or None for the whole blob.
+    pub range: Option<ByteRange>,
+    /// The recorded MIME type (checked only when sent as a header).
+    pub mime_type: String,
+    /// The blob's SHA-256 (hex), its entity tag.
+    pub hash: String,
+    /// The name the client should save the content as, where one is known.
+    pub file_name: Option<String>,
+    pub body: DownloadBody,
+}
+
+/// The bytes of a download: verified already, or verified as they stream (an error ends
+/// the stream before its last piece, so a failed check never looks like success).
+pub enum DownloadBody {
+    Whole(Bytes),
+    Streamed(BoxStream<'static, Result<Bytes, BlobError>>),
+}
+
 /// Streams `blob` (or one range of it) after or while verifying its content, once its
 /// record is proven to be in the tenant's signed log. The content is read while the log is
 /// checked; nothing is sent until the record is proven.
@@ -43,7 +63,7 @@ pub async fn verified_download(
     blob: Blob,
     check: DownloadCheck,
     range_header: Option<&str>,
-) -> Result<Response, ApiError> {
+) -> Result<Download, BlobError> {
     let route = check.route;
     let (proven, response) = tokio::join!(
         prove_record(&repo, content, &blob, route),
@@ -55,7 +75,12 @@ pub async fn verified_download(
 
 /// Proves the blob's record (its hash, size, chunking and MAC key) is in the tenant's
 /// signed log; a record that is not is refused as altered content.
-pub async fn prove_record(repo: &DynRepo, content: &Content, blob: &Blob, route: &'static str) -> Result<(), ApiError> {
+pub async fn prove_record(
+    repo: &DynRepo,
+    content: &Content,
+    blob: &Blob,
+    route: &'static str,
+) -> Result<(), BlobError> {
     use crate::log::prove::{check_blob, ProofError};
     match check_blob(repo.as_ref(), &content.log, blob).await {
         Ok(()) => Ok(()),
@@ -63,9 +88,9 @@ pub async fn prove_record(repo: &DynRepo, content: &Content, blob: &Blob, route:
             let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
             Err(integrity_failure(repo, content, tenant, id, route, &why).await)
         }
-        Err(ProofError::Unavailable(why)) => Err(ApiError::Unavailable(why)),
+        Err(ProofError::Unavailable(why)) => Err(BlobError::Unavailable(why)),
         Err(ProofError::Repo(err)) => Err(err.into()),
-        Err(ProofError::Other(err)) => Err(ApiError::internal(err)),
+        Err(ProofError::Other(err)) => Err(BlobError::internal(err)),
     }
 }
 
@@ -75,7 +100,7 @@ async fn stream_verified(
     blob: Blob,
     check: DownloadCheck,
     range_header: Option<&str>,
-) -> Result<Response, ApiError> {
+) -> Result<Download, BlobError> {
     let whole = ChunkSpan::recorded(blob.size, blob.chunk_bytes);
     let Some(whole) = whole.filter(|_| super::references::is_sha256_hex(&blob.hash_sha256)) else {
         let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
@@ -86,23 +111,9 @@ async fn stream_verified(
     let range = match ByteRange::parse(range_header, size) {
         RangeRequest::Full => None,
         RangeRequest::Partial(range) => Some(range),
-        RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable(size)),
+        RangeRequest::Unsatisfiable => return Err(BlobError::RangeNotSatisfiable(size)),
     };
-    let mut builder = Response::builder()
-        .header(header::CONTENT_TYPE, content_type(&blob.mime_type))
-        .header(header::ETAG, header_value(&format!("\"{}\"", blob.hash_sha256))?)
-        .header(header::ACCEPT_RANGES, "bytes");
-    builder = match range {
-        Some(r) => builder
-            .status(StatusCode::PARTIAL_CONTENT)
-            .header(header::CONTENT_LENGTH, r.byte_count())
-            .header(header::CONTENT_RANGE, format!("bytes {}-{}/{}", r.start, r.end, size)),
-        None => builder.status(StatusCode::OK).header(header::CONTENT_LENGTH, size),
-    };
-
-    if let Some(headers) = builder.headers_mut() {
-        super::headers::content_headers(headers, check.file_name.as_deref());
-    }
+    let file_name = check.file_name.clone();
     let mut verifier = Verifier::new(repo, content, &blob, whole, check, range).await?;
     let body = if verifier.span.count <= 1 {
         // One chunk to read: verify it before the response starts.
@@ -110,27 +121,28 @@ async fn stream_verified(
         while let Some(piece) = verifier.next_piece().await? {
             pieces.push(piece);
         }
-        Body::from(pieces.concat())
+        DownloadBody::Whole(Bytes::from(pieces.concat()))
     } else {
-        Body::from_stream(futures::stream::unfold(verifier, |mut verifier| async move {
-            match verifier.next_piece().await {
-                Ok(Some(piece)) => Some((Ok(piece), verifier)),
-                Ok(None) => None,
-                Err(err) => Some((Err(std::io::Error::other(err.to_string())), verifier)),
-            }
-        }))
+        DownloadBody::Streamed(
+            futures::stream::unfold(Some(verifier), |verifier| async move {
+                let mut verifier = verifier?;
+                match verifier.next_piece().await {
+                    Ok(Some(piece)) => Some((Ok(piece), Some(verifier))),
+                    Ok(None) => None,
+                    Err(err) => Some((Err(err), None)),
+                }
+            })
+            .boxed(),
+        )
     };
-    builder.body(body).map_err(ApiError::internal)
-}
-
-/// The recorded MIME type, or `application/octet-stream` for one that cannot be a header (a
-/// row edited by hand): the content is still the verified content.
-fn content_type(mime_type: &str) -> HeaderValue {
-    HeaderValue::from_str(mime_type).unwrap_or(HeaderValue::from_static("application/octet-stream"))
-}
-
-fn header_value(value: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(value).map_err(ApiError::internal)
+    Ok(Download {
+        size,
+        range,
+        mime_type: blob.mime_type,
+        hash: blob.hash_sha256,
+        file_name,
+        body,
+    })
 }
 
 /// Chunks read ahead of the one being checked and sent.
@@ -174,7 +186,7 @@ impl Verifier {
         whole: ChunkSpan,
         check: DownloadCheck,
         range: Option<ByteRange>,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, BlobError> {
         let (size, chunk_bytes) = (whole.size, whole.chunk_bytes);
         let mut verifier = Self {
             repo,
@@ -226,7 +238,7 @@ impl Verifier {
     }
 
     /// The next piece to send; `Err` once the content proves altered or unreadable.
-    async fn next_piece(&mut self) -> Result<Option<Bytes>, ApiError> {
+    async fn next_piece(&mut self) -> Result<Option<Bytes>, BlobError> {
         if self.failed {
             return Ok(None);
         }
@@ -237,7 +249,7 @@ impl Verifier {
         result
     }
 
-    async fn advance(&mut self) -> Result<Option<Bytes>, ApiError> {
+    async fn advance(&mut self) -> Result<Option<Bytes>, BlobError> {
         let end_seq = self.span.first + self.span.count;
         loop {
             if self.verified {
@@ -279,7 +291,7 @@ impl Verifier {
     }
 
     /// Starts the task reading the span's chunks ahead of checking.
-    async fn start_reading(&mut self) -> Result<mpsc::Receiver<StoreResult<Bytes>>, ApiError> {
+    async fn start_reading(&mut self) -> Result<mpsc::Receiver<StoreResult<Bytes>>, BlobError> {
         let id = ContentId {
             tenant: self.tenant,
             blob: self.blob,
@@ -306,14 +318,14 @@ impl Verifier {
     }
 
     /// Hashes a chunk, or checks its MAC.
-    async fn check_chunk(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+    async fn check_chunk(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
         match &mut self.mode {
             Check::Whole(hasher) => {
                 hasher.update(chunk);
                 Ok(())
             }
             Check::Macs(macs) => {
-                let at = usize::try_from(self.next_seq - self.span.first).map_err(ApiError::internal)? * MAC_BYTES;
+                let at = usize::try_from(self.next_seq - self.span.first).map_err(BlobError::internal)? * MAC_BYTES;
                 let expected = macs.get(at..at + MAC_BYTES).unwrap_or_default();
                 let context = ChunkContext {
                     blob: self.blob.0,
@@ -346,7 +358,7 @@ impl Verifier {
         Some(chunk.slice(from..to))
     }
 
-    async fn verify(&mut self) -> Result<(), ApiError> {
+    async fn verify(&mut self) -> Result<(), BlobError> {
         if self.offset != self.span.bytes().end {
             return Err(self.integrity_failure("the stored content has the wrong length").await);
         }
@@ -369,7 +381,7 @@ impl Verifier {
             .all(|expected| expected.eq_ignore_ascii_case(hash))
     }
 
-    async fn hash_mismatch(&self, computed: &str) -> ApiError {
+    async fn hash_mismatch(&self, computed: &str) -> BlobError {
         tracing::error!(
             tenant = %self.tenant,
             blob = %self.blob,
@@ -382,7 +394,7 @@ impl Verifier {
         self.integrity_failure("the content hash differs").await
     }
 
-    async fn integrity_failure(&self, why: &str) -> ApiError {
+    async fn integrity_failure(&self, why: &str) -> BlobError {
         integrity_failure(&self.repo, &self.content, self.tenant, self.blob, self.check.route, why).await
     }
 }
@@ -396,14 +408,14 @@ async fn integrity_failure(
     blob: BlobId,
     route: &'static str,
     why: &str,
-) -> ApiError {
+) -> BlobError {
     tracing::error!(tenant = %tenant, blob = %blob, route, why, "refusing to deliver blob");
     metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => route).increment(1);
     content.log.trust.failed(tenant, &format!("blob {blob}: {why}"));
     if let Err(err) = repo.mark_tampered(tenant, blob).await {
         tracing::error!(error = %err, blob = %blob, "could not mark blob as tampered");
     }
-    ApiError::DataLoss(format!(
+    BlobError::DataLoss(format!(
         "the stored content of {blob} no longer matches its recorded hash ({why}); it will not be delivered"
     ))
 }

@@ -3,8 +3,8 @@
 
 mod chunk_mac;
 mod download;
+mod error;
 mod gate;
-mod headers;
 mod mime;
 mod range;
 mod references;
@@ -13,14 +13,15 @@ mod sweep;
 mod upload;
 
 pub use chunk_mac::ChunkMacKey;
-pub use download::{prove_record, verified_download, DownloadCheck};
+pub use download::{prove_record, verified_download, Download, DownloadBody, DownloadCheck};
+pub use error::{BlobError, BlobResult};
 pub use gate::ScanGate;
 pub use mime::choose_mime;
 pub use range::{ByteRange, RangeRequest};
 pub use references::{find_references, BlobReference};
 pub use referrer::{check_references, Referrer};
 pub use sweep::sweep_uploads;
-pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSource};
+pub use upload::{store_upload, too_large, PendingBlob, UploadLimits, UploadSource, Uploader};
 
 /// Default bytes per content chunk (see bench/blobs.sh for how it was chosen).
 pub const DEFAULT_CHUNK_BYTES: usize = 1 << 20;

@@ -3,11 +3,10 @@
 //! the download: the referencing event proven to be in the tenant's signed log, then the
 //! content verified against every referencing hash.
 
-use axum::response::Response;
 use serde_json::Value;
 
 use super::{find_references, verified_download, BlobReference, DownloadCheck, ScanGate};
-use crate::error::{ApiError, ApiResult};
+use super::{BlobError, BlobResult};
 use crate::ids::{AssetId, BlobId, TenantId};
 use crate::log::prove::{check_event, ProofError};
 use crate::log::state::LogState;
@@ -15,17 +14,17 @@ use crate::repo::{Asset, Blob, DynRepo, Event, EventScope, ListQuery, Repo};
 
 /// Every attachment attribute under `roots` must name a blob of `tenant` whose stored hash
 /// equals the attribute's `arc_blob_hash_value`; otherwise 400 naming the attribute.
-pub async fn check_references(repo: &dyn Repo, tenant: TenantId, roots: &[(&str, &Value)]) -> ApiResult<()> {
+pub async fn check_references(repo: &dyn Repo, tenant: TenantId, roots: &[(&str, &Value)]) -> BlobResult<()> {
     for (root, tree) in roots {
-        for reference in find_references(root, tree).map_err(ApiError::BadRequest)? {
+        for reference in find_references(root, tree).map_err(BlobError::BadRequest)? {
             let Some(blob) = repo.blob(tenant, reference.blob).await? else {
-                return Err(ApiError::bad_request(format!(
+                return Err(BlobError::bad_request(format!(
                     "attachment attribute {}: {} does not exist",
                     reference.attribute, reference.blob
                 )));
             };
             if !blob.hash_sha256.eq_ignore_ascii_case(&reference.hash) {
-                return Err(ApiError::bad_request(format!(
+                return Err(BlobError::bad_request(format!(
                     "attachment attribute {}: arc_blob_hash_value does not match the SHA-256 of {}",
                     reference.attribute, reference.blob
                 )));
@@ -92,16 +91,16 @@ impl Referrer {
     }
 
     /// The referenced blob and the references naming it, or 404.
-    pub async fn blob(&self, repo: &dyn Repo, uuid: &str) -> ApiResult<(Blob, Vec<&BlobReference>)> {
+    pub async fn blob(&self, repo: &dyn Repo, uuid: &str) -> BlobResult<(Blob, Vec<&BlobReference>)> {
         let id = BlobId::parse_bare(uuid)?;
         let naming: Vec<&BlobReference> = self.references.iter().filter(|r| r.blob == id).collect();
         if naming.is_empty() {
-            return Err(ApiError::not_found("attachment"));
+            return Err(BlobError::not_found("attachment"));
         }
         let blob = repo
             .blob(self.tenant, id)
             .await?
-            .ok_or_else(|| ApiError::not_found("attachment"))?;
+            .ok_or_else(|| BlobError::not_found("attachment"))?;
         Ok((blob, naming))
     }
 
@@ -114,7 +113,7 @@ impl Referrer {
         uuid: &str,
         gate: ScanGate,
         range: Option<&str>,
-    ) -> ApiResult<Response> {
+    ) -> BlobResult<super::Download> {
         let (blob, naming) = self.blob(repo.as_ref(), uuid).await?;
         gate.check(&blob)?;
         let file_name = naming.iter().find_map(|r| r.file_name.clone());
@@ -136,7 +135,7 @@ impl Referrer {
 
 impl Referrer {
     /// Proves the referencing events are in the signed log; a failure is a tamper.
-    async fn prove(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, naming: &[&BlobReference]) -> ApiResult<()> {
+    async fn prove(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, naming: &[&BlobReference]) -> BlobResult<()> {
         let events = match &self.source {
             Source::Event(event) => vec![(**event).clone()],
             Source::Asset(asset) => {
@@ -154,16 +153,16 @@ impl Referrer {
             match check_event(repo, log, event).await {
                 Ok(_) => {}
                 Err(ProofError::Failed(why)) => return Err(self.tampered(repo, log, blob, why).await),
-                Err(ProofError::Unavailable(why)) => return Err(ApiError::Unavailable(why)),
+                Err(ProofError::Unavailable(why)) => return Err(BlobError::Unavailable(why)),
                 Err(ProofError::Repo(err)) => return Err(err.into()),
-                Err(ProofError::Other(err)) => return Err(ApiError::internal(err)),
+                Err(ProofError::Other(err)) => return Err(BlobError::internal(err)),
             }
         }
         Ok(())
     }
 
     /// Reports a log that fails its checks as content tampering is reported.
-    async fn tampered(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, why: String) -> ApiError {
+    async fn tampered(&self, repo: &dyn Repo, log: &LogState, blob: &Blob, why: String) -> BlobError {
         tracing::error!(tenant = %self.tenant, blob = %blob.id, route = self.route, why = %why,
             "integrity failure: the referencing event is not in the signed log");
         metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => self.route).increment(1);
@@ -171,7 +170,7 @@ impl Referrer {
         if let Err(err) = repo.mark_tampered(self.tenant, BlobId(blob.id)).await {
             tracing::error!(error = %err, blob = %blob.id, "could not mark blob as tampered");
         }
-        ApiError::DataLoss(format!(
+        BlobError::DataLoss(format!(
             "{} cannot be proven to be what its event recorded ({why}); it will not be delivered",
             blob.id
         ))
@@ -181,8 +180,8 @@ impl Referrer {
 /// The newest event of `asset` that set the top-level attribute holding `path` (e.g.
 /// `attributes.doc` or `attributes.docs[1]`), which must have set it to the value the
 /// asset has; `Err` says why not.
-async fn setting_event(repo: &dyn Repo, asset: &Asset, path: &str) -> ApiResult<Result<Event, String>> {
-    let current = crate::log::entry::json_text(&asset.attributes);
+async fn setting_event(repo: &dyn Repo, asset: &Asset, path: &str) -> BlobResult<Result<Event, String>> {
+    let current = crate::repo::leaves::json_text(&asset.attributes);
     let rest = path.strip_prefix("attributes.").unwrap_or(path);
     let mut query = ListQuery {
         limit: 100,
@@ -192,7 +191,7 @@ async fn setting_event(repo: &dyn Repo, asset: &Asset, path: &str) -> ApiResult<
     loop {
         let events = repo.list_events(TenantId(asset.tenant_id), scope, &query).await?;
         for event in &events {
-            let set = crate::log::entry::json_text(&event.asset_attributes);
+            let set = crate::repo::leaves::json_text(&event.asset_attributes);
             let Some(object) = set.as_object() else { continue };
             let key = object.keys().find(|key| {
                 rest.strip_prefix(key.as_str())

@@ -11,10 +11,9 @@ use tokio::sync::mpsc;
 
 use super::chunk_mac::{chunk_digest, ChunkContext};
 use super::mime::{choose_mime, SNIFF_BYTES};
+use super::BlobError;
 use super::Content;
-use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::ids::BlobId;
+use crate::ids::{BlobId, TenantId};
 use crate::repo::{Blob, BlobWriter, CommitLimits, DynRepo, NewBlob, NewRecord, RepoError, TenantUsage};
 use crate::store::{ContentId, DynStore, StagedContent};
 
@@ -60,17 +59,17 @@ impl PendingBlob {
     }
 
     /// Makes the blob durable and visible, within the tenant's quota.
-    pub async fn commit(self) -> Result<Blob, ApiError> {
+    pub async fn commit(self) -> Result<Blob, BlobError> {
         self.commit_with(None).await
     }
 
     /// Commits the blob together with a record naming it: both or neither.
-    pub async fn commit_with(mut self, record: Option<&NewRecord>) -> Result<Blob, ApiError> {
+    pub async fn commit_with(mut self, record: Option<&NewRecord>) -> Result<Blob, BlobError> {
         let writer = self
             .staging
             .writer
             .take()
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("committed twice")))?;
+            .ok_or_else(|| BlobError::internal(anyhow::anyhow!("committed twice")))?;
         match writer.commit(self.blob, self.quota, record).await {
             Ok(stored) => {
                 self.staging.content = None;
@@ -116,7 +115,7 @@ impl Staging {
     }
 
     /// Records a cleanup id the store has made since the last call.
-    async fn record_cleanup(&mut self) -> Result<(), ApiError> {
+    async fn record_cleanup(&mut self) -> Result<(), BlobError> {
         let made = self.content.as_ref().and_then(|content| content.cleanup_id());
         if made.is_some() && made != self.cleanup_id {
             if let (Some(writer), Some(id)) = (self.writer.as_mut(), made.as_deref()) {
@@ -157,17 +156,27 @@ impl Drop for Staging {
     }
 }
 
-/// Writes `body` as a new blob of the principal's tenant, to be committed by the caller.
-pub async fn store_upload<S>(
+/// Who uploads: the blob's tenant, and the issuer and subject recorded with it.
+#[derive(Clone, Copy, Debug)]
+pub struct Uploader<'a> {
+    pub tenant: TenantId,
+    pub issuer: &'a str,
+    pub subject: &'a str,
+}
+
+/// Writes `body` as a new blob of the uploader's tenant, to be committed by the caller. An
+/// error of the body itself comes back as `BlobError::Body`.
+pub async fn store_upload<S, E>(
     repo: &DynRepo,
     content: &Content,
-    principal: &Principal,
+    principal: Uploader<'_>,
     source: UploadSource,
     body: S,
     limits: UploadLimits,
-) -> Result<PendingBlob, ApiError>
+) -> Result<PendingBlob, BlobError>
 where
-    S: Stream<Item = Result<Bytes, ApiError>> + Unpin,
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
 {
     let usage = repo.tenant_usage(principal.tenant).await?.unwrap_or_default();
     let quota = CommitLimits {
@@ -175,7 +184,7 @@ where
         max_bytes: usage.max_bytes.unwrap_or(limits.default_max_bytes),
     };
     if usage.blob_count >= quota.max_blobs {
-        return Err(ApiError::PaymentRequired(format!(
+        return Err(BlobError::PaymentRequired(format!(
             "blob count quota exceeded: the tenant may store {} blobs",
             quota.max_blobs
         )));
@@ -206,13 +215,13 @@ where
     // Storage runs as its own task so the store writes while this one hashes.
     let storing = tokio::spawn(store_chunks(staging, to_store, claim));
     let read = read_body(body, limits, cap, chunks).await;
-    let (mut staging, stored) = storing.await.map_err(ApiError::internal)?;
+    let (mut staging, stored) = storing.await.map_err(BlobError::internal)?;
     // A storage error explains why reading stopped, so it comes first.
     let (written, digests) = match stored.and_then(|digests| read.map(|written| (written, digests))) {
         Ok(done) => done,
         Err(err) => {
             staging.discard().await;
-            if matches!(err, ApiError::InsufficientStorage(_)) {
+            if matches!(err, BlobError::InsufficientStorage(_)) {
                 reclaim_space(repo);
             }
             return Err(err);
@@ -229,7 +238,7 @@ where
         source.file_name.as_deref(),
         &written.head,
     );
-    let size = u64::try_from(written.size).map_err(ApiError::internal)?;
+    let size = u64::try_from(written.size).map_err(BlobError::internal)?;
     let context = ChunkContext {
         blob: id.blob.0,
         hash: &written.hash,
@@ -241,18 +250,18 @@ where
         chunk_mac_key: content.macs.id().to_string(),
         hash_sha256: written.hash,
         size: written.size,
-        chunk_bytes: i64::try_from(limits.chunk_bytes).map_err(ApiError::internal)?,
+        chunk_bytes: i64::try_from(limits.chunk_bytes).map_err(BlobError::internal)?,
         mime_type,
-        issuer: principal.issuer.clone(),
-        subject: principal.subject.clone(),
+        issuer: principal.issuer.to_string(),
+        subject: principal.subject.to_string(),
         timestamp_accepted: chrono::Utc::now(),
     };
     Ok(PendingBlob { staging, blob, quota })
 }
 
 /// The answer to a blob over the server's size limit.
-pub fn too_large(max: u64) -> ApiError {
-    ApiError::PayloadTooLarge(format!("blob exceeds the maximum size of {max} bytes"))
+pub fn too_large(max: u64) -> BlobError {
+    BlobError::PayloadTooLarge(format!("blob exceeds the maximum size of {max} bytes"))
 }
 
 /// The most an upload may hold, and which limit that is.
@@ -294,15 +303,15 @@ impl SizeCap {
         cap
     }
 
-    fn exceeded(&self) -> ApiError {
+    fn exceeded(&self) -> BlobError {
         match self.kind {
             CapKind::Server => too_large(self.bytes),
-            CapKind::TenantBlobSize => ApiError::PaymentRequired(format!(
+            CapKind::TenantBlobSize => BlobError::PaymentRequired(format!(
                 "blob size quota exceeded: the tenant's blobs may hold {} bytes",
                 self.bytes
             )),
             CapKind::TenantStorage { used, max } => {
-                ApiError::PaymentRequired(format!("storage quota exceeded: {used} of {max} bytes used"))
+                BlobError::PaymentRequired(format!("storage quota exceeded: {used} of {max} bytes used"))
             }
         }
     }
@@ -340,7 +349,7 @@ async fn store_chunks(
     mut staging: Staging,
     mut chunks: mpsc::Receiver<Staged>,
     mut claim: crate::store::reserve::Claim,
-) -> (Staging, Result<Vec<[u8; 32]>, ApiError>) {
+) -> (Staging, Result<Vec<[u8; 32]>, BlobError>) {
     let mut digests = Vec::new();
     let mut stored_bytes = 0u64;
     let mut batch = Vec::with_capacity(STORE_QUEUE);
@@ -372,7 +381,7 @@ async fn store_chunks(
         let written = store_batch(&mut staging, &chunks, keep_alive).await;
         match digesting.await {
             Ok(batch_digests) => digests.extend(batch_digests),
-            Err(err) => return (staging, Err(ApiError::internal(err))),
+            Err(err) => return (staging, Err(BlobError::internal(err))),
         }
         if let Err(err) = written {
             return (staging, Err(err));
@@ -381,7 +390,7 @@ async fn store_chunks(
     (staging, Ok(digests))
 }
 
-async fn store_batch(staging: &mut Staging, batch: &[Bytes], keep_alive: bool) -> Result<(), ApiError> {
+async fn store_batch(staging: &mut Staging, batch: &[Bytes], keep_alive: bool) -> Result<(), BlobError> {
     if !batch.is_empty() {
         if let Some(content) = staging.content.as_mut() {
             content.write(batch).await?;
@@ -403,16 +412,17 @@ struct Written {
 }
 
 /// Reads, counts and hashes the body, handing full chunks to storage.
-async fn read_body<S>(
+async fn read_body<S, E>(
     mut body: S,
     limits: UploadLimits,
     cap: SizeCap,
     chunks: mpsc::Sender<Staged>,
-) -> Result<Written, ApiError>
+) -> Result<Written, BlobError>
 where
-    S: Stream<Item = Result<Bytes, ApiError>> + Unpin,
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
 {
-    let storage_stopped = || ApiError::internal(anyhow::anyhow!("chunk storage stopped"));
+    let storage_stopped = || BlobError::internal(anyhow::anyhow!("chunk storage stopped"));
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let mut head = Vec::new();
@@ -420,7 +430,12 @@ where
     let mut last_touch = tokio::time::Instant::now();
     loop {
         // The body's reader answers 408 when the client goes idle.
-        let Some(piece) = body.next().await.transpose()? else {
+        let Some(piece) = body
+            .next()
+            .await
+            .transpose()
+            .map_err(|err| BlobError::Body(Box::new(err)))?
+        else {
             break;
         };
         size += piece.len() as u64;
@@ -450,7 +465,7 @@ where
     }
     Ok(Written {
         hash: hex::encode(hasher.finalize()),
-        size: i64::try_from(size).map_err(ApiError::internal)?,
+        size: i64::try_from(size).map_err(BlobError::internal)?,
         head,
     })
 }

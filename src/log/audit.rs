@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::anchor::AnchorRecord;
-use super::entry::{blob_leaf, event_leaf};
+use super::state::verify_record;
 use super::state::{massif_path, LogState, ISSUER};
-use super::trust::verify_record;
 use crate::ids::TenantId;
+use crate::repo::leaves::{blob_leaf, event_leaf};
 use crate::repo::log::LogHead;
 use crate::repo::Repo;
 use merklelog::massif;
@@ -260,11 +260,10 @@ pub async fn reanchor(repo: &dyn Repo, log: &LogState, tenant: TenantId, audit: 
 /// whether everything passed (after re-anchoring, when asked).
 pub async fn run(
     repo: crate::repo::DynRepo,
-    settings: &crate::config::ServeArgs,
+    log: LogState,
     tenant: Option<&str>,
     reanchor_it: bool,
 ) -> anyhow::Result<bool> {
-    let log = crate::log_state(repo.as_ref(), settings).await?;
     let tenants = match tenant {
         Some(named) => vec![TenantId::parse_identity(named)
             .or_else(|| TenantId::parse_bare(named).ok())

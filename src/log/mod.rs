@@ -4,8 +4,6 @@
 
 pub mod anchor;
 pub mod audit;
-pub mod confirm;
-pub mod entry;
 pub mod prove;
 pub mod sealer;
 pub mod signing;

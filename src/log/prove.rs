@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::anchor::AnchorRecord;
-use super::entry::{blob_leaf, event_leaf};
+use super::state::trusted_head;
 use super::state::LogState;
-use super::trust::{trusted_head, TrustError};
+use super::trust::TrustError;
 use crate::ids::TenantId;
+use crate::repo::leaves::{blob_leaf, event_leaf};
 use crate::repo::{Blob, Event, Repo, RepoError};
 use merklelog::mmr::{self, Hash};
 

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use super::anchor::AnchorRecord;
+use super::state::trusted_head;
 use super::state::{massif_path, LogState, ISSUER};
-use super::trust::{trusted_head, TrustError};
+use super::trust::TrustError;
 use crate::ids::TenantId;
 use crate::repo::{DynRepo, Repo, RepoError};
 use merklelog::massif;

@@ -1,16 +1,21 @@
 //! What the server holds for its log: the signing key (from a file, never the database),
-//! the public keys it trusts for seals, the massif height, and the seals it has verified.
+//! the public keys it trusts for seals, the massif height, and the seals it has verified;
+//! each tenant's trusted head, read from the anchor and checked with those keys; and what
+//! the latest seal confirms, as event responses show it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use base64::Engine;
+use merklelog::mmr::{self, Hash};
+use merklelog::seal::SealContents;
+use merklelog::signing::{key_id, public_from_pem, SealKey};
 use p384::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
-use super::confirm::SealedView;
+use super::anchor::AnchorRecord;
+use super::trust::TrustError;
 use crate::ids::TenantId;
-use merklelog::mmr::Hash;
-use merklelog::signing::{key_id, public_from_pem, SealKey};
 
 /// DataTrails' massif height.
 pub const DEFAULT_MASSIF_HEIGHT: u8 = 14;
@@ -142,4 +147,113 @@ fn seal_digest(seal: &[u8]) -> [u8; 32] {
 /// The path of massif `index` of `tenant`, as DataTrails names the blob.
 pub fn massif_path(tenant: uuid::Uuid, index: u64) -> String {
     format!("v1/mmrs/tenant/{tenant}/0/massifs/{index:016}.log")
+}
+
+/// The latest seal of a tenant's log, read (not verified) for display, its fields encoded
+/// once as the responses show them.
+pub struct SealedView {
+    pub size: u64,
+    /// `size` in decimal.
+    pub mmr_size: Arc<str>,
+    /// When sealed, in Unix milliseconds (decimal).
+    pub timestamp: Arc<str>,
+    /// The idtimestamp of the last leaf sealed, in hex.
+    pub idtimestamp: Arc<str>,
+    /// The seal as published (COSE Sign1), in base64.
+    pub signed_tree_head: Arc<str>,
+    /// The log's peaks at `size`, highest first, in base64.
+    peaks: Vec<Arc<str>>,
+}
+
+impl SealedView {
+    /// The tenant's latest seal: remembered briefly, and replaced when this process seals.
+    /// None for a tenant whose log the sealer refused: its events confirm nothing.
+    pub async fn latest(log: &LogState, tenant: TenantId) -> Option<Arc<Self>> {
+        if log.trust.refusal(tenant).is_some() {
+            return None;
+        }
+        if let Some(view) = log.sealed_view(tenant) {
+            return view;
+        }
+        let view = Self::read(log, tenant).await.map(Arc::new);
+        log.remember_sealed_view(tenant, view.clone());
+        view
+    }
+
+    /// Read from the anchored state, not the database's seals: a response never shows a
+    /// confirmation the anchor does not hold. An anchor that cannot be read shows none.
+    async fn read(log: &LogState, tenant: TenantId) -> Option<Self> {
+        let record = match trusted_head(log, tenant, std::time::Duration::from_millis(250)).await {
+            Ok(record) => record?,
+            Err(err) => {
+                tracing::warn!(%tenant, error = %err, "no seal shown: the log anchor cannot be used");
+                return None;
+            }
+        };
+        let contents = SealContents::parse(&record.seal).ok()?;
+        let size = record.size;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Some(Self {
+            size,
+            mmr_size: size.to_string().into(),
+            timestamp: contents.state.timestamp.to_string().into(),
+            idtimestamp: merklelog::idtimestamp::to_hex(contents.state.idtimestamp).into(),
+            signed_tree_head: b64.encode(&record.seal).into(),
+            peaks: record.peaks.iter().map(|p| b64.encode(p).into()).collect(),
+        })
+    }
+
+    /// The peak that commits leaf `index` (base64), when this seal covers it.
+    pub fn root_of(&self, index: u64) -> Option<Arc<str>> {
+        if index >= self.size {
+            return None;
+        }
+        let path = mmr::inclusion_path(self.size, index);
+        self.peaks
+            .get(mmr::peak_index(self.size, mmr::index_height(index), path.len()))
+            .cloned()
+    }
+}
+
+/// The tenant's trusted state (see `trust::trusted_head`), its records checked against
+/// this process's trusted keys.
+pub async fn trusted_head(
+    log: &LogState,
+    tenant: TenantId,
+    max_age: std::time::Duration,
+) -> Result<Option<Arc<AnchorRecord>>, TrustError> {
+    super::trust::trusted_head(&log.trust, tenant, max_age, |record| verify_record(log, record)).await
+}
+
+/// Checks a record's seal signs its size and peaks with a trusted key.
+pub fn verify_record(log: &LogState, record: AnchorRecord) -> Result<AnchorRecord, TrustError> {
+    let tenant = record.tenant;
+    let untrusted = |why: String| TrustError::Untrusted(format!("the anchored seal of {tenant}: {why}"));
+    if let Some(state) = log.verified_state(&record.seal) {
+        return match state.size == record.size && state.peaks == record.peaks {
+            true => Ok(record),
+            false => Err(untrusted("its size or peaks are not what the seal signs".into())),
+        };
+    }
+    let contents = SealContents::parse(&record.seal).map_err(|e| untrusted(e.to_string()))?;
+    if contents.state.size != record.size {
+        return Err(untrusted("its size is not what the seal signs".into()));
+    }
+    let key = log.trusted(&contents.key).ok_or_else(|| {
+        untrusted(format!(
+            "signed by an untrusted key ({})",
+            merklelog::signing::key_id(&contents.key)
+        ))
+    })?;
+    contents
+        .verify(&record.peaks, key)
+        .map_err(|e| untrusted(e.to_string()))?;
+    log.remember_verified(
+        &record.seal,
+        merklelog::seal::MmrState {
+            peaks: record.peaks.clone(),
+            ..contents.state
+        },
+    );
+    Ok(record)
 }

@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::anchor::{Anchor, AnchorRecord};
-use super::state::LogState;
 use crate::ids::TenantId;
-use merklelog::seal::SealContents;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
@@ -142,22 +140,24 @@ impl Trust {
 
 /// The tenant's trusted state: its anchor record, read again when the one this process
 /// holds is older than `max_age`, and never older than what this process anchored.
+/// `verify` checks a record read from the anchor.
 pub async fn trusted_head(
-    log: &LogState,
+    trust: &Trust,
     tenant: TenantId,
     max_age: Duration,
+    verify: impl FnOnce(AnchorRecord) -> Result<AnchorRecord, TrustError>,
 ) -> Result<Option<Arc<AnchorRecord>>, TrustError> {
     let held = {
-        let known = lock(&log.trust.known);
+        let known = lock(&trust.known);
         match known.get(&tenant) {
             Some(k) if k.read_at.elapsed() <= max_age => return Ok(k.record.clone()),
             Some(k) => k.record.clone(),
             None => None,
         }
     };
-    let read = log.trust.anchor.read(tenant).await.map_err(TrustError::Unavailable)?;
+    let read = trust.anchor.read(tenant).await.map_err(TrustError::Unavailable)?;
     let read = match read {
-        Some(record) => Some(verify_record(log, record)?),
+        Some(record) => Some(verify(record)?),
         None => None,
     };
     let record = match (held, read) {
@@ -172,44 +172,11 @@ pub async fn trusted_head(
         }
         (_, read) => read.map(Arc::new),
     };
-    lock(&log.trust.known).insert(
+    lock(&trust.known).insert(
         tenant,
         Known {
             record: record.clone(),
             read_at: Instant::now(),
-        },
-    );
-    Ok(record)
-}
-
-/// Checks a record's seal signs its size and peaks with a trusted key.
-pub fn verify_record(log: &LogState, record: AnchorRecord) -> Result<AnchorRecord, TrustError> {
-    let tenant = record.tenant;
-    let untrusted = |why: String| TrustError::Untrusted(format!("the anchored seal of {tenant}: {why}"));
-    if let Some(state) = log.verified_state(&record.seal) {
-        return match state.size == record.size && state.peaks == record.peaks {
-            true => Ok(record),
-            false => Err(untrusted("its size or peaks are not what the seal signs".into())),
-        };
-    }
-    let contents = SealContents::parse(&record.seal).map_err(|e| untrusted(e.to_string()))?;
-    if contents.state.size != record.size {
-        return Err(untrusted("its size is not what the seal signs".into()));
-    }
-    let key = log.trusted(&contents.key).ok_or_else(|| {
-        untrusted(format!(
-            "signed by an untrusted key ({})",
-            merklelog::signing::key_id(&contents.key)
-        ))
-    })?;
-    contents
-        .verify(&record.peaks, key)
-        .map_err(|e| untrusted(e.to_string()))?;
-    log.remember_verified(
-        &record.seal,
-        merklelog::seal::MmrState {
-            peaks: record.peaks.clone(),
-            ..contents.state
         },
     );
     Ok(record)

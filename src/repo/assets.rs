@@ -64,7 +64,7 @@ macro_rules! impl_assets {
                     event_attributes: "{}".into(),
                     asset_attributes: attributes,
                     trails: "[]".into(),
-                    timestamp_declared: $crate::log::entry::timestamp(stored.created_at),
+                    timestamp_declared: $crate::repo::leaves::timestamp(stored.created_at),
                     principal_declared: serde_json::json!({
                         "issuer": asset.issuer, "subject": asset.subject, "display_name": "", "email": ""
                     })
@@ -122,7 +122,7 @@ macro_rules! impl_assets {
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<Vec<$crate::repo::Asset>> {
                 use $crate::repo::sql::*;
-                let rows = RowsSql::new("assets", &query.filters, 4, &Self::FILTERS, true);
+                let rows = $crate::repo::filters::RowsSql::new("assets", &query.filters, 4, &Self::FILTERS, true);
                 let sql = rows.list(ASSET_FIELDS, "");
                 let binds = rows.binds;
                 let select = sqlx::query_as(&sql)
@@ -130,7 +130,7 @@ macro_rules! impl_assets {
                     .bind(tenant.0)
                     .bind(query.before.unwrap_or(i64::MAX))
                     .bind(query.limit);
-                let select = $crate::repo::sql::bind_filters!(select, binds);
+                let select = $crate::repo::filters::bind_filters!(select, binds);
                 Ok(select.fetch_all(&self.pool).await?)
             }
 
@@ -139,14 +139,13 @@ macro_rules! impl_assets {
                 tenant: $crate::ids::TenantId,
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
-                use $crate::repo::sql::*;
-                let rows = RowsSql::new("assets", &query.filters, 2, &Self::FILTERS, true);
+                let rows = $crate::repo::filters::RowsSql::new("assets", &query.filters, 2, &Self::FILTERS, true);
                 let sql = rows.count("");
                 let binds = rows.binds;
                 let select = sqlx::query_scalar(&sql)
                     .persistent(Self::LIST_STATEMENTS_CACHED || query.filters.is_empty())
                     .bind(tenant.0);
-                let select = $crate::repo::sql::bind_filters!(select, binds);
+                let select = $crate::repo::filters::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)
             }
         }

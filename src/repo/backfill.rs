@@ -30,7 +30,7 @@ macro_rules! impl_backfill {
                             .execute(&mut *write.tx)
                             .await?;
                         if updated.rows_affected() == 1 {
-                            let leaf = $crate::log::entry::blob_leaf(&blob, id);
+                            let leaf = $crate::repo::leaves::blob_leaf(&blob, id);
                             $crate::repo::log::append_leaf!($repo, write.tx, tenant, &mut head, leaf, id);
                         }
                         self.heads
@@ -76,7 +76,7 @@ macro_rules! impl_backfill {
                                 idtimestamp: Some($crate::repo::log::signed(id)),
                                 ..event
                             };
-                            let leaf = $crate::log::entry::event_leaf(&logged, id)
+                            let leaf = $crate::repo::leaves::event_leaf(&logged, id)
                                 .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
                             $crate::repo::log::append_leaf!($repo, write.tx, logged.tenant_id, &mut head, leaf, id);
                         }

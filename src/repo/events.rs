@@ -59,7 +59,8 @@ macro_rules! store_event {
         let id = ::merklelog::idtimestamp::next(chrono::Utc::now(), head.last_id);
         let mut stored = $crate::repo::Event::logged(tenant, event, asset_attributes, head.size, id);
         // The leaf of the event exactly as it is stored: what a download recomputes and checks.
-        let leaf = $crate::log::entry::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
+        let leaf =
+            $crate::repo::leaves::event_leaf(&stored, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
         let from = head.size;
         let added = head
             .append(leaf, id)
@@ -299,7 +300,7 @@ macro_rules! impl_events {
                 // Terms drive over all assets (event terms are those of asset events); one
                 // asset's events are fewer than any term's entries.
                 let drive = asset.is_none();
-                let rows = RowsSql::new("events", &query.filters, first, &Self::FILTERS, drive);
+                let rows = $crate::repo::filters::RowsSql::new("events", &query.filters, first, &Self::FILTERS, drive);
                 // The page's keys only; events never change, so those read before come from
                 // the cache and the rest in one more query (decoding every column of 50
                 // rows was most of a first page's time).
@@ -313,7 +314,7 @@ macro_rules! impl_events {
                 if let Some(asset) = asset {
                     select = select.bind(asset);
                 }
-                let select = $crate::repo::sql::bind_filters!(select, binds);
+                let select = $crate::repo::filters::bind_filters!(select, binds);
                 let keys: Vec<(i64, uuid::Uuid)> = select.fetch_all(&self.pool).await?;
                 let mut page = Vec::with_capacity(keys.len());
                 let mut missing = Vec::new();
@@ -354,12 +355,17 @@ macro_rules! impl_events {
                 scope: $crate::repo::EventScope,
                 query: &$crate::repo::ListQuery,
             ) -> $crate::repo::RepoResult<i64> {
-                use $crate::repo::sql::*;
                 let (scope_sql, asset, first) = match scope {
                     $crate::repo::EventScope::Asset(asset) => (" AND asset_id = $2", Some(asset.0), 3),
                     $crate::repo::EventScope::AllAssets => (" AND asset_id IS NOT NULL", None, 2),
                 };
-                let rows = RowsSql::new("events", &query.filters, first, &Self::FILTERS, asset.is_none());
+                let rows = $crate::repo::filters::RowsSql::new(
+                    "events",
+                    &query.filters,
+                    first,
+                    &Self::FILTERS,
+                    asset.is_none(),
+                );
                 let sql = rows.count(scope_sql);
                 let binds = rows.binds;
                 let mut select = sqlx::query_scalar(&sql)
@@ -368,7 +374,7 @@ macro_rules! impl_events {
                 if let Some(asset) = asset {
                     select = select.bind(asset);
                 }
-                let select = $crate::repo::sql::bind_filters!(select, binds);
+                let select = $crate::repo::filters::bind_filters!(select, binds);
                 Ok(select.fetch_one(&self.pool).await?)
             }
         }

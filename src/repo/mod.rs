@@ -9,6 +9,7 @@ mod blobs;
 mod cache;
 mod events;
 mod filters;
+pub mod leaves;
 pub mod log;
 mod models;
 mod postgres;
@@ -297,8 +298,22 @@ pub async fn connect_with(url: &str, acquire_timeout: std::time::Duration) -> an
     } else {
         anyhow::bail!(
             "unsupported database URL {:?}: use sqlite://PATH or postgres://…",
-            crate::config::redact_url(url)
+            redact_url(url)
         )
+    }
+}
+
+/// Hides the password of a database URL for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
     }
 }
 
@@ -313,5 +328,14 @@ impl RepoError {
         } else {
             Self::Database(err)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(super::redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
     }
 }

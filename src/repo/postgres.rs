@@ -78,7 +78,7 @@ impl PgRepo {
     /// head only from its append to its commit. (Batching them serialised their other work.)
     const GROUP_COMMIT: bool = false;
 
-    const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
+    const FILTERS: super::filters::FilterDialect = super::filters::FilterDialect {
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
     };
 

@@ -122,9 +122,6 @@ pub(crate) use bind_event_row;
 /// Attempts at an asset update that lost a race with another one.
 pub const UPDATE_ATTEMPTS: usize = 8;
 
-pub(crate) use super::filters::bind_filters;
-pub use super::filters::{FilterDialect, RowsSql};
-
 /// Replaces the asset's attributes named in `update`, keeping the others.
 pub fn merge_attributes(
     current: &str,

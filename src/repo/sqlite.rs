@@ -126,7 +126,7 @@ impl SqliteRepo {
     /// for all that queued while the last was written (`appender`).
     const GROUP_COMMIT: bool = true;
 
-    const FILTERS: super::sql::FilterDialect = super::sql::FilterDialect {
+    const FILTERS: super::filters::FilterDialect = super::filters::FilterDialect {
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
     };
 

@@ -369,7 +369,7 @@ macro_rules! impl_uploads {
                     log_index: Some(head.size as i64),
                     idtimestamp: Some($crate::repo::log::signed(id)),
                 };
-                let leaf = $crate::log::entry::blob_leaf(&stored, id);
+                let leaf = $crate::repo::leaves::blob_leaf(&stored, id);
                 let from = head.size;
                 let added = head.append(leaf, id).map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
                 let appended = $crate::repo::log::Appended {

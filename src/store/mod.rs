@@ -109,24 +109,6 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
-impl From<StoreError> for crate::error::ApiError {
-    fn from(err: StoreError) -> Self {
-        use crate::error::ApiError;
-        match err {
-            StoreError::NotFound => ApiError::internal(anyhow::anyhow!("stored content is missing")),
-            StoreError::Full(why) => {
-                tracing::error!(why, "content store is full");
-                ApiError::InsufficientStorage("storage is full: nothing was stored".into())
-            }
-            StoreError::Unavailable(why) => {
-                tracing::warn!(why, "content store unavailable");
-                ApiError::Unavailable("the content store cannot be reached: try again shortly".into())
-            }
-            StoreError::Repo(err) => err.into(),
-        }
-    }
-}
-
 /// Where blob content is kept.
 #[async_trait]
 pub trait ContentStore: Send + Sync {

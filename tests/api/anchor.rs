@@ -135,14 +135,17 @@ async fn rebuild_log(db: &TestDb, tenant: &str) -> anyhow::Result<u64> {
         };
         leaves.insert(
             i as u64,
-            (attachd::log::entry::event_leaf(&event, id as u64)?, id as u64),
+            (attachd::repo::leaves::event_leaf(&event, id as u64)?, id as u64),
         );
     }
     for blob in repo.log_blobs(tenant, 0..size).await? {
         let (Some(i), Some(id)) = (blob.log_index, blob.idtimestamp) else {
             continue;
         };
-        leaves.insert(i as u64, (attachd::log::entry::blob_leaf(&blob, id as u64), id as u64));
+        leaves.insert(
+            i as u64,
+            (attachd::repo::leaves::blob_leaf(&blob, id as u64), id as u64),
+        );
     }
     let stored = repo.log_node_range(tenant, 0..size).await?;
     let mut head = LogHead {

@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod identity;
 mod isolation;
+mod layers;
 mod limits;
 mod lists;
 mod log_tampering;

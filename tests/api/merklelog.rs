@@ -16,7 +16,8 @@ both!(
     every_event_verifies_offline,
     a_crash_before_sealing_loses_nothing,
     two_servers_append_in_one_order,
-    concurrent_uploads_each_prove_their_place
+    concurrent_uploads_each_prove_their_place,
+    a_download_right_after_its_event_is_proven_at_the_next_seal
 );
 
 /// Massifs of 4 leaves, so a few events span several.
@@ -386,5 +387,40 @@ async fn concurrent_uploads_each_prove_their_place(backend: Backend) -> anyhow::
     app.stop().await?;
     let (passed, summary) = crate::anchor::audit(&db, &[])?;
     assert!(passed, "the audit fails: {summary}");
+    Ok(())
+}
+
+/// A download of an attachment the moment its event is stored: no seal covers the event
+/// yet, and a request never seals, so it waits for the sealer's next round (which it asks
+/// for at once) and is answered well within a seal interval plus a second.
+async fn a_download_right_after_its_event_is_proven_at_the_next_seal(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let token = tenant.token.clone();
+    let content = random_bytes(5000, 11);
+    let blob = app.upload(&token, "scan.pdf", content.clone()).await?;
+    let asset = app.create_asset(&token, json!({}), false).await?;
+    let asset_id = bare_id(&asset["identity"]);
+    for round in 0..3 {
+        let body = json!({"operation": "Record", "behaviour": "RecordEvidence",
+            "event_attributes": {"scan": attachment(&blob, "scan.pdf"), "round": round.to_string()}});
+        let (status, event) = app
+            .post_json(&token, &format!("/archivist/v2/assets/{asset_id}/events"), &body)
+            .await?;
+        anyhow::ensure!(status == 200, "{event}");
+        let event_id = bare_id(&event["identity"]);
+        let download = format!(
+            "/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{}",
+            bare_id(&blob["identity"])
+        );
+        let started = std::time::Instant::now();
+        let (status, bytes) = app.get_bytes(Some(&token), &download).await?;
+        let waited = started.elapsed();
+        assert_eq!(status, 200, "round {round}");
+        assert_eq!(bytes.as_deref(), Some(content.as_slice()), "round {round}");
+        // The default seal interval is 1 s.
+        assert!(waited < Duration::from_secs(2), "round {round} waited {waited:?}");
+    }
     Ok(())
 }

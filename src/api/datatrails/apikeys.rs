@@ -14,7 +14,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::ApiKeyId;
 use crate::repo::ApiKey;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

@@ -17,7 +17,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{AppId, TenantId};
 use crate::repo::{App, NewApp};
-use crate::AppState;
+use crate::state::AppState;
 
 /// The role that makes a registration a tenant administrator.
 pub const ADMIN_ROLE: &str = "archivist_administrator";

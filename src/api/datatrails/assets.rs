@@ -20,7 +20,7 @@ use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
 use crate::repo::{Asset, FilterField, FilterValue, NewAsset, TermField};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

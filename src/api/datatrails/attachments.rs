@@ -18,7 +18,7 @@ use crate::blob::{Referrer, ScanGate};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
 use crate::repo::Asset;
-use crate::AppState;
+use crate::state::AppState;
 
 const BASE: &str = "/archivist/v2/attachments";
 
@@ -81,9 +81,10 @@ async fn download(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    referrer
+    let download = referrer
         .download(state.repo.clone(), &state.content, &state.log, uuid, gate, range)
-        .await
+        .await?;
+    crate::api::content::response(download)
 }
 
 async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {

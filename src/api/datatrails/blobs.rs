@@ -11,6 +11,7 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::{OpenApi, ToSchema};
 
+use crate::api::content::verified_download;
 use crate::api::docs::HashValue;
 use crate::api::docs::{Binary, Downloaded, Errors};
 use crate::api::routes::Routes;
@@ -18,12 +19,12 @@ use crate::api::scan_gate::ScanGateQuery;
 use crate::api::upload_form::read_upload;
 use crate::api::PathParams;
 use crate::auth::Principal;
+use crate::blob::DownloadCheck;
 use crate::blob::ScanGate;
-use crate::blob::{verified_download, DownloadCheck};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{BlobId, TenantId};
 use crate::repo::Blob;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

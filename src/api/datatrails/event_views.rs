@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use crate::api::{json_text, timestamp};
 use crate::ids::{EventId, TenantId};
-use crate::log::confirm::SealedView;
-use crate::log::entry::EventFields;
+use crate::log::state::SealedView;
+use crate::repo::leaves::EventFields;
 use crate::repo::Event;
 use merklelog::idtimestamp;
 

@@ -22,9 +22,9 @@ use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::log::confirm::SealedView;
+use crate::log::state::SealedView;
 use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent, TermField};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

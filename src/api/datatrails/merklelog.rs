@@ -16,10 +16,10 @@ use crate::api::routes::Routes;
 use crate::api::PathParams;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;
-use crate::log::entry;
 use crate::log::prove::{Inclusion, ProofError};
+use crate::repo::leaves as entry;
 use crate::repo::Event;
-use crate::AppState;
+use crate::state::AppState;
 use ::merklelog::massif::{self, Massif};
 use ::merklelog::signing::{key_id, public_jwk, public_pem};
 use ::merklelog::{idtimestamp, mmr};
@@ -173,7 +173,7 @@ async fn seal_blob(
     // The anchored seal is written before the database's copy, and is what proofs trust:
     // it is served unless the database already holds a later one.
     let fresh = std::time::Duration::from_millis(250);
-    let anchored = crate::log::trust::trusted_head(&state.log, tenant, fresh)
+    let anchored = crate::log::state::trusted_head(&state.log, tenant, fresh)
         .await
         .ok()
         .flatten()

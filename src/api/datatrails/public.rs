@@ -15,9 +15,9 @@ use crate::api::routes::Routes;
 use crate::api::{PathParams, SizedJson};
 use crate::error::ApiResult;
 use crate::ids::{AssetId, TenantId};
-use crate::log::confirm::SealedView;
+use crate::log::state::SealedView;
 use crate::repo::EventScope;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

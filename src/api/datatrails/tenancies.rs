@@ -11,7 +11,7 @@ use crate::api::PathParams;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::TenantId;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new()

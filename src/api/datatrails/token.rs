@@ -11,7 +11,7 @@ use crate::api::routes::Routes;
 use crate::auth::secrets::verify_secret;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::ids::{AppId, TenantId};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Routes {
     Routes::new().post("/archivist/iam/v1/appidp/token", issue_token)

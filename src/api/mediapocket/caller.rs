@@ -8,7 +8,8 @@ use axum::http::request::Parts;
 use super::errors::Failure;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
+use axum::extract::FromRef;
 
 /// The caller, from `X-API-KEY` (an API key, or an access token) or `Authorization: Bearer`.
 pub(super) struct ApiKeyCaller(pub(super) Principal);
@@ -39,10 +40,10 @@ impl FromRequestParts<AppState> for ApiKeyCaller {
                 .extensions
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|info| info.0.ip());
-            crate::auth::apikeys::principal(state, key, peer).await?
+            crate::auth::apikeys::principal(&crate::auth::AuthState::from_ref(state), key, peer).await?
         } else {
             // An access token works here too.
-            Principal::from_token(state, key).await?
+            Principal::from_token(&crate::auth::AuthState::from_ref(state), key).await?
         };
         // Every credential sent must hold, and name the same caller.
         if bearer.is_some_and(|b| (b.tenant, &b.subject) != (keyed.tenant, &keyed.subject)) {

@@ -34,6 +34,18 @@ impl From<crate::repo::RepoError> for Failure {
     }
 }
 
+impl From<crate::blob::BlobError> for Failure {
+    fn from(err: crate::blob::BlobError) -> Self {
+        Self(err.into())
+    }
+}
+
+impl From<crate::ids::IdError> for Failure {
+    fn from(err: crate::ids::IdError) -> Self {
+        Self(err.into())
+    }
+}
+
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
         let body = MediapocketError {

@@ -23,7 +23,7 @@ use crate::blob::find_references;
 use crate::error::ApiError;
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::repo::{NewRecord, Record, RecordField};
-use crate::AppState;
+use crate::state::AppState;
 use caller::ApiKeyCaller;
 use errors::{unprocessable, Failure, MediapocketError, MediapocketErrors, MissingTitle};
 

@@ -276,7 +276,7 @@ impl TestApp {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let (scanner_stop, stopped) = tokio::sync::watch::channel(false);
-        attachd::spawn_scanner(state.repo.clone(), state.content.store.clone(), &settings, stopped);
+        attachd::state::spawn_scanner(state.repo.clone(), state.content.store.clone(), &settings, stopped);
         let task = tokio::spawn(attachd::serve(
             state.clone(),
             listener,

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use sha2::{Digest, Sha256};
 
+use super::{Blob, Event};
 use crate::ids::{AssetId, EventId, TenantId};
-use crate::repo::{Blob, Event};
 use merklelog::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
 use merklelog::massif::{trie_key, TrieEntry};
 use merklelog::mmr::Hash;

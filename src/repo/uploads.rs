@@ -50,7 +50,7 @@ pub struct LedgerEntry<DB: sqlx::Database> {
     pub blob: BlobId,
     /// The repository's remembered log heads: publishing appends the blob's leaf.
     pub heads: std::sync::Arc<super::log::KnownHeads>,
-    /// Where the backend has one writer: the queues publishes share a transaction from.
+    /// The queues publishes share a transaction from (None: each publishes alone).
     pub group: Option<std::sync::Arc<Publishers>>,
 }
 
@@ -91,7 +91,10 @@ macro_rules! impl_uploads {
                     tenant,
                     blob,
                     heads: self.heads.clone(),
-                    group: Self::GROUP_COMMIT.then(|| self.publishers.clone()),
+                    // On PostgreSQL too: a tenant's publishes wait for each other on its quota
+                    // row anyway, so sharing a transaction costs them nothing and saves
+                    // each its own lock waits and commit.
+                    group: Some(self.publishers.clone()),
                 }))
             }
 
@@ -182,8 +185,8 @@ macro_rules! impl_uploads {
         }
 
         impl $crate::repo::uploads::LedgerEntry<$db> {
-            /// Publishes the upload: in a transaction of its own, or where the backend has
-            /// one writer, in one it shares with the publishes queued meanwhile.
+            /// Publishes the upload, in a transaction it shares with the publishes queued
+            /// meanwhile.
             async fn publish(
                 &self,
                 blob: $crate::repo::NewBlob,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::both;
+use crate::common::audit::{anchor_dir, audit};
 use crate::common::{attachment, bare_id, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 use crate::merklelog::{pinned_key, sealed, verify_event};
 
@@ -344,40 +345,6 @@ async fn edits_while_running_are_caught(backend: Backend) -> anyhow::Result<()> 
     assert!(!ok, "verify: {line}");
     app.stop().await?;
     Ok(())
-}
-
-/// The anchor's directory for this database.
-fn anchor_dir(db: &TestDb) -> PathBuf {
-    match db.backend {
-        Backend::Sqlite => PathBuf::from(db.url.trim_start_matches("sqlite://")).with_file_name("log-anchor"),
-        Backend::Postgres => db.anchor.path().to_path_buf(),
-    }
-}
-
-/// `attachd log audit` against this database with `args`: its exit status and summary.
-pub fn audit(db: &TestDb, args: &[&str]) -> anyhow::Result<(bool, Value)> {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"));
-    command.args(["log", "audit", "--database-url", &db.url]).args(args);
-    if db.backend == Backend::Postgres {
-        command
-            .arg("--log-signing-key")
-            .arg(crate::common::shared_log_key()?)
-            .arg("--log-anchor")
-            .arg(format!("file://{}", anchor_dir(db).display()));
-    }
-    let output = command.output()?;
-    // Not a summary: what it said instead, to show in a failure.
-    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-        let said = String::from_utf8_lossy(&output.stderr);
-        Value::String(
-            said.split("Stack backtrace")
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        )
-    });
-    Ok((output.status.success(), summary))
 }
 
 /// The anchor's record of a tenant with sealed events deleted: attachd refuses to seal

@@ -27,6 +27,7 @@ mod readme;
 mod scale_out;
 mod scanning;
 mod sdk;
+mod seed_lists;
 mod store_migration;
 mod store_outage;
 mod sweeping;

@@ -385,7 +385,7 @@ async fn concurrent_uploads_each_prove_their_place(backend: Backend) -> anyhow::
     assert_eq!(places, 12, "one place in the log per accepted blob");
     assert_eq!(db.scalar("SELECT COUNT(*) FROM blobs").await?, 12);
     app.stop().await?;
-    let (passed, summary) = crate::anchor::audit(&db, &[])?;
+    let (passed, summary) = crate::common::audit::audit(&db, &[])?;
     assert!(passed, "the audit fails: {summary}");
     Ok(())
 }

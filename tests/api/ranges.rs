@@ -9,6 +9,7 @@ use crate::all_stores;
 use crate::common::{bare_id, default_settings, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
 all_stores!(
+    ranges_are_served_and_verified,
     ranges_cost_only_their_chunks,
     ranges_check_only_their_chunks,
     blobs_without_usable_macs_are_verified_whole,
@@ -126,5 +127,49 @@ async fn blobs_without_usable_macs_are_verified_whole(backend: Backend) -> anyho
             "a range of an altered blob without usable MACs was delivered"
         );
     }
+    Ok(())
+}
+
+async fn ranges_are_served_and_verified(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    let tenant = app.tenant().await?;
+    let content = random_bytes((2 << 20) + 12345, 9);
+    let id = bare_id(&app.upload(&tenant.token, "r.bin", content.clone()).await?["identity"]);
+    let url = app.url(&format!("/archivist/v1/blobs/{id}"));
+    let len = content.len();
+    for (header, start, end) in [
+        ("bytes=0-99".to_string(), 0, 99),
+        (
+            format!("bytes={}-{}", (1 << 20) - 10, (1 << 20) + 10),
+            (1 << 20) - 10,
+            (1 << 20) + 10,
+        ),
+        ("bytes=-500".to_string(), len - 500, len - 1),
+        (format!("bytes={}-", len - 1), len - 1, len - 1),
+    ] {
+        let response = app
+            .http
+            .get(&url)
+            .bearer_auth(&tenant.token)
+            .header("range", &header)
+            .send()
+            .await?;
+        assert_eq!(response.status(), 206, "{header}");
+        assert_eq!(
+            response.headers()["content-range"],
+            format!("bytes {start}-{end}/{len}").as_str()
+        );
+        assert_eq!(response.bytes().await?.as_ref(), &content[start..=end], "{header}");
+    }
+    let response = app
+        .http
+        .get(&url)
+        .bearer_auth(&tenant.token)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await?;
+    assert_eq!(response.status(), 416);
+    assert_eq!(response.headers()["content-range"], format!("bytes */{len}").as_str());
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Test harness: the real server on 127.0.0.1:0 over a real database of either backend.
 
+pub mod audit;
 pub mod clamd;
 pub mod postgres;
 pub mod raw;

@@ -20,37 +20,16 @@ INFOS=${INFOS:-3000}
 ROUNDS=${ROUNDS:-9}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 
-cargo build --release --quiet
-cp target/release/attachd "$work/attachd-new"
-git worktree add --quiet --detach "$work/baseline" "$BASELINE"
-CARGO_TARGET_DIR=target/bench-baseline cargo build --release --quiet --manifest-path "$work/baseline/Cargo.toml"
-cp target/bench-baseline/release/attachd "$work/attachd-baseline"
-git worktree remove --force "$work/baseline"
+build_with_baseline new
 
-# prepare NAME BINARY URL PORT: that build on URL and PORT with a tenant, an asset, a 1 MiB
-# blob and an event attaching it; writes $work/NAME.{pid,token,asset,download,info}.
-prepare() {
-  local name=$1 url=$3 asset blob event_id hash
-  bin=$2 PORT=$4
-  start_server "$url"
-  cp "$work/token" "$work/$name.token"
-  echo "$server_pid" > "$work/$name.pid"
-  asset=$(api POST /archivist/v2/assets -H 'content-type: application/json' -d '{"attributes":{"kind":"bench"}}' |
-    sed -E 's/.*"identity":"assets\/([^"]+)".*/\1/')
-  blob=$(api POST /archivist/v1/blobs -F "file=@$work/evidence.bin")
-  hash=$(sed -E 's/.*"value":"([0-9a-f]+)".*/\1/' <<<"$blob")
-  blob=$(sed -E 's/.*"identity":"blobs\/([^"]+)".*/\1/' <<<"$blob")
-  event_id=$(api POST "/archivist/v2/assets/$asset/events" -H 'content-type: application/json' -d "{\"operation\":\"Record\",\"behaviour\":\"RecordEvidence\",\"event_attributes\":{\"doc\":{\"arc_attribute_type\":\"arc_attachment\",\"arc_blob_identity\":\"blobs/$blob\",\"arc_blob_hash_alg\":\"SHA256\",\"arc_blob_hash_value\":\"$hash\",\"arc_file_name\":\"evidence.bin\"}}}" |
-    sed -E 's/.*"identity":"assets\/[^"]+\/events\/([^"]+)".*/\1/')
-  echo "$asset" > "$work/$name.asset"
-  echo "/archivist/v2/attachments/assets/$asset/events/$event_id/$blob" > "$work/$name.download"
-  echo "/archivist/v1/blobs/$blob/info" > "$work/$name.info"
-  server_pid=""
+# ready NAME BINARY URL PORT: `prepare`, and the blob's /info path in $work/NAME.info.
+ready() {
+  prepare "$@"
+  echo "/archivist/v1/blobs/$(cat "$work/$1.blob")/info" > "$work/$1.info"
 }
 
 port_of() { if [ "$1" = new ]; then echo "$PORT_NEW"; else echo "$PORT_BASE"; fi; }
 load() { python3 bench/http_load.py "$1" "$(port_of "$2")" "$work/$2.token" "${@:3}"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 per_second() { awk -v m="$1" 'BEGIN { printf "%.1f", 1000 / m }'; }
 row() { printf '%-9s %-40s %10s %10s %7s\n' "$@"; }
 
@@ -67,8 +46,8 @@ for backend in $BACKENDS; do
       as_pg psql -q -h "$work/pg" -p "$PG_PORT" -U postgres -c "CREATE DATABASE baseline"
       base_url="${url/\/postgres\?//baseline?}" ;;
   esac
-  prepare new "$work/attachd-new" "$url" "$PORT_NEW"
-  prepare base "$work/attachd-baseline" "$base_url" "$PORT_BASE"
+  ready new "$work/attachd-new" "$url" "$PORT_NEW"
+  ready base "$work/attachd-baseline" "$base_url" "$PORT_BASE"
   declare -A samples=()
   for _ in $(seq "$ROUNDS"); do
     for name in new base; do

@@ -14,34 +14,9 @@ WRITERS=${WRITERS:-4}
 DOWNLOADS=${DOWNLOADS:-3000}
 BACKENDS=${BACKENDS:-"sqlite postgres"}
 
-cargo build --release --quiet
-cp target/release/attachd "$work/attachd-log"
-git worktree add --quiet --detach "$work/baseline" "$BASELINE"
-CARGO_TARGET_DIR=target/bench-baseline cargo build --release --quiet --manifest-path "$work/baseline/Cargo.toml"
-cp target/bench-baseline/release/attachd "$work/attachd-baseline"
-git worktree remove --force "$work/baseline"
+build_with_baseline log
 
 ROUNDS=${ROUNDS:-15}
-
-# prepare NAME BINARY URL PORT: that build serving URL on PORT, with a tenant, an asset, a
-# 1 MiB blob and an event attaching it. Leaves it running; writes $work/NAME.{pid,token,asset,download}.
-prepare() {
-  local name=$1 url=$3 asset blob event_id hash
-  bin=$2 PORT=$4
-  start_server "$url"
-  cp "$work/token" "$work/$name.token"
-  echo "$server_pid" > "$work/$name.pid"
-  asset=$(api POST /archivist/v2/assets -H 'content-type: application/json' -d '{"attributes":{"kind":"bench"}}' |
-    sed -E 's/.*"identity":"assets\/([^"]+)".*/\1/')
-  blob=$(api POST /archivist/v1/blobs -F "file=@$work/evidence.bin")
-  hash=$(sed -E 's/.*"value":"([0-9a-f]+)".*/\1/' <<<"$blob")
-  blob=$(sed -E 's/.*"identity":"blobs\/([^"]+)".*/\1/' <<<"$blob")
-  event_id=$(api POST "/archivist/v2/assets/$asset/events" -H 'content-type: application/json' -d "{\"operation\":\"Record\",\"behaviour\":\"RecordEvidence\",\"event_attributes\":{\"doc\":{\"arc_attribute_type\":\"arc_attachment\",\"arc_blob_identity\":\"blobs/$blob\",\"arc_blob_hash_alg\":\"SHA256\",\"arc_blob_hash_value\":\"$hash\",\"arc_file_name\":\"evidence.bin\"}}}" |
-    sed -E 's/.*"identity":"assets\/[^"]+\/events\/([^"]+)".*/\1/')
-  echo "$asset" > "$work/$name.asset"
-  echo "/archivist/v2/attachments/assets/$asset/events/$event_id/$blob" > "$work/$name.download"
-  server_pid=""
-}
 
 # events NAME: events per second created through that server.
 events() {
@@ -54,7 +29,6 @@ downloads() {
 }
 
 port_of() { if [ "$1" = log ]; then echo "$PORT_LOG"; else echo "$PORT_BASE"; fi; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 PORT_LOG=$PORT
 PORT_BASE=$((PORT + 1))

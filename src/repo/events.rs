@@ -171,7 +171,7 @@ macro_rules! impl_events {
                 for ((tenant, event), names) in events.iter().zip(names) {
                     let mut job_heads = heads.clone();
                     if !alone {
-                        sqlx::query("SAVEPOINT event").execute(&mut *write.tx).await?;
+                        write.tx.begin_piece().await?;
                     }
                     let outcome: $crate::repo::RepoResult<$crate::repo::Event> = async {
                         $crate::repo::events::update_event_asset!($db, write.tx, tenant.0, event);
@@ -187,24 +187,14 @@ macro_rules! impl_events {
                         ))
                     }
                     .await;
+                    if !alone {
+                        write.tx.end_piece(outcome.is_ok()).await?;
+                    }
                     match &outcome {
-                        Ok(_) if !alone => {
-                            sqlx::query("RELEASE SAVEPOINT event")
-                                .execute(&mut *write.tx)
-                                .await?;
-                            heads = job_heads;
-                        }
-                        Err(_) if !alone => {
-                            sqlx::query("ROLLBACK TO SAVEPOINT event")
-                                .execute(&mut *write.tx)
-                                .await?;
-                            sqlx::query("RELEASE SAVEPOINT event")
-                                .execute(&mut *write.tx)
-                                .await?;
-                        }
-                        // On its own, a failed event's transaction is rolled back when dropped.
-                        Err(_) => return Ok(vec![outcome]),
                         Ok(_) => heads = job_heads,
+                        // On its own, a failed event's transaction is rolled back when dropped.
+                        Err(_) if alone => return Ok(vec![outcome]),
+                        Err(_) => {}
                     }
                     outcomes.push(outcome);
                 }

@@ -220,6 +220,33 @@ pub(crate) use {append_leaf, lock_log_head};
 /// `backfill_log` calls the methods `impl_backfill!` makes).
 macro_rules! impl_log {
     ($repo:ty, $db:ty) => {
+        impl $repo {
+            /// Upserts massif `massif`'s seal; `condition` limits which stored seal it replaces.
+            async fn write_seal(
+                &self,
+                tenant: $crate::ids::TenantId,
+                massif: u64,
+                size: u64,
+                seal: &[u8],
+                condition: &str,
+            ) -> $crate::repo::RepoResult<()> {
+                let mut write = self.begin_write().await?;
+                sqlx::query(&format!(
+                    "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
+                     SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at{condition}"
+                ))
+                .bind(tenant.0)
+                .bind(massif as i64)
+                .bind(size as i64)
+                .bind(seal)
+                .bind(chrono::Utc::now())
+                .execute(&mut *write.tx)
+                .await?;
+                write.tx.commit().await
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::repo::LogRepo for $repo {
             async fn log_head(&self, tenant: $crate::ids::TenantId) -> $crate::repo::RepoResult<(u64, u64)> {
@@ -331,22 +358,8 @@ macro_rules! impl_log {
                 size: u64,
                 seal: &[u8],
             ) -> $crate::repo::RepoResult<()> {
-                let mut write = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
-                     SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at \
-                     WHERE log_seals.mmr_size < excluded.mmr_size",
-                )
-                .bind(tenant.0)
-                .bind(massif as i64)
-                .bind(size as i64)
-                .bind(seal)
-                .bind(chrono::Utc::now())
-                .execute(&mut *write.tx)
-                .await?;
-                write.tx.commit().await?;
-                Ok(())
+                let only_larger = " WHERE log_seals.mmr_size < excluded.mmr_size";
+                self.write_seal(tenant, massif, size, seal, only_larger).await
             }
 
             async fn log_tenants(&self) -> $crate::repo::RepoResult<Vec<$crate::ids::TenantId>> {
@@ -399,21 +412,7 @@ macro_rules! impl_log {
                 size: u64,
                 seal: &[u8],
             ) -> $crate::repo::RepoResult<()> {
-                let mut write = self.begin_write().await?;
-                sqlx::query(
-                    "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
-                     SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at",
-                )
-                .bind(tenant.0)
-                .bind(massif as i64)
-                .bind(size as i64)
-                .bind(seal)
-                .bind(chrono::Utc::now())
-                .execute(&mut *write.tx)
-                .await?;
-                write.tx.commit().await?;
-                Ok(())
+                self.write_seal(tenant, massif, size, seal, "").await
             }
 
             async fn unsealed_tenants(&self) -> $crate::repo::RepoResult<Vec<$crate::ids::TenantId>> {

@@ -100,6 +100,22 @@ where
         }
         Ok(())
     }
+
+    /// Begins one piece of work of a batch that shares this transaction (group commit).
+    pub async fn begin_piece(&mut self) -> RepoResult<()> {
+        self.execute("SAVEPOINT piece").await?;
+        Ok(())
+    }
+
+    /// Ends the piece `begin_piece` began: kept if it succeeded, undone if it failed, so
+    /// one refused piece takes nothing of the others with it.
+    pub async fn end_piece(&mut self, succeeded: bool) -> RepoResult<()> {
+        if !succeeded {
+            self.execute("ROLLBACK TO SAVEPOINT piece").await?;
+        }
+        self.execute("RELEASE SAVEPOINT piece").await?;
+        Ok(())
+    }
 }
 
 impl<DB: Database> Drop for Tx<DB>

@@ -273,27 +273,17 @@ macro_rules! impl_uploads {
                 for (tenant, work) in batch {
                     let mut job_heads = heads.clone();
                     if !alone {
-                        sqlx::query("SAVEPOINT publish").execute(&mut *write.tx).await?;
+                        write.tx.begin_piece().await?;
                     }
                     let outcome = self.publish_in(&mut write.tx, *tenant, work, &mut job_heads).await;
+                    if !alone {
+                        write.tx.end_piece(outcome.is_ok()).await?;
+                    }
                     match &outcome {
-                        Ok(_) if !alone => {
-                            sqlx::query("RELEASE SAVEPOINT publish")
-                                .execute(&mut *write.tx)
-                                .await?;
-                            heads = job_heads;
-                        }
-                        Err(_) if !alone => {
-                            sqlx::query("ROLLBACK TO SAVEPOINT publish")
-                                .execute(&mut *write.tx)
-                                .await?;
-                            sqlx::query("RELEASE SAVEPOINT publish")
-                                .execute(&mut *write.tx)
-                                .await?;
-                        }
-                        // On its own, a failed publish's transaction is rolled back when dropped.
-                        Err(_) => return Ok(vec![outcome]),
                         Ok(_) => heads = job_heads,
+                        // On its own, a failed publish's transaction is rolled back when dropped.
+                        Err(_) if alone => return Ok(vec![outcome]),
+                        Err(_) => {}
                     }
                     outcomes.push(outcome);
                 }

@@ -67,6 +67,10 @@ use super::ATTRIBUTE_MAPS as MAP_PROPERTIES;
 const NAME_PROPERTIES: [&str; 4] = ["display_name", "title", "arc_file_name", "arc_display_name"];
 /// No C0 control character and no DEL (ECMA 262, as JSON Schema reads patterns).
 const NO_CONTROLS: &str = "^[^\\u0000-\\u001F\\u007F]*$";
+/// `NO_CONTROLS` for a name that must also not be blank (declared `\S`): at least one
+/// character that is neither whitespace nor a control character.
+const NO_CONTROLS_NOT_BLANK: &str =
+    "^[^\\u0000-\\u001F\\u007F]*[^\\s\\u0000-\\u001F\\u007F][^\\u0000-\\u001F\\u007F]*$";
 
 /// Says in the schemas what the server refuses (400): control characters in attribute
 /// names and in names. utoipa has no attribute for `propertyNames`, so it is added here.
@@ -85,7 +89,12 @@ fn forbid_control_characters(node: &mut serde_json::Value) {
                     if MAP_PROPERTIES.contains(&name.as_str()) && typed("object") {
                         schema.insert("propertyNames".into(), json!({"pattern": NO_CONTROLS}));
                     } else if NAME_PROPERTIES.contains(&name.as_str()) && typed("string") {
-                        schema.insert("pattern".into(), json!(NO_CONTROLS));
+                        // A name declared non-blank stays so.
+                        let pattern = match schema.get("pattern") {
+                            Some(declared) if declared == "\\S" => NO_CONTROLS_NOT_BLANK,
+                            _ => NO_CONTROLS,
+                        };
+                        schema.insert("pattern".into(), json!(pattern));
                     }
                 }
             }

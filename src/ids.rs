@@ -39,8 +39,9 @@ macro_rules! resource_id {
 
             /// Parses `prefix/<uuid>`.
             pub fn parse_identity(s: &str) -> Option<Self> {
-                let rest = s.strip_prefix(concat!($prefix, "/"))?;
-                strict_uuid(rest).map(Self)
+                s.strip_prefix(concat!($prefix, "/"))
+                    .and_then(strict_uuid)
+                    .map(Self)
             }
         }
 

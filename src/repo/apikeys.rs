@@ -2,8 +2,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
+use super::backend::{Backend, Column, RowsAffected, SqlRepo};
 use super::RepoResult;
 use crate::ids::TenantId;
 
@@ -43,73 +45,66 @@ pub const API_KEY_COLUMNS: &str = "SELECT id, tenant_id, name, prefix, created_a
 pub const INSERT_API_KEY: &str =
     "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// Implements `ApiKeyRepo` for a backend of `impl_repo!` over database `$db`.
-macro_rules! impl_api_keys {
-    ($repo:ty, $db:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::repo::ApiKeyRepo for $repo {
-            async fn create_api_key(
-                &self,
-                tenant: $crate::ids::TenantId,
-                key: &$crate::repo::NewApiKey,
-            ) -> $crate::repo::RepoResult<$crate::repo::ApiKey> {
-                use $crate::repo::apikeys::*;
-                let mut write = self.begin_write().await?;
-                sqlx::query(INSERT_API_KEY)
-                    .bind(key.id)
-                    .bind(tenant.0)
-                    .bind(&key.name)
-                    .bind(&key.prefix)
-                    .bind(&key.key_hash)
-                    .bind(chrono::Utc::now())
-                    .execute(&mut *write.tx)
-                    .await
-                    .map_err(|e| $crate::repo::RepoError::from_insert(e, "API key"))?;
-                let stored = sqlx::query_as(&format!("{API_KEY_COLUMNS} WHERE id = $1"))
-                    .bind(key.id)
-                    .fetch_one(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                Ok(stored)
-            }
+#[async_trait]
+impl<DB: Backend> ApiKeyRepo for SqlRepo<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+{
+    async fn create_api_key(
+        &self,
+        tenant: crate::ids::TenantId,
+        key: &crate::repo::NewApiKey,
+    ) -> crate::repo::RepoResult<crate::repo::ApiKey> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(INSERT_API_KEY)
+            .bind(key.id)
+            .bind(tenant.0)
+            .bind(&key.name)
+            .bind(&key.prefix)
+            .bind(&key.key_hash)
+            .bind(chrono::Utc::now())
+            .execute(&mut *write.tx)
+            .await
+            .map_err(|e| crate::repo::RepoError::from_insert(e, "API key"))?;
+        let stored = sqlx::query_as(&format!("{API_KEY_COLUMNS} WHERE id = $1"))
+            .bind(key.id)
+            .fetch_one(&mut *write.tx)
+            .await?;
+        write.tx.commit().await?;
+        Ok(stored)
+    }
 
-            async fn api_key_by_hash(&self, key_hash: &str) -> $crate::repo::RepoResult<Option<$crate::repo::ApiKey>> {
-                use $crate::repo::apikeys::*;
-                Ok(sqlx::query_as(&format!("{API_KEY_COLUMNS} WHERE key_hash = $1"))
-                    .bind(key_hash)
-                    .fetch_optional(&self.pool)
-                    .await?)
-            }
+    async fn api_key_by_hash(&self, key_hash: &str) -> crate::repo::RepoResult<Option<crate::repo::ApiKey>> {
+        Ok(sqlx::query_as(&format!("{API_KEY_COLUMNS} WHERE key_hash = $1"))
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
 
-            async fn list_api_keys(
-                &self,
-                tenant: $crate::ids::TenantId,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::ApiKey>> {
-                use $crate::repo::apikeys::*;
-                Ok(sqlx::query_as(&format!(
-                    "{API_KEY_COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id"
-                ))
-                .bind(tenant.0)
-                .fetch_all(&self.pool)
-                .await?)
-            }
+    async fn list_api_keys(&self, tenant: crate::ids::TenantId) -> crate::repo::RepoResult<Vec<crate::repo::ApiKey>> {
+        Ok(sqlx::query_as(&format!(
+            "{API_KEY_COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 
-            async fn delete_api_key(
-                &self,
-                tenant: $crate::ids::TenantId,
-                id: uuid::Uuid,
-            ) -> $crate::repo::RepoResult<bool> {
-                let mut write = self.begin_write().await?;
-                let deleted = sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1 AND id = $2")
-                    .bind(tenant.0)
-                    .bind(id)
-                    .execute(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                Ok(deleted.rows_affected() > 0)
-            }
-        }
-    };
+    async fn delete_api_key(&self, tenant: crate::ids::TenantId, id: uuid::Uuid) -> crate::repo::RepoResult<bool> {
+        let mut write = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM api_keys WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?;
+        write.tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
+    }
 }
-
-pub(crate) use impl_api_keys;

@@ -44,3 +44,24 @@ impl Default for MetadataCache {
         }
     }
 }
+
+/// The ids of event names (operation and behaviour, as event terms carry them): a name's
+/// id never changes once committed, so each process remembers them, a bounded number (a
+/// client may send endless new names).
+pub struct EventNameIds(moka::sync::Cache<String, i32>);
+
+impl Default for EventNameIds {
+    fn default() -> Self {
+        Self(moka::sync::Cache::new(10_000))
+    }
+}
+
+impl EventNameIds {
+    pub fn get(&self, name: &str) -> Option<i32> {
+        self.0.get(name)
+    }
+
+    pub fn remember(&self, name: String, id: i32) {
+        self.0.insert(name, id);
+    }
+}

@@ -2,11 +2,7 @@
 //! tenant's terms (`terms`), others compare columns; `RowsSql` picks how a page or count
 //! reads its rows.
 
-/// SQL a backend writes for the filters that differ between them.
-pub struct FilterDialect {
-    /// Whether JSON array text column `column` holds `$n`.
-    pub array_holds: fn(&str, usize) -> String,
-}
+use super::backend::FilterDialect;
 
 /// ` AND …` for each filter, numbering parameters from `$first`, and the values to bind in
 /// that order. The query's `$1` is the tenant, and `row_seq` is the SQL of the listed row's

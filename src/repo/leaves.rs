@@ -2,15 +2,14 @@
 //! one rendering, so the leaf the server appends is the leaf a verifier recomputes from
 //! the API's JSON.
 
+use merklelog::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
+use merklelog::massif::{trie_key, TrieEntry};
+use merklelog::mmr::Hash;
 use serde_json::{json, Value};
-
 use sha2::{Digest, Sha256};
 
 use super::{Blob, Event};
 use crate::ids::{AssetId, EventId, TenantId};
-use merklelog::leaf::{bencode_text_dict, eventsv1_extra, eventsv1_leaf, leaf_hash, LeafError};
-use merklelog::massif::{trie_key, TrieEntry};
-use merklelog::mmr::Hash;
 
 /// RFC 3339 UTC, to the second, as attachd shows times.
 pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {

@@ -6,10 +6,15 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use async_trait::async_trait;
-
-use super::{Event, RepoResult};
-use crate::ids::TenantId;
+use chrono::{DateTime, Utc};
 use merklelog::mmr::Hash;
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
+use uuid::Uuid;
+
+use super::backend::{Backend, Column, SqlRepo};
+use super::sql::numbered;
+use super::{Event, RepoError, RepoResult};
+use crate::ids::TenantId;
 
 /// A seal as stored: the massif it seals, the log size it covers and its bytes.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -49,386 +54,348 @@ pub trait LogRepo {
     async fn unlogged(&self) -> RepoResult<Vec<(TenantId, i64, i64)>>;
 }
 
-/// Turns a stored u64 bit pattern back into the u64.
-pub fn unsigned(stored: i64) -> u64 {
-    stored as u64
-}
+pub use super::heads::{signed, unsigned, Appended, KnownHeads, LogHead};
 
-/// The u64 as stored (its bit pattern in a signed column).
-pub fn signed(value: u64) -> i64 {
-    value as i64
-}
-
-pub use merklelog::head::LogHead;
-
-/// What one append adds: the nodes `added` from index `from`, and the head they lead to.
-pub struct Appended<'a> {
-    pub from: u64,
-    pub added: &'a [Hash],
-    pub head: &'a LogHead,
-}
-
-/// Each tenant's head as this process last wrote it. An appender that finds the head where
-/// this process left it takes the peaks from here rather than reading them again.
-///
-/// Heads are remembered just before their commit: the next appender takes the lock the
-/// moment the commit releases it. A head whose commit is abandoned (a client gone
-/// mid-request) is forgotten before its rollback releases the lock; one whose commit fails,
-/// as soon as the error arrives. A forgotten head matters: two attempts in one millisecond at
-/// one size have the same size and idtimestamp, and an appender uses a remembered head
-/// whenever the locked row holds exactly those.
-pub struct KnownHeads(moka::sync::Cache<uuid::Uuid, LogHead>);
-
-impl Default for KnownHeads {
-    fn default() -> Self {
-        Self(moka::sync::Cache::new(10_000))
-    }
-}
-
-impl KnownHeads {
-    /// The remembered head at exactly this size and last idtimestamp.
-    pub fn at(&self, tenant: uuid::Uuid, size: u64, last_id: u64) -> Option<LogHead> {
-        self.0
-            .get(&tenant)
-            .filter(|head| head.size == size && head.last_id == last_id)
-    }
-
-    /// Commits `tx`, which advanced `heads`, and remembers them (see above).
-    pub async fn commit<DB: sqlx::Database>(
-        &self,
-        tx: super::tx::Tx<DB>,
-        heads: HashMap<uuid::Uuid, LogHead>,
-    ) -> RepoResult<()>
-    where
-        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    {
-        let mut unconfirmed = Unconfirmed {
-            heads: self,
-            tenants: heads.keys().copied().collect(),
-        };
-        for (tenant, head) in heads {
-            self.0.insert(tenant, head);
-        }
-        tx.commit().await?;
-        unconfirmed.tenants.clear();
-        Ok(())
-    }
-}
-
-/// Heads remembered for a commit not yet confirmed: forgotten when dropped, which is on a
-/// failed commit or when the committing task is cancelled.
-struct Unconfirmed<'a> {
-    heads: &'a KnownHeads,
-    tenants: Vec<uuid::Uuid>,
-}
-
-impl Drop for Unconfirmed<'_> {
-    fn drop(&mut self) {
-        for tenant in &self.tenants {
-            self.heads.0.invalidate(tenant);
-        }
-    }
-}
-
-/// Locks the tenant's log head in write transaction `$tx` and answers it as a `LogHead`,
-/// its peaks from `$committed` (`KnownHeads`) or read from the nodes. `$lock` is the
-/// backend's row-lock clause: PostgreSQL orders concurrent appenders on the row; SQLite has
-/// one writer already.
-macro_rules! lock_log_head {
-    ($db:ty, $tx:expr, $tenant:expr, $lock:expr, $committed:expr) => {{
-        let tenant: uuid::Uuid = $tenant;
-        let select = format!(
-            "SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1{}",
-            $lock
-        );
-        let head: Option<(i64, i64)> = sqlx::query_as(&select).bind(tenant).fetch_optional(&mut *$tx).await?;
-        let (size, last) = match head {
-            Some(head) => head,
-            None => {
-                // The tenant's first event: another appender may be making the row too.
-                sqlx::query(
-                    "INSERT INTO log_heads (tenant_id, size, last_idtimestamp) VALUES ($1, 0, 0) \
-                     ON CONFLICT (tenant_id) DO NOTHING",
-                )
-                .bind(tenant)
-                .execute(&mut *$tx)
-                .await?;
-                sqlx::query_as(&select).bind(tenant).fetch_one(&mut *$tx).await?
-            }
-        };
-        let (size, last_id) = (size as u64, $crate::repo::log::unsigned(last));
-        let committed: &$crate::repo::log::KnownHeads = $committed;
-        match committed.at(tenant, size, last_id) {
-            Some(head) => head,
-            None => {
-                let indices = ::merklelog::mmr::peaks(size);
-                let mut select =
-                    sqlx::QueryBuilder::<$db>::new("SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = ");
-                select.push_bind(tenant).push(" AND mmr_index IN (");
-                let mut list = select.separated(", ");
-                for i in &indices {
-                    list.push_bind(*i as i64);
-                }
-                list.push_unseparated(")");
-                let rows: Vec<(i64, Vec<u8>)> = if indices.is_empty() {
-                    Vec::new()
-                } else {
-                    select.build_query_as().fetch_all(&mut *$tx).await?
-                };
-                let nodes: std::collections::HashMap<u64, Vec<u8>> =
-                    rows.into_iter().map(|(i, hash)| (i as u64, hash)).collect();
-                let peaks = indices
-                    .iter()
-                    .map(|i| {
-                        nodes
-                            .get(i)
-                            .and_then(|hash| <::merklelog::mmr::Hash>::try_from(hash.as_slice()).ok())
-                    })
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        $crate::repo::RepoError::Other(anyhow::anyhow!(
-                            "a peak of the log of tenant {tenant} at size {size} is missing or malformed"
-                        ))
-                    })?;
-                $crate::repo::log::LogHead { size, last_id, peaks }
-            }
-        }
-    }};
-}
-
-/// Appends `$leaf` (committed at idtimestamp `$id`) to `$head` (a `LogHead` locked by
-/// `lock_log_head!`) in `$tx`; `$head` moves to the grown log.
-macro_rules! append_leaf {
-    ($repo:ty, $tx:expr, $tenant:expr, $head:expr, $leaf:expr, $id:expr) => {{
-        let head: &mut $crate::repo::log::LogHead = $head;
-        let from = head.size;
-        let added = head
-            .append($leaf, $id)
-            .map_err(|e| $crate::repo::RepoError::Other(e.into()))?;
-        let appended = $crate::repo::log::Appended {
-            from,
-            added: &added,
-            head,
-        };
-        <$repo>::store_append(&mut *$tx, $tenant, appended).await?;
-    }};
-}
-
-pub(crate) use {append_leaf, lock_log_head};
-
-/// Implements `LogRepo` for a backend of `impl_repo!` over database `$db` (its
-/// `backfill_log` calls the methods `impl_backfill!` makes).
-macro_rules! impl_log {
-    ($repo:ty, $db:ty) => {
-        impl $repo {
-            /// Upserts massif `massif`'s seal; `condition` limits which stored seal it replaces.
-            async fn write_seal(
-                &self,
-                tenant: $crate::ids::TenantId,
-                massif: u64,
-                size: u64,
-                seal: &[u8],
-                condition: &str,
-            ) -> $crate::repo::RepoResult<()> {
-                let mut write = self.begin_write().await?;
-                sqlx::query(&format!(
-                    "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
-                     SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at{condition}"
-                ))
-                .bind(tenant.0)
-                .bind(massif as i64)
-                .bind(size as i64)
-                .bind(seal)
-                .bind(chrono::Utc::now())
-                .execute(&mut *write.tx)
-                .await?;
-                write.tx.commit().await
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::repo::LogRepo for $repo {
-            async fn log_head(&self, tenant: $crate::ids::TenantId) -> $crate::repo::RepoResult<(u64, u64)> {
-                let head: Option<(i64, i64)> =
-                    sqlx::query_as("SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1")
-                        .bind(tenant.0)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Ok(head.map_or((0, 0), |(size, last)| {
-                    (size as u64, $crate::repo::log::unsigned(last))
-                }))
-            }
-
-            async fn log_nodes_at(
-                &self,
-                tenant: $crate::ids::TenantId,
-                indices: &[u64],
-            ) -> $crate::repo::RepoResult<std::collections::HashMap<u64, ::merklelog::mmr::Hash>> {
-                let mut found = std::collections::HashMap::new();
-                for batch in indices.chunks(500) {
-                    let mut select =
-                        sqlx::QueryBuilder::<$db>::new("SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = ");
-                    select.push_bind(tenant.0).push(" AND mmr_index IN (");
-                    let mut list = select.separated(", ");
-                    for i in batch {
-                        list.push_bind(*i as i64);
-                    }
-                    select.push(")");
-                    let rows: Vec<(i64, Vec<u8>)> = select.build_query_as().fetch_all(&self.pool).await?;
-                    for (i, hash) in rows {
-                        found.insert(i as u64, $crate::repo::log::node_hash(i, hash)?);
-                    }
-                }
-                Ok(found)
-            }
-
-            async fn log_node_range(
-                &self,
-                tenant: $crate::ids::TenantId,
-                range: std::ops::Range<u64>,
-            ) -> $crate::repo::RepoResult<Vec<::merklelog::mmr::Hash>> {
-                let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-                    "SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = $1 AND mmr_index >= $2 \
-                     AND mmr_index < $3 ORDER BY mmr_index",
-                )
-                .bind(tenant.0)
-                .bind(range.start as i64)
-                .bind(range.end as i64)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut nodes = Vec::with_capacity(rows.len());
-                for (n, (i, hash)) in rows.into_iter().enumerate() {
-                    if i as u64 != range.start + n as u64 {
-                        // A gap: the log was edited; the nodes before it are all there are.
-                        break;
-                    }
-                    nodes.push($crate::repo::log::node_hash(i, hash)?);
-                }
-                Ok(nodes)
-            }
-
-            async fn log_events(
-                &self,
-                tenant: $crate::ids::TenantId,
-                range: std::ops::Range<u64>,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Event>> {
-                Ok(sqlx::query_as(&format!(
-                    "{} WHERE tenant_id = $1 AND log_index >= $2 AND log_index < $3 ORDER BY log_index",
-                    $crate::repo::sql::EVENT_COLUMNS
-                ))
-                .bind(tenant.0)
-                .bind(range.start as i64)
-                .bind(range.end as i64)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn latest_seal(
-                &self,
-                tenant: $crate::ids::TenantId,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::StoredSeal>> {
-                Ok(sqlx::query_as(
-                    "SELECT massif_index, mmr_size, seal FROM log_seals WHERE tenant_id = $1 \
-                     ORDER BY massif_index DESC LIMIT 1",
-                )
-                .bind(tenant.0)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn massif_seal(
-                &self,
-                tenant: $crate::ids::TenantId,
-                massif: u64,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::StoredSeal>> {
-                Ok(sqlx::query_as(
-                    "SELECT massif_index, mmr_size, seal FROM log_seals WHERE tenant_id = $1 AND massif_index = $2",
-                )
-                .bind(tenant.0)
-                .bind(massif as i64)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn store_seal(
-                &self,
-                tenant: $crate::ids::TenantId,
-                massif: u64,
-                size: u64,
-                seal: &[u8],
-            ) -> $crate::repo::RepoResult<()> {
-                let only_larger = " WHERE log_seals.mmr_size < excluded.mmr_size";
-                self.write_seal(tenant, massif, size, seal, only_larger).await
-            }
-
-            async fn log_tenants(&self) -> $crate::repo::RepoResult<Vec<$crate::ids::TenantId>> {
-                let tenants: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT tenant_id FROM log_heads ORDER BY tenant_id")
-                    .fetch_all(&self.pool)
-                    .await?;
-                Ok(tenants.into_iter().map($crate::ids::TenantId).collect())
-            }
-
-            async fn log_blobs(
-                &self,
-                tenant: $crate::ids::TenantId,
-                range: std::ops::Range<u64>,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Blob>> {
-                Ok(sqlx::query_as(&format!(
-                    "{} WHERE tenant_id = $1 AND log_index >= $2 AND log_index < $3 ORDER BY log_index",
-                    $crate::repo::sql::SELECT_BLOBS
-                ))
-                .bind(tenant.0)
-                .bind(range.start as i64)
-                .bind(range.end as i64)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn backfill_log(&self) -> $crate::repo::RepoResult<()> {
-                self.backfill_events().await?;
-                self.backfill_blobs().await
-            }
-
-            async fn unlogged(&self) -> $crate::repo::RepoResult<Vec<($crate::ids::TenantId, i64, i64)>> {
-                let rows: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
-                    "SELECT tenant_id, SUM(e), SUM(b) FROM ( \
-                       SELECT tenant_id, 1 AS e, 0 AS b FROM events WHERE log_index IS NULL \
-                       UNION ALL SELECT tenant_id, 0, 1 FROM blobs WHERE log_index IS NULL) u \
-                     GROUP BY tenant_id ORDER BY tenant_id",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(tenant, events, blobs)| ($crate::ids::TenantId(tenant), events, blobs))
-                    .collect())
-            }
-
-            async fn replace_seal(
-                &self,
-                tenant: $crate::ids::TenantId,
-                massif: u64,
-                size: u64,
-                seal: &[u8],
-            ) -> $crate::repo::RepoResult<()> {
-                self.write_seal(tenant, massif, size, seal, "").await
-            }
-
-            async fn unsealed_tenants(&self) -> $crate::repo::RepoResult<Vec<$crate::ids::TenantId>> {
-                let tenants: Vec<uuid::Uuid> = sqlx::query_scalar(
-                    "SELECT h.tenant_id FROM log_heads h WHERE h.size > \
-                     COALESCE((SELECT MAX(s.mmr_size) FROM log_seals s WHERE s.tenant_id = h.tenant_id), 0)",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(tenants.into_iter().map($crate::ids::TenantId).collect())
-            }
+/// Locks the tenant's log head in write transaction `tx` and answers it, its peaks from
+/// `known` or read from the nodes. PostgreSQL orders concurrent appenders on the row
+/// (`Backend::ROW_LOCK`); SQLite has one writer already.
+pub async fn lock_log_head<DB: Backend>(
+    tx: &mut DB::Connection,
+    tenant: Uuid,
+    known: &KnownHeads,
+) -> RepoResult<LogHead>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    let select = format!(
+        "SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1{}",
+        DB::ROW_LOCK
+    );
+    let head: Option<(i64, i64)> = sqlx::query_as(&select).bind(tenant).fetch_optional(&mut *tx).await?;
+    let (size, last) = match head {
+        Some(head) => head,
+        None => {
+            // The tenant's first event: another appender may be making the row too.
+            sqlx::query(
+                "INSERT INTO log_heads (tenant_id, size, last_idtimestamp) VALUES ($1, 0, 0) \
+                 ON CONFLICT (tenant_id) DO NOTHING",
+            )
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query_as(&select).bind(tenant).fetch_one(&mut *tx).await?
         }
     };
+    let (size, last_id) = (size as u64, unsigned(last));
+    if let Some(head) = known.at(tenant, size, last_id) {
+        return Ok(head);
+    }
+    let indices = merklelog::mmr::peaks(size);
+    let rows: Vec<(i64, Vec<u8>)> = if indices.is_empty() {
+        Vec::new()
+    } else {
+        let select = format!(
+            "SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = $1 AND mmr_index IN ({})",
+            numbered(2, indices.len())
+        );
+        let mut select = sqlx::query_as(&select).bind(tenant);
+        for i in &indices {
+            select = select.bind(*i as i64);
+        }
+        select.fetch_all(&mut *tx).await?
+    };
+    let nodes: HashMap<u64, Vec<u8>> = rows.into_iter().map(|(i, hash)| (i as u64, hash)).collect();
+    let peaks = indices
+        .iter()
+        .map(|i| nodes.get(i).and_then(|hash| Hash::try_from(hash.as_slice()).ok()))
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            RepoError::Other(anyhow::anyhow!(
+                "a peak of the log of tenant {tenant} at size {size} is missing or malformed"
+            ))
+        })?;
+    Ok(LogHead { size, last_id, peaks })
 }
 
-pub(crate) use impl_log;
+/// Appends `leaf` (committed at idtimestamp `id`) to `head` (locked by `lock_log_head`) in
+/// write transaction `tx`; `head` moves to the grown log.
+pub async fn append_leaf<DB: Backend>(
+    tx: &mut DB::Connection,
+    tenant: Uuid,
+    head: &mut LogHead,
+    leaf: Hash,
+    id: u64,
+) -> RepoResult<()> {
+    let from = head.size;
+    let added = head.append(leaf, id).map_err(|e| RepoError::Other(e.into()))?;
+    let appended = Appended {
+        from,
+        added: &added,
+        head,
+    };
+    DB::store_append(tx, tenant, appended).await
+}
+
+impl<DB: Backend> SqlRepo<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    /// Upserts massif `massif`'s seal; `condition` limits which stored seal it replaces.
+    pub(super) async fn write_seal(
+        &self,
+        tenant: crate::ids::TenantId,
+        massif: u64,
+        size: u64,
+        seal: &[u8],
+        condition: &str,
+    ) -> crate::repo::RepoResult<()> {
+        let mut write = self.begin_write().await?;
+        sqlx::query(&format!(
+            "INSERT INTO log_seals (tenant_id, massif_index, mmr_size, seal, sealed_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, massif_index) DO UPDATE \
+             SET mmr_size = excluded.mmr_size, seal = excluded.seal, sealed_at = excluded.sealed_at{condition}"
+        ))
+        .bind(tenant.0)
+        .bind(massif as i64)
+        .bind(size as i64)
+        .bind(seal)
+        .bind(chrono::Utc::now())
+        .execute(&mut *write.tx)
+        .await?;
+        write.tx.commit().await
+    }
+}
+
+#[async_trait]
+impl<DB: Backend> LogRepo for SqlRepo<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    async fn log_head(&self, tenant: crate::ids::TenantId) -> crate::repo::RepoResult<(u64, u64)> {
+        let head: Option<(i64, i64)> =
+            sqlx::query_as("SELECT size, last_idtimestamp FROM log_heads WHERE tenant_id = $1")
+                .bind(tenant.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(head.map_or((0, 0), |(size, last)| (size as u64, crate::repo::log::unsigned(last))))
+    }
+
+    async fn log_nodes_at(
+        &self,
+        tenant: crate::ids::TenantId,
+        indices: &[u64],
+    ) -> crate::repo::RepoResult<std::collections::HashMap<u64, ::merklelog::mmr::Hash>> {
+        let mut found = std::collections::HashMap::new();
+        for batch in indices.chunks(500) {
+            let select = format!(
+                "SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = $1 AND mmr_index IN ({})",
+                numbered(2, batch.len())
+            );
+            let mut select = sqlx::query_as(&select).bind(tenant.0);
+            for i in batch {
+                select = select.bind(*i as i64);
+            }
+            let rows: Vec<(i64, Vec<u8>)> = select.fetch_all(&self.pool).await?;
+            for (i, hash) in rows {
+                found.insert(i as u64, crate::repo::log::node_hash(i, hash)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn log_node_range(
+        &self,
+        tenant: crate::ids::TenantId,
+        range: std::ops::Range<u64>,
+    ) -> crate::repo::RepoResult<Vec<::merklelog::mmr::Hash>> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT mmr_index, hash FROM log_nodes WHERE tenant_id = $1 AND mmr_index >= $2 \
+             AND mmr_index < $3 ORDER BY mmr_index",
+        )
+        .bind(tenant.0)
+        .bind(range.start as i64)
+        .bind(range.end as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut nodes = Vec::with_capacity(rows.len());
+        for (n, (i, hash)) in rows.into_iter().enumerate() {
+            if i as u64 != range.start + n as u64 {
+                // A gap: the log was edited; the nodes before it are all there are.
+                break;
+            }
+            nodes.push(crate::repo::log::node_hash(i, hash)?);
+        }
+        Ok(nodes)
+    }
+
+    async fn log_events(
+        &self,
+        tenant: crate::ids::TenantId,
+        range: std::ops::Range<u64>,
+    ) -> crate::repo::RepoResult<Vec<crate::repo::Event>> {
+        Ok(sqlx::query_as(&format!(
+            "{} WHERE tenant_id = $1 AND log_index >= $2 AND log_index < $3 ORDER BY log_index",
+            crate::repo::sql::EVENT_COLUMNS
+        ))
+        .bind(tenant.0)
+        .bind(range.start as i64)
+        .bind(range.end as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn latest_seal(
+        &self,
+        tenant: crate::ids::TenantId,
+    ) -> crate::repo::RepoResult<Option<crate::repo::StoredSeal>> {
+        Ok(sqlx::query_as(
+            "SELECT massif_index, mmr_size, seal FROM log_seals WHERE tenant_id = $1 \
+             ORDER BY massif_index DESC LIMIT 1",
+        )
+        .bind(tenant.0)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn massif_seal(
+        &self,
+        tenant: crate::ids::TenantId,
+        massif: u64,
+    ) -> crate::repo::RepoResult<Option<crate::repo::StoredSeal>> {
+        Ok(sqlx::query_as(
+            "SELECT massif_index, mmr_size, seal FROM log_seals WHERE tenant_id = $1 AND massif_index = $2",
+        )
+        .bind(tenant.0)
+        .bind(massif as i64)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn store_seal(
+        &self,
+        tenant: crate::ids::TenantId,
+        massif: u64,
+        size: u64,
+        seal: &[u8],
+    ) -> crate::repo::RepoResult<()> {
+        let only_larger = " WHERE log_seals.mmr_size < excluded.mmr_size";
+        self.write_seal(tenant, massif, size, seal, only_larger).await
+    }
+
+    async fn log_tenants(&self) -> crate::repo::RepoResult<Vec<crate::ids::TenantId>> {
+        let tenants: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT tenant_id FROM log_heads ORDER BY tenant_id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(tenants.into_iter().map(crate::ids::TenantId).collect())
+    }
+
+    async fn log_blobs(
+        &self,
+        tenant: crate::ids::TenantId,
+        range: std::ops::Range<u64>,
+    ) -> crate::repo::RepoResult<Vec<crate::repo::Blob>> {
+        Ok(sqlx::query_as(&format!(
+            "{} WHERE tenant_id = $1 AND log_index >= $2 AND log_index < $3 ORDER BY log_index",
+            crate::repo::sql::SELECT_BLOBS
+        ))
+        .bind(tenant.0)
+        .bind(range.start as i64)
+        .bind(range.end as i64)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn backfill_log(&self) -> crate::repo::RepoResult<()> {
+        self.backfill_events().await?;
+        self.backfill_blobs().await
+    }
+
+    async fn unlogged(&self) -> crate::repo::RepoResult<Vec<(crate::ids::TenantId, i64, i64)>> {
+        let rows: Vec<(uuid::Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT tenant_id, SUM(e), SUM(b) FROM ( \
+               SELECT tenant_id, 1 AS e, 0 AS b FROM events WHERE log_index IS NULL \
+               UNION ALL SELECT tenant_id, 0, 1 FROM blobs WHERE log_index IS NULL) u \
+             GROUP BY tenant_id ORDER BY tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, events, blobs)| (crate::ids::TenantId(tenant), events, blobs))
+            .collect())
+    }
+
+    async fn replace_seal(
+        &self,
+        tenant: crate::ids::TenantId,
+        massif: u64,
+        size: u64,
+        seal: &[u8],
+    ) -> crate::repo::RepoResult<()> {
+        self.write_seal(tenant, massif, size, seal, "").await
+    }
+
+    async fn unsealed_tenants(&self) -> crate::repo::RepoResult<Vec<crate::ids::TenantId>> {
+        let tenants: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "SELECT h.tenant_id FROM log_heads h WHERE h.size > \
+             COALESCE((SELECT MAX(s.mmr_size) FROM log_seals s WHERE s.tenant_id = h.tenant_id), 0)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(tenants.into_iter().map(crate::ids::TenantId).collect())
+    }
+}
 
 /// A stored node, checked to be a hash.
 pub fn node_hash(index: i64, bytes: Vec<u8>) -> RepoResult<Hash> {

@@ -95,7 +95,7 @@ impl Event {
             subject: event.subject.clone(),
             timestamp_accepted: DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now),
             log_index: Some(log_index as i64),
-            idtimestamp: Some(super::log::signed(id)),
+            idtimestamp: Some(super::heads::signed(id)),
         }
     }
 }
@@ -163,3 +163,15 @@ pub enum FilterValue {
     Time(DateTime<Utc>),
     Bytes(Vec<u8>),
 }
+
+/// What publishing an upload writes: its blob row (and chunk MACs), within `limits`, with
+/// the attachment record naming it, if any.
+pub struct Publish {
+    pub blob_id: crate::ids::BlobId,
+    pub blob: super::NewBlob,
+    pub limits: super::CommitLimits,
+    pub record: Option<super::NewRecord>,
+}
+
+/// Publishes queued for group commit (`appender`).
+pub type Publishers = super::appender::Appenders<std::sync::Arc<Publish>, super::Blob>;

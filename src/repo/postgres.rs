@@ -1,19 +1,12 @@
 //! PostgreSQL backend: production storage.
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
+use sqlx::Postgres;
 
-use super::apikeys::impl_api_keys;
-use super::assets::impl_assets;
-use super::blobs::impl_blobs;
-use super::events::{impl_events, EventTerms};
-use super::log::{impl_log, Appended};
-use super::records::impl_records;
-use super::scans::impl_scans;
-use super::sql::impl_repo;
-use super::terms::{impl_event_names, impl_terms_backfill};
-use super::tx::WriteTx;
-use super::uploads::impl_uploads;
+use super::backend::EventTerms;
+use super::backend::FilterDialect;
+use super::backend::{Backend, SqlRepo};
+use super::log::Appended;
 use super::RepoResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -21,14 +14,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Connections to PostgreSQL: enough for a few dozen concurrent requests.
 const POOL_SIZE: u32 = 32;
 
-pub struct PgRepo {
-    pool: PgPool,
-    cache: super::cache::MetadataCache,
-    appenders: super::appender::Appenders<super::NewEvent, super::Event>,
-    publishers: std::sync::Arc<super::uploads::Publishers>,
-    names: super::terms::EventNameIds,
-    heads: std::sync::Arc<super::log::KnownHeads>,
-}
+/// The production metadata repository.
+pub type PgRepo = SqlRepo<Postgres>;
 
 impl PgRepo {
     pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
@@ -43,56 +30,38 @@ impl PgRepo {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let repo = Self {
-            pool,
-            cache: Default::default(),
-            appenders: Default::default(),
-            publishers: Default::default(),
-            names: Default::default(),
-            heads: Default::default(),
-        };
+        let repo = Self::new(pool, None, None);
         repo.backfill_terms().await?;
         Ok(repo)
     }
+}
 
-    fn data_directory(&self) -> Option<std::path::PathBuf> {
-        None
-    }
+impl Backend for Postgres {
+    const NAME: &'static str = "postgres";
 
-    /// Whether filtered list and count statements are prepared once per connection. Not
-    /// here: a generic plan for `tenant_id = $1` and a filter cost a small tenant a walk
+    /// Not here: a generic plan for `tenant_id = $1` and a filter cost a small tenant a walk
     /// over every tenant's rows, so each is planned for its own values. Every other
     /// statement, an unfiltered list too, has one good plan and keeps it (planning every
     /// statement took a third of an event's time).
     const LIST_STATEMENTS_CACHED: bool = false;
 
-    /// Locks a selected row for the rest of the transaction.
     const ROW_LOCK: &'static str = " FOR UPDATE";
-
-    /// PostgreSQL gives space back by itself (VACUUM) and keeps its WAL bounded.
-    async fn give_space_back(&self) -> RepoResult<()> {
-        Ok(())
-    }
 
     /// Concurrent writers: each event has its own transaction, which holds the tenant's log
     /// head only from its append to its commit. (Batching them serialised their other work.)
     const GROUP_COMMIT: bool = false;
 
-    const FILTERS: super::filters::FilterDialect = super::filters::FilterDialect {
+    const FILTERS: FilterDialect = FilterDialect {
         array_holds: |column, param| format!("({column}::jsonb @> jsonb_build_array(${param}::text))"),
     };
 
-    /// PostgreSQL takes concurrent writers: no gate.
-    fn write_gate(&self) -> Option<std::sync::Arc<tokio::sync::Mutex<()>>> {
-        None
-    }
+    const BYTE_ORDER: &'static str = " COLLATE \"C\"";
 
-    async fn begin_write(&self) -> RepoResult<WriteTx<Postgres>> {
-        super::tx::begin_write(&self.pool, None).await
-    }
+    /// PostgreSQL gives space back by itself (VACUUM) and keeps its WAL bounded.
+    const RECLAIM_SPACE: Option<&'static str> = None;
 
     /// Takes the seq of an event about to be stored and writes its `terms` (see
-    /// `store_event!`): before the tenant's log head is locked, so appenders wait on less.
+    /// `SqlRepo::store_event`): before the tenant's log head is locked, so appenders wait on less.
     async fn store_event_terms_early<'a>(
         tx: &mut sqlx::PgConnection,
         tenant: uuid::Uuid,
@@ -114,7 +83,7 @@ impl PgRepo {
         Ok(EventTerms::Written { seq })
     }
 
-    /// Inserts `event` (see `store_event!`) as the seq its terms were written with, and what
+    /// Inserts `event` (see `SqlRepo::store_event`) as the seq its terms were written with, and what
     /// its append adds, in one statement:
     /// the tenant's other appenders wait from the head's lock to the commit, so each round
     /// trip counts. Answers its seq.
@@ -180,7 +149,7 @@ impl PgRepo {
         Ok(())
     }
 
-    /// Records an append (`append_leaf!`) in one statement: appenders of a tenant wait on
+    /// Records an append (`append_leaf`) in one statement: appenders of a tenant wait on
     /// its head from its lock to the commit, so each round trip counts.
     async fn store_append(tx: &mut sqlx::PgConnection, tenant: uuid::Uuid, appended: Appended<'_>) -> RepoResult<()> {
         let Appended { from, added, head } = appended;
@@ -199,16 +168,3 @@ impl PgRepo {
         Ok(())
     }
 }
-
-impl_repo!(PgRepo, sqlx::Postgres, "postgres");
-impl_records!(PgRepo, sqlx::Postgres, " COLLATE \"C\"");
-impl_uploads!(PgRepo, sqlx::Postgres);
-impl_api_keys!(PgRepo, sqlx::Postgres);
-impl_assets!(PgRepo, sqlx::Postgres);
-impl_events!(PgRepo, sqlx::Postgres);
-impl_terms_backfill!(PgRepo, sqlx::Postgres);
-impl_event_names!(PgRepo);
-impl_log!(PgRepo, sqlx::Postgres);
-super::backfill::impl_backfill!(PgRepo, sqlx::Postgres);
-impl_blobs!(PgRepo, sqlx::Postgres);
-impl_scans!(PgRepo, sqlx::Postgres);

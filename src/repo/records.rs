@@ -4,8 +4,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
+use super::backend::{Backend, Column, SqlRepo};
 use super::RepoResult;
 use crate::ids::{BlobId, TenantId};
 
@@ -114,130 +116,162 @@ pub const LIVE_RECORD: &str = "WHERE r.tenant_id = $1 AND r.container = $2 AND r
 pub const DELETE_RECORD: &str = "UPDATE dialect_attachments SET deleted_at = $4, modified_at = $4 \
      WHERE tenant_id = $1 AND container = $2 AND id = $3 AND deleted_at IS NULL";
 
-/// Implements `RecordRepo` for a backend of `impl_repo!`, and `insert_record` for its blob
-/// writer; `$text_order` is the backend's collation clause for code-point order.
-macro_rules! impl_records {
-    ($repo:ty, $db:ty, $text_order:literal) => {
-        impl $repo {
-            pub(super) async fn insert_record(
-                tx: &mut $crate::repo::tx::Tx<$db>,
-                tenant: $crate::ids::TenantId,
-                record: &$crate::repo::NewRecord,
-            ) -> $crate::repo::RepoResult<()> {
-                sqlx::query($crate::repo::records::INSERT_RECORD)
-                    .bind(record.id)
-                    .bind(tenant.0)
-                    .bind(&record.container)
-                    .bind(record.blob.as_ref().map(|(blob, _)| blob.0))
-                    .bind(record.blob.as_ref().map(|(_, hash)| hash.as_str()))
-                    .bind(&record.title)
-                    .bind(&record.description)
-                    .bind(&record.client_reference)
-                    .bind(&record.vendor_reference)
-                    .bind(&record.external_id)
-                    .bind(&record.category)
-                    .bind(&record.tags)
-                    .bind(&record.owner)
-                    .bind(chrono::Utc::now())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(|e| $crate::repo::RepoError::from_insert(e, "attachment"))?;
-                Ok(())
-            }
+impl<DB: Backend> SqlRepo<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    pub(super) async fn insert_record(
+        tx: &mut crate::repo::tx::Tx<DB>,
+        tenant: crate::ids::TenantId,
+        record: &crate::repo::NewRecord,
+    ) -> crate::repo::RepoResult<()> {
+        sqlx::query(crate::repo::records::INSERT_RECORD)
+            .bind(record.id)
+            .bind(tenant.0)
+            .bind(&record.container)
+            .bind(record.blob.as_ref().map(|(blob, _)| blob.0))
+            .bind(record.blob.as_ref().map(|(_, hash)| hash.as_str()))
+            .bind(&record.title)
+            .bind(&record.description)
+            .bind(&record.client_reference)
+            .bind(&record.vendor_reference)
+            .bind(&record.external_id)
+            .bind(&record.category)
+            .bind(&record.tags)
+            .bind(&record.owner)
+            .bind(chrono::Utc::now())
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| crate::repo::RepoError::from_insert(e, "attachment"))?;
+        Ok(())
+    }
 
-            /// The container's record `id`, unless deleted, through a pool or a transaction.
-            async fn live_record<'c, E>(
-                executor: E,
-                tenant: $crate::ids::TenantId,
-                container: &str,
-                id: uuid::Uuid,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>>
-            where
-                E: sqlx::Executor<'c, Database = $db>,
-            {
-                use $crate::repo::records::*;
-                Ok(sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
-                    .bind(tenant.0)
-                    .bind(container)
-                    .bind(id)
-                    .fetch_optional(executor)
-                    .await?)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::repo::RecordRepo for $repo {
-            async fn create_record(
-                &self,
-                tenant: $crate::ids::TenantId,
-                record: &$crate::repo::NewRecord,
-            ) -> $crate::repo::RepoResult<$crate::repo::Record> {
-                let mut write = self.begin_write().await?;
-                Self::insert_record(&mut write.tx, tenant, record).await?;
-                let stored = Self::live_record(&mut *write.tx, tenant, &record.container, record.id)
-                    .await?
-                    .ok_or($crate::repo::RepoError::NotFound)?;
-                write.tx.commit().await?;
-                Ok(stored)
-            }
-
-            async fn record(
-                &self,
-                tenant: $crate::ids::TenantId,
-                container: &str,
-                id: uuid::Uuid,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>> {
-                Self::live_record(&self.pool, tenant, container, id).await
-            }
-
-            async fn list_records(
-                &self,
-                tenant: $crate::ids::TenantId,
-                container: &str,
-                order: &[($crate::repo::RecordField, bool)],
-                offset: i64,
-                limit: i64,
-            ) -> $crate::repo::RepoResult<Vec<$crate::repo::Record>> {
-                use $crate::repo::records::*;
-                let sql = format!(
-                    "{RECORD_COLUMNS} WHERE r.tenant_id = $1 AND r.container = $2 AND r.deleted_at IS NULL{} \
-                     LIMIT $3 OFFSET $4",
-                    order_sql(order, $text_order)
-                );
-                Ok(sqlx::query_as(&sql)
-                    .bind(tenant.0)
-                    .bind(container)
-                    .bind(limit)
-                    .bind(offset)
-                    .fetch_all(&self.pool)
-                    .await?)
-            }
-
-            async fn delete_record(
-                &self,
-                tenant: $crate::ids::TenantId,
-                container: &str,
-                id: uuid::Uuid,
-            ) -> $crate::repo::RepoResult<Option<$crate::repo::Record>> {
-                let mut write = self.begin_write().await?;
-                let Some(mut found) = Self::live_record(&mut *write.tx, tenant, container, id).await? else {
-                    return Ok(None);
-                };
-                let now = chrono::Utc::now();
-                sqlx::query($crate::repo::records::DELETE_RECORD)
-                    .bind(tenant.0)
-                    .bind(container)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *write.tx)
-                    .await?;
-                write.tx.commit().await?;
-                found.deleted_at = Some(now);
-                found.modified_at = now;
-                Ok(Some(found))
-            }
-        }
-    };
+    /// The container's record `id`, unless deleted, through a pool or a transaction.
+    pub(super) async fn live_record<'c, E>(
+        executor: E,
+        tenant: crate::ids::TenantId,
+        container: &str,
+        id: uuid::Uuid,
+    ) -> crate::repo::RepoResult<Option<crate::repo::Record>>
+    where
+        E: sqlx::Executor<'c, Database = DB>,
+    {
+        use crate::repo::records::*;
+        Ok(sqlx::query_as(&format!("{RECORD_COLUMNS} {LIVE_RECORD}"))
+            .bind(tenant.0)
+            .bind(container)
+            .bind(id)
+            .fetch_optional(executor)
+            .await?)
+    }
 }
 
-pub(crate) use impl_records;
+#[async_trait]
+impl<DB: Backend> RecordRepo for SqlRepo<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    async fn create_record(
+        &self,
+        tenant: crate::ids::TenantId,
+        record: &crate::repo::NewRecord,
+    ) -> crate::repo::RepoResult<crate::repo::Record> {
+        let mut write = self.begin_write().await?;
+        Self::insert_record(&mut write.tx, tenant, record).await?;
+        let stored = Self::live_record(&mut *write.tx, tenant, &record.container, record.id)
+            .await?
+            .ok_or(crate::repo::RepoError::NotFound)?;
+        write.tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn record(
+        &self,
+        tenant: crate::ids::TenantId,
+        container: &str,
+        id: uuid::Uuid,
+    ) -> crate::repo::RepoResult<Option<crate::repo::Record>> {
+        Self::live_record(&self.pool, tenant, container, id).await
+    }
+
+    async fn list_records(
+        &self,
+        tenant: crate::ids::TenantId,
+        container: &str,
+        order: &[(crate::repo::RecordField, bool)],
+        offset: i64,
+        limit: i64,
+    ) -> crate::repo::RepoResult<Vec<crate::repo::Record>> {
+        use crate::repo::records::*;
+        let sql = format!(
+            "{RECORD_COLUMNS} WHERE r.tenant_id = $1 AND r.container = $2 AND r.deleted_at IS NULL{} \
+             LIMIT $3 OFFSET $4",
+            order_sql(order, DB::BYTE_ORDER)
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(tenant.0)
+            .bind(container)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn delete_record(
+        &self,
+        tenant: crate::ids::TenantId,
+        container: &str,
+        id: uuid::Uuid,
+    ) -> crate::repo::RepoResult<Option<crate::repo::Record>> {
+        let mut write = self.begin_write().await?;
+        let Some(mut found) = Self::live_record(&mut *write.tx, tenant, container, id).await? else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        sqlx::query(crate::repo::records::DELETE_RECORD)
+            .bind(tenant.0)
+            .bind(container)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *write.tx)
+            .await?;
+        write.tx.commit().await?;
+        found.deleted_at = Some(now);
+        found.modified_at = now;
+        Ok(Some(found))
+    }
+}

@@ -6,20 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::Sqlite;
 use tokio::sync::Mutex;
 
-use super::apikeys::impl_api_keys;
-use super::assets::impl_assets;
-use super::blobs::impl_blobs;
-use super::events::{impl_events, EventTerms};
-use super::log::{impl_log, Appended};
-use super::records::impl_records;
-use super::scans::impl_scans;
-use super::sql::impl_repo;
-use super::terms::{impl_event_names, impl_terms_backfill};
-use super::tx::WriteTx;
-use super::uploads::impl_uploads;
+use super::backend::EventTerms;
+use super::backend::FilterDialect;
+use super::backend::{Backend, SqlRepo};
+use super::log::Appended;
 use super::RepoResult;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -28,18 +21,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// pages than the 4 KiB default (see bench/blobs.sh for the measurement).
 const PAGE_SIZE: u32 = 65536;
 
-pub struct SqliteRepo {
-    pool: SqlitePool,
-    cache: super::cache::MetadataCache,
-    appenders: super::appender::Appenders<super::NewEvent, super::Event>,
-    publishers: std::sync::Arc<super::uploads::Publishers>,
-    names: super::terms::EventNameIds,
-    heads: std::sync::Arc<super::log::KnownHeads>,
-    /// SQLite has one writer at a time; writers queue here rather than fail with SQLITE_BUSY.
-    write_gate: Arc<Mutex<()>>,
-    /// The directory of the database file.
-    dir: Option<std::path::PathBuf>,
-}
+/// The embedded metadata repository.
+pub type SqliteRepo = SqlRepo<Sqlite>;
 
 impl SqliteRepo {
     pub async fn connect(url: &str, acquire_timeout: std::time::Duration) -> anyhow::Result<Self> {
@@ -82,16 +65,7 @@ impl SqliteRepo {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        let repo = Self {
-            pool,
-            cache: Default::default(),
-            appenders: Default::default(),
-            publishers: Default::default(),
-            names: Default::default(),
-            heads: Default::default(),
-            write_gate: Arc::new(Mutex::new(())),
-            dir: data_dir,
-        };
+        let repo = Self::new(pool, Some(Arc::new(Mutex::new(()))), data_dir);
         repo.backfill_terms().await?;
         Ok(repo)
     }
@@ -101,20 +75,10 @@ impl SqliteRepo {
         let options = SqliteConnectOptions::from_str(url).ok()?;
         Some(options.get_filename().to_path_buf())
     }
+}
 
-    fn data_directory(&self) -> Option<std::path::PathBuf> {
-        self.dir.clone()
-    }
-
-    /// Copies the log (WAL) into the database and truncates it to nothing, so the space
-    /// the last burst of writes took in it goes back to the filesystem.
-    async fn give_space_back(&self) -> RepoResult<()> {
-        let _writer = self.write_gate.lock().await;
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
+impl Backend for Sqlite {
+    const NAME: &'static str = "sqlite";
 
     /// SQLite has one writer at a time: a row needs no lock of its own.
     const ROW_LOCK: &'static str = "";
@@ -126,17 +90,16 @@ impl SqliteRepo {
     /// for all that queued while the last was written (`appender`).
     const GROUP_COMMIT: bool = true;
 
-    const FILTERS: super::filters::FilterDialect = super::filters::FilterDialect {
+    const FILTERS: FilterDialect = FilterDialect {
         array_holds: |column, param| format!("EXISTS (SELECT 1 FROM json_each({column}) WHERE value = ${param})"),
     };
 
-    fn write_gate(&self) -> Option<Arc<Mutex<()>>> {
-        Some(self.write_gate.clone())
-    }
+    /// SQLite compares text by its bytes already.
+    const BYTE_ORDER: &'static str = "";
 
-    async fn begin_write(&self) -> RepoResult<WriteTx<Sqlite>> {
-        super::tx::begin_write(&self.pool, Some(&self.write_gate)).await
-    }
+    /// Copies the log (WAL) into the database and truncates it to nothing, so the space
+    /// the last burst of writes took in it goes back to the filesystem.
+    const RECLAIM_SPACE: Option<&'static str> = Some("PRAGMA wal_checkpoint(TRUNCATE)");
 
     /// SQLite has one writer, holding the log head already: terms are written with the row.
     async fn store_event_terms_early<'a>(
@@ -148,7 +111,7 @@ impl SqliteRepo {
         Ok(EventTerms::WithRow { terms, names })
     }
 
-    /// Inserts `event` (see `store_event!`) with its terms and what its append adds.
+    /// Inserts `event` (see `SqlRepo::store_event`) with its terms and what its append adds.
     /// Answers its seq.
     async fn store_logged_event(
         tx: &mut sqlx::SqliteConnection,
@@ -165,16 +128,9 @@ impl SqliteRepo {
             names: (operation_id, behaviour_id),
         } = terms
         {
-            super::terms::insert_terms!(
-                Sqlite,
-                tx,
-                "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)",
-                event.tenant_id,
-                seq,
-                terms,
-                operation_id,
-                behaviour_id
-            );
+            let into = "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)";
+            let names = Some((operation_id, behaviour_id));
+            super::term_rows::insert_terms::<Sqlite>(tx, into, event.tenant_id, seq, terms, names).await?;
         }
         Self::store_append(tx, event.tenant_id, appended).await?;
         Ok(seq)
@@ -204,7 +160,7 @@ impl SqliteRepo {
         Self::store_append(tx, blob.tenant_id, appended).await
     }
 
-    /// Records an append (`append_leaf!`): the new nodes and the new head.
+    /// Records an append (`append_leaf`): the new nodes and the new head.
     async fn store_append(
         tx: &mut sqlx::SqliteConnection,
         tenant: uuid::Uuid,
@@ -227,16 +183,3 @@ impl SqliteRepo {
         Ok(())
     }
 }
-
-impl_repo!(SqliteRepo, sqlx::Sqlite, "sqlite");
-impl_records!(SqliteRepo, sqlx::Sqlite, "");
-impl_uploads!(SqliteRepo, sqlx::Sqlite);
-impl_api_keys!(SqliteRepo, sqlx::Sqlite);
-impl_assets!(SqliteRepo, sqlx::Sqlite);
-impl_events!(SqliteRepo, sqlx::Sqlite);
-impl_terms_backfill!(SqliteRepo, sqlx::Sqlite);
-impl_event_names!(SqliteRepo);
-impl_log!(SqliteRepo, sqlx::Sqlite);
-super::backfill::impl_backfill!(SqliteRepo, sqlx::Sqlite);
-impl_blobs!(SqliteRepo, sqlx::Sqlite);
-impl_scans!(SqliteRepo, sqlx::Sqlite);

@@ -359,6 +359,64 @@ fn only_the_sealer_signs() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lines of SQL a macro may hold: a column list, never a statement's logic.
+const MACRO_SQL_LINES: usize = 3;
+
+/// The bodies of the `macro_rules!` in `text`, as written.
+fn macro_bodies(text: &str) -> Vec<&str> {
+    let mut bodies = Vec::new();
+    for (at, _) in text.match_indices("macro_rules!") {
+        let Some(open) = text[at..].find('{').map(|i| at + i) else {
+            continue;
+        };
+        let mut depth = 0;
+        for (i, c) in text[open..].char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                bodies.push(&text[open..=open + i]);
+                break;
+            }
+        }
+    }
+    bodies
+}
+
+/// Macros only remove repetition: none hides a `?`, a `return` or an `.await` from the
+/// reader, and none holds a statement's SQL.
+#[test]
+fn macros_hide_no_control_flow() -> anyhow::Result<()> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files)?;
+    let mut macros = 0;
+    for file in &files {
+        let module = module_of(&src, file);
+        let text = std::fs::read_to_string(file)?;
+        for body in macro_bodies(&text) {
+            macros += 1;
+            let code = code_only(body).replace("?Sized", "");
+            for hidden in ["?", "return", ".await"] {
+                anyhow::ensure!(!code.contains(hidden), "a macro in {module} hides `{hidden}`");
+            }
+            let sql = body
+                .lines()
+                .filter(|line| {
+                    ["SELECT ", "INSERT ", "UPDATE ", "DELETE ", " FROM ", " WHERE "]
+                        .iter()
+                        .any(|k| line.contains(k))
+                })
+                .count();
+            anyhow::ensure!(sql <= MACRO_SQL_LINES, "a macro in {module} holds {sql} lines of SQL");
+        }
+    }
+    anyhow::ensure!(macros > 0, "no macros found: the search is broken");
+    Ok(())
+}
+
 #[test]
 fn the_merklelog_crate_stays_pure() -> anyhow::Result<()> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/merklelog/Cargo.toml");

@@ -71,23 +71,13 @@ fn required(value: Option<String>, name: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
-/// Records an event on an asset; `asset_attributes` are merged into the asset.
-#[utoipa::path(post, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Events_Create", tag = "events",
-    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
-    request_body = CreateEvent,
-    responses((status = 200, description = "The stored event.", body = EventResponse), Errors))]
-#[tracing::instrument(skip_all)]
-async fn create(
-    State(state): State<AppState>,
-    principal: Principal,
-    PathParams(uuid): PathParams<String>,
+/// The event a create request asks for, its body judged and its references checked.
+async fn new_event(
+    state: &AppState,
+    principal: &Principal,
+    asset: AssetId,
     body: Result<JsonObject<CreateEvent>, ApiError>,
-) -> ApiResult<Json<EventResponse>> {
-    let asset = AssetId::parse_bare(&uuid)?;
-    // An unknown asset is 404 before anything about the body is judged.
-    if state.repo.asset(principal.tenant, asset).await?.is_none() {
-        return Err(ApiError::not_found("asset"));
-    }
+) -> ApiResult<NewEvent> {
     let JsonObject(body) = body?;
     let operation = required(body.operation, "operation")?;
     let behaviour = required(body.behaviour, "behaviour")?;
@@ -115,6 +105,31 @@ async fn create(
         principal_declared: declared_principal(body.principal_declared).to_string(),
         issuer: principal.issuer.clone(),
         subject: principal.subject.clone(),
+    };
+    Ok(event)
+}
+
+/// Records an event on an asset; `asset_attributes` are merged into the asset.
+#[utoipa::path(post, path = "/archivist/v2/assets/{uuid}/events", operation_id = "Events_Create", tag = "events",
+    params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
+    request_body = CreateEvent,
+    responses((status = 200, description = "The stored event.", body = EventResponse), Errors))]
+#[tracing::instrument(skip_all)]
+async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    PathParams(uuid): PathParams<String>,
+    body: Result<JsonObject<CreateEvent>, ApiError>,
+) -> ApiResult<Json<EventResponse>> {
+    let asset = AssetId::parse_bare(&uuid)?;
+    let event = match new_event(&state, &principal, asset, body).await {
+        Ok(event) => event,
+        // An unknown asset is 404 whatever the body: the asset is read only for a refused
+        // body, as the transaction storing the event reads it anyway.
+        Err(err) => match state.repo.asset(principal.tenant, asset).await? {
+            None => return Err(ApiError::not_found("asset")),
+            Some(_) => return Err(err),
+        },
     };
     let stored = state
         .repo

@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod repo;
 pub mod scan;
 pub mod server;
+pub mod sharing;
 pub mod state;
 pub mod store;
 pub mod tenants;

@@ -29,6 +29,8 @@ pub struct AppState {
     pub content: blob::Content,
     /// How old unowned stored content must be before the sweeper removes it.
     pub orphan_age: Duration,
+    /// What other tenants share with a tenant.
+    pub sharing: Arc<crate::sharing::Sharing>,
 }
 
 /// The external issuer the settings name, if any.
@@ -116,7 +118,7 @@ impl AppState {
         let decoy_hash =
             tokio::task::spawn_blocking(|| auth::secrets::hash_secret(&auth::secrets::generate_secret())).await??;
         Ok(Self {
-            repo,
+            repo: repo.clone(),
             keys: Arc::new(keys),
             upload_limits: UploadLimits {
                 max_blob_bytes: settings.max_blob_bytes,
@@ -132,6 +134,7 @@ impl AppState {
             log,
             content,
             orphan_age: settings.store.store_orphan_age.0,
+            sharing: Arc::new(crate::sharing::Sharing::new(repo.clone())),
         })
     }
 }

@@ -76,6 +76,8 @@ fn routes() -> Routes {
         .merge(openapi::routes())
         .merge(datatrails::token::routes().without_token())
         .merge(datatrails::applications::routes())
+        .merge(datatrails::subjects::routes())
+        .merge(datatrails::access_policies::routes())
         .merge(datatrails::apikeys::routes())
         .merge(datatrails::tenancies::routes())
         .merge(datatrails::blobs::routes())

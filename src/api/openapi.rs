@@ -38,6 +38,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::token::Doc::openapi(),
         super::datatrails::applications::Doc::openapi(),
         super::datatrails::apikeys::Doc::openapi(),
+        super::datatrails::subjects::Doc::openapi(),
+        super::datatrails::access_policies::Doc::openapi(),
         super::datatrails::tenancies::Doc::openapi(),
         super::datatrails::blobs::Doc::openapi(),
         super::datatrails::assets::Doc::openapi(),

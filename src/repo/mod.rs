@@ -17,6 +17,7 @@ mod models;
 mod postgres;
 mod records;
 mod scans;
+pub mod sharing;
 mod sql;
 mod sqlite;
 mod tenants;
@@ -42,6 +43,7 @@ pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewA
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use scans::ScanRepo;
+pub use sharing::SharingRepo;
 pub use sqlite::SqliteRepo;
 pub use terms::TermField;
 pub use uploads::StaleUpload;
@@ -221,7 +223,9 @@ pub trait BlobWriter: Send {
 }
 
 #[async_trait]
-pub trait Repo: AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + LogRepo + Send + Sync {
+pub trait Repo:
+    AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + LogRepo + SharingRepo + Send + Sync
+{
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;
     /// Where the embedded database keeps its files; `None` for a server database.

@@ -22,7 +22,10 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["log"],
     ),
     ("the malware scanner", &["scan"]),
-    ("the core: uploads, references, verified downloads", &["blob"]),
+    (
+        "the core: uploads, references, verified downloads, sharing decisions",
+        &["blob", "sharing"],
+    ),
     (
         "the web layer: the HTTP error type, auth, rate limits",
         &["error", "auth", "ratelimit"],
@@ -40,7 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 const NOT_YET: &[(&str, &str)] = &[];
 
 /// Layers below the web layer: they know no HTTP (no axum), and answer domain results.
-const NO_HTTP: &[&str] = &["repo", "store", "log", "scan", "blob"];
+const NO_HTTP: &[&str] = &["repo", "store", "log", "scan", "blob", "sharing"];
 
 /// Modules below the web layer that still use axum (issue: one direction of dependencies).
 const HTTP_NOT_YET: &[&str] = &[];

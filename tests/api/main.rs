@@ -28,6 +28,7 @@ mod scale_out;
 mod scanning;
 mod sdk;
 mod seed_lists;
+mod sharing;
 mod store_migration;
 mod store_outage;
 mod sweeping;

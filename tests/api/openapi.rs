@@ -322,7 +322,7 @@ fn datatrails_paths_operation_ids_and_shapes_are_kept() -> anyhow::Result<()> {
         assert_eq!(operation["operationId"], *id, "{method} {path}");
     }
     // attachd's own additions to a DataTrails shape.
-    let extensions = ["tampered_timestamp"];
+    let extensions = ["tampered_timestamp", "scanned_reason"];
     for (name, properties) in DATATRAILS_SHAPES {
         let schema = &doc["components"]["schemas"][name]["properties"];
         let ours: BTreeSet<&str> = schema

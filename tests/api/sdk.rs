@@ -6,7 +6,12 @@ use std::path::{Path, PathBuf};
 use crate::both;
 use crate::common::{default_settings, tools, Backend, TestApp, TestDb};
 
-both!(official_sdk_flows, sdk_lists_and_waits, sdk_retries_when_rate_limited);
+both!(
+    official_sdk_flows,
+    sdk_lists_and_waits,
+    sdk_retries_when_rate_limited,
+    sdk_shares_between_tenants
+);
 
 /// The SDK release the flows were written against.
 const SDK: &str = "datatrails-archivist==0.35.0";
@@ -38,14 +43,31 @@ async fn sdk_retries_when_rate_limited(backend: Backend) -> anyhow::Result<()> {
     run_script(&app, "ratelimit.py").await
 }
 
+/// `subjects.share`, a policy, and the other tenant's reads of what it grants.
+async fn sdk_shares_between_tenants(backend: Backend) -> anyhow::Result<()> {
+    let db = TestDb::new(backend).await?;
+    let app = TestApp::start(&db).await?;
+    run_script_for(&app, "sharing.py", 2).await
+}
+
 /// Runs `tests/sdk/<script> URL CLIENT_ID CLIENT_SECRET` for a new tenant; it must exit 0.
 async fn run_script(app: &TestApp, script: &str) -> anyhow::Result<()> {
+    run_script_for(app, script, 1).await
+}
+
+/// Runs `tests/sdk/<script> URL` with the client id and secret of each of `tenants` new
+/// tenants; it must exit 0.
+async fn run_script_for(app: &TestApp, script: &str, tenants: usize) -> anyhow::Result<()> {
     let python = tokio::task::spawn_blocking(venv).await??.join("python");
-    let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
+    let mut args = vec![app.base.clone()];
+    for _ in 0..tenants {
+        let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
+        args.extend([tenant.client_id, tenant.client_secret]);
+    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(script);
     let output = tokio::process::Command::new(python)
         .arg(script)
-        .args([&app.base, &tenant.client_id, &tenant.client_secret])
+        .args(&args)
         .output()
         .await?;
     assert!(

@@ -20,6 +20,7 @@ use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
 use crate::repo::{Asset, FilterField, FilterValue, NewAsset, TermField};
+use crate::sharing::policy::Grant;
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
@@ -67,6 +68,17 @@ pub struct AssetResponse {
     chain_id: &'static str,
     public: bool,
     tenant_identity: String,
+}
+
+impl AssetResponse {
+    /// Another tenant's asset, with only the attributes `grant` lets the reader see.
+    fn shared(asset: &Asset, grant: &Grant) -> Self {
+        let attributes: Map<String, Value> = serde_json::from_str(&asset.attributes).unwrap_or_default();
+        Self {
+            attributes: Value::Object(grant.reduce(&attributes)),
+            ..Self::from(asset)
+        }
+    }
 }
 
 impl From<&Asset> for AssetResponse {
@@ -141,7 +153,22 @@ async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<
     params(("uuid" = uuid::Uuid, Path, description = "The asset's id.")),
     responses((status = 200, description = "The asset.", body = AssetResponse), Errors))]
 async fn get_one(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<AssetResponse>> {
-    Ok(Json(AssetResponse::from(&find(state, principal, uuid).await?)))
+    let id = AssetId::parse_bare(uuid)?;
+    if let Some(asset) = state.repo.asset(principal.tenant, id).await? {
+        return Ok(Json(AssetResponse::from(&asset)));
+    }
+    // Another tenant's asset answers only as far as that tenant shares it with this one;
+    // otherwise exactly as an unknown id does.
+    let shared = match state.repo.asset_owner(id).await? {
+        Some(owner) if owner != principal.tenant => state.repo.asset(owner, id).await?,
+        _ => None,
+    };
+    if let Some(asset) = shared {
+        if let Some(grant) = state.sharing.grant(principal.tenant, &asset).await? {
+            return Ok(Json(AssetResponse::shared(&asset, &grant)));
+        }
+    }
+    Err(ApiError::not_found("asset"))
 }
 
 /// Where a public asset can be read without a token.

@@ -65,6 +65,8 @@ pub struct BlobResponse {
     /// `NOT_SCANNED`, `SCANNED_OK` or `SCANNED_BAD`.
     pub scanned_status: String,
     pub scanned_bad_reason: String,
+    /// The same as `scanned_bad_reason`, under the name DataTrails' own clients read.
+    pub scanned_reason: String,
     pub scanned_timestamp: String,
     /// Set once a download found the content altered; absent on intact blobs.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,6 +91,7 @@ impl BlobResponse {
             subject: blob.subject.clone(),
             scanned_status: blob.scanned_status.clone(),
             scanned_bad_reason: blob.scanned_bad_reason.clone(),
+            scanned_reason: blob.scanned_bad_reason.clone(),
             scanned_timestamp: blob.scanned_timestamp.map(rfc3339).unwrap_or_default(),
             tampered_timestamp: blob.tampered_at.map(rfc3339),
         }

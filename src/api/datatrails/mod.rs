@@ -1,6 +1,7 @@
 //! The DataTrails dialect, as DataTrails' swagger files describe it: blobs, assets, events,
 //! attachments, public assets, app registrations, tokens, tenancies and API keys.
 
+pub(super) mod access_policies;
 pub(super) mod apikeys;
 pub(super) mod applications;
 pub(super) mod assets;
@@ -10,5 +11,6 @@ pub(super) mod event_views;
 pub(super) mod events;
 pub(super) mod merklelog;
 pub(super) mod public;
+pub(super) mod subjects;
 pub(super) mod tenancies;
 pub(super) mod token;

@@ -49,15 +49,18 @@ for backend in $BACKENDS; do
   ready new "$work/attachd-new" "$url" "$PORT_NEW"
   ready base "$work/attachd-baseline" "$base_url" "$PORT_BASE"
   declare -A samples=()
-  for _ in $(seq "$ROUNDS"); do
-    for name in new base; do
+  for round in $(seq "$ROUNDS"); do
+    # Each side goes first in every other round, so neither gains from its place.
+    order="new base"
+    if [ $((round % 2)) = 0 ]; then order="base new"; fi
+    for name in $order; do
       samples[$name.download]+="$(load get "$name" "$(cat "$work/$name.download")" $((DOWNLOADS / ROUNDS))) "
       samples[$name.info]+="$(load get "$name" "$(cat "$work/$name.info")" $((INFOS / ROUNDS))) "
       samples[$name.upload]+="$(load uploads "$name" 4096 $((UPLOADS / ROUNDS)) "$WRITERS") "
     done
   done
-  for _ in 1 2; do
-    for name in new base; do samples[$name.events]+="$(load events "$name" "$(cat "$work/$name.asset")" "$EVENTS" "$WRITERS") "; done
+  for order in "new base" "base new"; do
+    for name in $order; do samples[$name.events]+="$(load events "$name" "$(cat "$work/$name.asset")" "$EVENTS" "$WRITERS") "; done
   done
   for name in new base; do kill "$(cat "$work/$name.pid")"; wait "$(cat "$work/$name.pid")" 2>/dev/null || true; done
   if [ "$backend" = postgres ]; then as_pg pg_ctl -D "$work/pg/data" -m fast stop >/dev/null; fi

@@ -51,18 +51,38 @@ enum Source {
     Asset(Box<Asset>),
 }
 
+/// What a reader sees of an attribute object's JSON text.
+pub type Seen<'a> = &'a dyn Fn(&str) -> String;
+
+/// The owner sees all.
+fn all(text: &str) -> String {
+    text.to_string()
+}
+
 impl Referrer {
     pub fn of_asset(asset: &Asset, route: &'static str) -> Self {
+        Self::of_asset_seen(asset, route, &all)
+    }
+
+    /// As `of_asset`, for a reader who sees of its attributes only what `seen` leaves: only
+    /// those can name a blob to it, while the proof is of the asset as it is.
+    pub fn of_asset_seen(asset: &Asset, route: &'static str, seen: Seen) -> Self {
         let source = Source::Asset(Box::new(asset.clone()));
         Self::from_trees(
             TenantId(asset.tenant_id),
             &[("attributes", &asset.attributes)],
+            seen,
             route,
             source,
         )
     }
 
     pub fn of_event(event: &Event, route: &'static str) -> Self {
+        Self::of_event_seen(event, route, &all)
+    }
+
+    /// As `of_asset_seen`, for an event.
+    pub fn of_event_seen(event: &Event, route: &'static str, seen: Seen) -> Self {
         let trees: &[(&str, &str)] = if event.asset_id.is_some() {
             &[
                 ("event_attributes", &event.event_attributes),
@@ -72,14 +92,14 @@ impl Referrer {
             &[("attributes", &event.event_attributes)]
         };
         let source = Source::Event(Box::new(event.clone()));
-        Self::from_trees(TenantId(event.tenant_id), trees, route, source)
+        Self::from_trees(TenantId(event.tenant_id), trees, seen, route, source)
     }
 
-    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], route: &'static str, source: Source) -> Self {
+    fn from_trees(tenant: TenantId, trees: &[(&str, &str)], seen: Seen, route: &'static str, source: Source) -> Self {
         let mut references = Vec::new();
         for (root, text) in trees {
             // Stored attributes were checked on create; a malformed one now counts as no reference.
-            let tree = serde_json::from_str(text).unwrap_or(Value::Null);
+            let tree = serde_json::from_str(&seen(text)).unwrap_or(Value::Null);
             references.extend(find_references(root, &tree).unwrap_or_default());
         }
         Self {

@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 use super::backend::{Backend, Column, SqlRepo};
-use super::{Asset, ListQuery, NewAsset, RepoResult};
+use super::{Asset, ListQuery, NewAsset, RepoResult, SharedScope};
 use crate::ids::{AssetId, TenantId};
 
 #[async_trait]
@@ -15,7 +15,17 @@ pub trait AssetRepo {
     async fn asset(&self, tenant: TenantId, asset: AssetId) -> RepoResult<Option<Asset>>;
     /// A public asset of any tenant, for the routes that need no token.
     async fn public_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>>;
+    /// An asset of any tenant, for the sharing decision.
+    async fn any_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>>;
     async fn list_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<Vec<Asset>>;
+    /// A page of `owner`'s assets that `scope` selects, none public, for another tenant's
+    /// list: the query's filters read the owner's terms.
+    async fn list_shared_assets(
+        &self,
+        owner: TenantId,
+        query: &ListQuery,
+        scope: &SharedScope,
+    ) -> RepoResult<Vec<Asset>>;
     async fn count_assets(&self, tenant: TenantId, query: &ListQuery) -> RepoResult<i64>;
 }
 
@@ -119,6 +129,14 @@ where
         )
     }
 
+    async fn any_asset(&self, asset: AssetId) -> RepoResult<Option<Asset>> {
+        use crate::repo::sql::*;
+        Ok(sqlx::query_as(&format!("{ASSET_COLUMNS} WHERE id = $1"))
+            .bind(asset.0)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     async fn list_assets(
         &self,
         tenant: crate::ids::TenantId,
@@ -150,5 +168,27 @@ where
             .bind(tenant.0);
         let select = crate::repo::filters::bind_filters!(select, binds);
         Ok(select.fetch_one(&self.pool).await?)
+    }
+
+    async fn list_shared_assets(
+        &self,
+        owner: TenantId,
+        query: &ListQuery,
+        scope: &SharedScope,
+    ) -> RepoResult<Vec<Asset>> {
+        use crate::repo::sql::*;
+        let rows = crate::repo::filters::RowsSql::new("assets", &query.filters, 4, &DB::FILTERS, true);
+        let first = 4 + rows.binds.len();
+        let (shared, scope_binds) = crate::repo::filters::any_of_sql(scope, first + 1, &DB::FILTERS, "assets.seq");
+        let sql = rows.list(ASSET_FIELDS, &format!(" AND assets.public = ${first}{shared}"));
+        let select = sqlx::query_as(&sql)
+            .persistent(DB::LIST_STATEMENTS_CACHED)
+            .bind(owner.0)
+            .bind(query.before.unwrap_or(i64::MAX))
+            .bind(query.limit);
+        let select = crate::repo::filters::bind_filters!(select, rows.binds);
+        let select = select.bind(false);
+        let select = crate::repo::filters::bind_filters!(select, scope_binds);
+        Ok(select.fetch_all(&self.pool).await?)
     }
 }

@@ -15,47 +15,92 @@ pub fn filter_sql(
     row_seq: &str,
     kinds: Option<&str>,
 ) -> (String, Vec<crate::repo::FilterValue>) {
-    use crate::repo::FilterField;
     let mut sql = String::new();
     let mut binds = Vec::new();
     for filter in filters {
-        let n = first + binds.len();
-        match &filter.field {
-            FilterField::Term { field, key } => {
-                // A probe of the row's own term: cheap per row, and never a plan that
-                // gathers every match of a common term first.
-                let (table, seq) = term_table(*field);
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})"
-                ));
-                binds.push(term_of(*field, key, &filter.value));
-                continue;
-            }
-            FilterField::AssetAttribute(key) => {
-                sql.push_str(&format!(
-                    " AND asset_id IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
-                     WHERE t.tenant_id = $1 AND t.term = ${n})"
-                ));
-                binds.push(term_of(
-                    crate::repo::terms::TermField::AssetAttributes,
-                    key,
-                    &filter.value,
-                ));
-                continue;
-            }
-            FilterField::Column(column) => match kinds {
-                Some(term) if is_kind(column) => sql.push_str(&format!(
-                    " AND {term}.{column}_id = (SELECT id FROM event_names WHERE name = ${n})"
-                )),
-                _ => sql.push_str(&format!(" AND {column} = ${n}")),
-            },
-            FilterField::After(column) => sql.push_str(&format!(" AND {column} > ${n}")),
-            FilterField::Before(column) => sql.push_str(&format!(" AND {column} < ${n}")),
-            FilterField::ArrayHolds(column) => sql.push_str(&format!(" AND {}", (dialect.array_holds)(column, n))),
-        }
-        binds.push(filter.value.clone());
+        sql.push_str(" AND ");
+        sql.push_str(&condition(filter, first + binds.len(), dialect, row_seq, kinds));
+        binds.push(bound_value(filter));
     }
     (sql, binds)
+}
+
+/// ` AND (…)`: the rows any one of `scope`'s alternatives selects (each every one of its
+/// lists, each any one of its filters), numbering parameters from `$first`. No alternative
+/// selects nothing; an alternative without lists, everything.
+pub fn any_of_sql(
+    scope: &crate::repo::SharedScope,
+    first: usize,
+    dialect: &FilterDialect,
+    row_seq: &str,
+) -> (String, Vec<crate::repo::FilterValue>) {
+    let mut binds = Vec::new();
+    let mut alternatives = Vec::new();
+    for alternative in &scope.alternatives {
+        let mut lists = vec!["1 = 1".to_string()];
+        for list in alternative {
+            let mut any = Vec::new();
+            for filter in list {
+                any.push(condition(filter, first + binds.len(), dialect, row_seq, None));
+                binds.push(bound_value(filter));
+            }
+            lists.push(format!(
+                "({})",
+                if any.is_empty() {
+                    "1 = 0".into()
+                } else {
+                    any.join(" OR ")
+                }
+            ));
+        }
+        alternatives.push(format!("({})", lists.join(" AND ")));
+    }
+    if alternatives.is_empty() {
+        alternatives.push("1 = 0".into());
+    }
+    (format!(" AND ({})", alternatives.join(" OR ")), binds)
+}
+
+/// The SQL condition of one filter, its value at `$n`.
+fn condition(
+    filter: &crate::repo::Filter,
+    n: usize,
+    dialect: &FilterDialect,
+    row_seq: &str,
+    kinds: Option<&str>,
+) -> String {
+    use crate::repo::FilterField;
+    match &filter.field {
+        // A probe of the row's own term: cheap per row, and never a plan that gathers
+        // every match of a common term first.
+        FilterField::Term { field, .. } => {
+            let (table, seq) = term_table(*field);
+            format!("EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})")
+        }
+        FilterField::AssetAttribute(_) => format!(
+            "asset_id IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
+             WHERE t.tenant_id = $1 AND t.term = ${n})"
+        ),
+        FilterField::Column(column) => match kinds {
+            Some(term) if is_kind(column) => {
+                format!("{term}.{column}_id = (SELECT id FROM event_names WHERE name = ${n})")
+            }
+            _ => format!("{column} = ${n}"),
+        },
+        FilterField::After(column) => format!("{column} > ${n}"),
+        FilterField::Before(column) => format!("{column} < ${n}"),
+        FilterField::ArrayHolds(column) => (dialect.array_holds)(column, n),
+    }
+}
+
+/// The value a filter's condition binds: attribute filters bind their term.
+fn bound_value(filter: &crate::repo::Filter) -> crate::repo::FilterValue {
+    use crate::repo::FilterField;
+    match &filter.field {
+        FilterField::Term { field, key } => term_of(*field, key, &filter.value),
+        FilterField::AssetAttribute(key) => term_of(crate::repo::terms::TermField::AssetAttributes, key, &filter.value),
+        _ => filter.value.clone(),
+    }
 }
 
 /// Whether event column `column` is also in every event term (operation and behaviour:

@@ -39,7 +39,7 @@ pub use assets::AssetRepo;
 pub use blobs::BlobRepo;
 pub use events::EventRepo;
 pub use log::{LogRepo, StoredSeal};
-pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent};
+pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent, SharedScope};
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use scans::ScanRepo;

@@ -128,6 +128,14 @@ pub struct ListQuery {
     pub matches_nothing: bool,
 }
 
+/// Which of an owner's assets may be shared with a reader, as far as SQL can tell: those
+/// any one alternative selects (each every one of its lists, each any one of its filters).
+/// It may select more than is shared, never less; the sharing core decides each row.
+#[derive(Clone, Debug, Default)]
+pub struct SharedScope {
+    pub alternatives: Vec<Vec<Vec<Filter>>>,
+}
+
 /// One condition of a list, e.g. from `attributes.arc_display_type=Truck`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filter {

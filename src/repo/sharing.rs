@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::backend::{Backend, Column, RowsAffected, SqlRepo};
 use super::tx::WriteTx;
 use super::{NewEvent, RepoError, RepoResult};
-use crate::ids::{AssetId, TenantId};
+use crate::ids::TenantId;
 
 /// A tenant's own keys: another tenant's subject holding one of them stands for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +135,9 @@ pub trait SharingRepo {
     /// Everything `owner` shares: its subjects and policies.
     async fn sharing_set(&self, owner: TenantId) -> RepoResult<SharingSet>;
     /// The tenant an asset belongs to, whichever it is.
-    async fn asset_owner(&self, asset: AssetId) -> RepoResult<Option<TenantId>>;
+    /// The tenants with a subject that may hold one of `keys`: a superset, which the
+    /// sharing core narrows by comparing the keys themselves.
+    async fn owners_sharing_with(&self, keys: &SelfKeys) -> RepoResult<Vec<TenantId>>;
 }
 
 const SUBJECT_COLUMNS: &str =
@@ -485,11 +487,18 @@ where
         Ok(SharingSet { subjects, policies })
     }
 
-    async fn asset_owner(&self, asset: AssetId) -> RepoResult<Option<TenantId>> {
-        let owner: Option<Uuid> = sqlx::query_scalar("SELECT tenant_id FROM assets WHERE id = $1")
-            .bind(asset.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(owner.map(TenantId))
+    async fn owners_sharing_with(&self, keys: &SelfKeys) -> RepoResult<Vec<TenantId>> {
+        // Keys are kept as JSON arrays of strings: each stored key is `"<key>"` in them.
+        let wallet = format!("%\"{}\"%", keys.wallet_pub_key);
+        let tessera = format!("%\"{}\"%", keys.tessera_pub_key);
+        let owners: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT DISTINCT tenant_id FROM subjects WHERE wallet_pub_key LIKE $1 OR wallet_pub_key LIKE $2 \
+             OR tessera_pub_key LIKE $1 OR tessera_pub_key LIKE $2",
+        )
+        .bind(wallet)
+        .bind(tessera)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(owners.into_iter().map(TenantId).collect())
     }
 }

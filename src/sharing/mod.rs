@@ -6,6 +6,7 @@
 //! Each owner's subjects and policies are read once and kept for at most a second, so a
 //! change reaches every process within that; the process that made it forgets them at once.
 
+mod lists;
 pub mod policy;
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::ids::TenantId;
 use crate::repo::sharing::{SelfKeys, SharingSet};
-use crate::repo::{Asset, DynRepo, RepoResult};
+use crate::repo::{Asset, DynRepo, RepoResult, SharedScope};
 use policy::{AssetView, Filters, Grant, OrList, Permission};
 
 /// How long an owner's sharing set is kept: the most a change takes to reach a process.
@@ -60,11 +61,38 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// The identities of the subjects that stand for the tenant with `keys`.
+    fn standing(&self, keys: &SelfKeys) -> Vec<&str> {
+        self.subjects
+            .iter()
+            .filter(|(_, held)| {
+                held.iter()
+                    .any(|k| *k == keys.wallet_pub_key || *k == keys.tessera_pub_key)
+            })
+            .map(|(identity, _)| identity.as_str())
+            .collect()
+    }
+
+    /// The policies granting any of `standing`, with their permissions that do.
+    fn granting<'a>(&'a self, standing: &'a [&str]) -> impl Iterator<Item = (&'a Filters, Vec<&'a Permission>)> + 'a {
+        self.policies.iter().filter_map(move |(filters, permissions)| {
+            let granting: Vec<&Permission> = permissions
+                .iter()
+                .filter(|p| p.subjects.iter().any(|s| standing.contains(&s.as_str())))
+                .collect();
+            (!granting.is_empty()).then_some((filters, granting))
+        })
+    }
+}
+
 /// The sharing decisions, over the repository.
 pub struct Sharing {
     repo: DynRepo,
     sets: moka::future::Cache<uuid::Uuid, Arc<Compiled>>,
     keys: moka::future::Cache<uuid::Uuid, SelfKeys>,
+    /// For each reader, the owners with a subject that may stand for it.
+    owners: moka::future::Cache<uuid::Uuid, Arc<Vec<TenantId>>>,
 }
 
 impl Sharing {
@@ -77,6 +105,10 @@ impl Sharing {
                 .build(),
             // A tenant's keys never change once made.
             keys: moka::future::Cache::new(100_000),
+            owners: moka::future::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(SET_LIFETIME)
+                .build(),
         }
     }
 
@@ -93,6 +125,36 @@ impl Sharing {
     /// Forgets what `owner` shares, after it changed it.
     pub async fn changed(&self, owner: TenantId) {
         self.sets.invalidate(&owner.0).await;
+        // Any reader may have become, or stopped being, one of its subjects.
+        self.owners.invalidate_all();
+    }
+
+    /// The owners that share anything with `reader`, each with the SQL narrowing of the
+    /// assets it may share.
+    pub async fn shared_with(&self, reader: TenantId) -> RepoResult<Vec<(TenantId, SharedScope)>> {
+        let owners = match self.owners.get(&reader.0).await {
+            Some(owners) => owners,
+            None => {
+                let keys = self.self_keys(reader).await?;
+                let owners = Arc::new(self.repo.owners_sharing_with(&keys).await?);
+                self.owners.insert(reader.0, owners.clone()).await;
+                owners
+            }
+        };
+        let keys = self.self_keys(reader).await?;
+        let mut shared = Vec::new();
+        for owner in owners.iter().filter(|owner| **owner != reader) {
+            let set = self.compiled(*owner).await?;
+            let standing = set.standing(&keys);
+            let alternatives: Vec<_> = set
+                .granting(&standing)
+                .map(|(filters, _)| filters.narrowing())
+                .collect();
+            if !alternatives.is_empty() {
+                shared.push((*owner, SharedScope { alternatives }));
+            }
+        }
+        Ok(shared)
     }
 
     async fn compiled(&self, owner: TenantId) -> RepoResult<Arc<Compiled>> {
@@ -115,15 +177,7 @@ impl Sharing {
             return Ok(None);
         }
         let keys = self.self_keys(reader).await?;
-        let standing: Vec<&str> = set
-            .subjects
-            .iter()
-            .filter(|(_, held)| {
-                held.iter()
-                    .any(|k| *k == keys.wallet_pub_key || *k == keys.tessera_pub_key)
-            })
-            .map(|(identity, _)| identity.as_str())
-            .collect();
+        let standing = set.standing(&keys);
         if standing.is_empty() {
             return Ok(None);
         }
@@ -135,15 +189,10 @@ impl Sharing {
             public: asset.public,
         };
         let mut grant: Option<Grant> = None;
-        for (filters, permissions) in &set.policies {
-            if !filters.matches(&view) {
-                continue;
-            }
-            for permission in permissions {
-                if permission.subjects.iter().any(|s| standing.contains(&s.as_str())) {
-                    let grant = grant.get_or_insert_with(Grant::default);
-                    grant.attributes.extend(permission.readable().cloned());
-                }
+        for (filters, permissions) in set.granting(&standing) {
+            if filters.matches(&view) {
+                let grant = grant.get_or_insert_with(Grant::default);
+                permissions.iter().for_each(|p| p.widen(grant));
             }
         }
         Ok(grant)

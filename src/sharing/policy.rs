@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::repo::{Event, Filter, FilterField, FilterValue, TermField};
+
 /// One term of a filter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Term {
@@ -118,6 +120,34 @@ impl Filters {
     pub fn matches(&self, asset: &AssetView) -> bool {
         !asset.public && self.0.iter().all(|any| any.iter().any(|term| term.matches(asset)))
     }
+
+    /// The or-lists as list filters, for SQL to narrow the assets to read: equalities and
+    /// behaviours are looked up; an or-list with any other term is left out, so the
+    /// narrowing may select more than matches, never less.
+    pub fn narrowing(&self) -> Vec<Vec<Filter>> {
+        let exact = |term: &Term| match term {
+            Term::Attribute {
+                key,
+                value: Some(value),
+                equal: true,
+            } => Some(Filter {
+                field: FilterField::Term {
+                    field: TermField::AssetAttributes,
+                    key: key.clone(),
+                },
+                value: FilterValue::Text(value.clone()),
+            }),
+            Term::Behaviour(name) => Some(Filter {
+                field: FilterField::ArrayHolds("behaviours"),
+                value: FilterValue::Text(name.clone()),
+            }),
+            _ => None,
+        };
+        self.0
+            .iter()
+            .filter_map(|any| any.iter().map(exact).collect::<Option<Vec<_>>>())
+            .collect()
+    }
 }
 
 /// One permission of a policy, with every field DataTrails defines (each kept as sent).
@@ -165,15 +195,67 @@ impl Permission {
     pub fn readable(&self) -> impl Iterator<Item = &String> {
         self.include_attributes.iter().chain(&self.asset_attributes_read)
     }
+
+    /// Adds what this permission grants to `grant`.
+    pub fn widen(&self, grant: &mut Grant) {
+        grant.attributes.extend(self.readable().cloned());
+        // No list of event types means every event.
+        match (&mut grant.event_types, self.event_arc_display_type_read.is_empty()) {
+            (types, true) => *types = None,
+            (Some(types), false) => types.extend(self.event_arc_display_type_read.iter().cloned()),
+            (None, false) => {}
+        }
+    }
 }
 
-/// What one reader may see of one asset: the attributes it may read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What one reader may see of one asset: the attributes (of the asset and of its events) it
+/// may read, and which of its events, by `arc_display_type` (`None`: all).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
     pub attributes: BTreeSet<String>,
+    pub event_types: Option<BTreeSet<String>>,
+}
+
+impl Default for Grant {
+    /// Nothing yet: no attributes and no events, for permissions to widen.
+    fn default() -> Self {
+        Self {
+            attributes: BTreeSet::new(),
+            event_types: Some(BTreeSet::new()),
+        }
+    }
 }
 
 impl Grant {
+    /// Whether the reader may see the event.
+    pub fn shows(&self, event: &Event) -> bool {
+        let attributes: Map<String, Value> = serde_json::from_str(&event.event_attributes).unwrap_or_default();
+        self.shows_event(&attributes)
+    }
+
+    /// Whether the reader may see the event with these attributes.
+    pub fn shows_event(&self, event_attributes: &Map<String, Value>) -> bool {
+        let Some(types) = &self.event_types else {
+            return true;
+        };
+        matches!(event_attributes.get("arc_display_type"), Some(Value::String(t)) if types.contains(t))
+    }
+
+    /// The event as the reader may see it: only the granted attributes of a granted event.
+    pub fn event(&self, event: Event) -> Option<Event> {
+        self.shows(&event).then(|| Event {
+            event_attributes: self.reduce_text(&event.event_attributes),
+            asset_attributes: self.reduce_text(&event.asset_attributes),
+            ..event
+        })
+    }
+
+    /// JSON object text without the attributes the reader may not see.
+    pub fn reduce_text(&self, text: &str) -> String {
+        let attributes: Map<String, Value> = serde_json::from_str(text).unwrap_or_default();
+        Value::Object(self.reduce(&attributes)).to_string()
+    }
+
     /// `attributes` without those the reader may not see.
     pub fn reduce(&self, attributes: &Map<String, Value>) -> Map<String, Value> {
         attributes
@@ -233,8 +315,41 @@ mod tests {
     fn a_grant_keeps_only_what_it_names() {
         let grant = Grant {
             attributes: ["a".to_string(), "missing".to_string()].into(),
+            event_types: None,
         };
         let reduced = grant.reduce(serde_json::json!({"a": "1", "b": "2"}).as_object().expect("object"));
         assert_eq!(Value::Object(reduced), serde_json::json!({"a": "1"}));
+    }
+
+    #[test]
+    fn narrowing_keeps_only_exact_or_lists() {
+        let filters = Filters::parse(&[
+            OrList {
+                or: vec!["attributes.a=1".into(), "behaviours=RecordEvidence".into()],
+            },
+            OrList {
+                or: vec!["attributes.b=2".into(), "attributes.c!=3".into()],
+            },
+        ])
+        .expect("valid filters");
+        let narrowing = filters.narrowing();
+        assert_eq!(narrowing.len(), 1, "{narrowing:?}");
+        assert_eq!(narrowing[0].len(), 2);
+        assert_eq!(narrowing[0][1].field, FilterField::ArrayHolds("behaviours"));
+    }
+
+    #[test]
+    fn event_types_widen_to_all_when_any_permission_names_none() {
+        let typed = Permission {
+            event_arc_display_type_read: vec!["Inspection".into()],
+            ..Permission::default()
+        };
+        let mut grant = Grant::default();
+        typed.widen(&mut grant);
+        let shown =
+            |t: &str| grant.shows_event(serde_json::json!({"arc_display_type": t}).as_object().expect("object"));
+        assert!(shown("Inspection") && !shown("Repair"));
+        Permission::default().widen(&mut grant);
+        assert!(grant.shows_event(&Map::new()));
     }
 }

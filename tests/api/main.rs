@@ -29,6 +29,7 @@ mod scanning;
 mod sdk;
 mod seed_lists;
 mod sharing;
+mod sharing_reads;
 mod store_migration;
 mod store_outage;
 mod sweeping;

@@ -7,8 +7,8 @@ use crate::both;
 use crate::common::{bare_id, Backend, TestApp, TestDb};
 use attachd::tenants::TenantCredentials;
 
-const SUBJECTS: &str = "/archivist/iam/v1/subjects";
-const POLICIES: &str = "/archivist/iam/v1/access_policies";
+pub const SUBJECTS: &str = "/archivist/iam/v1/subjects";
+pub const POLICIES: &str = "/archivist/iam/v1/access_policies";
 const SELF: &str = "/archivist/iam/v1/subjects/00000000-0000-0000-0000-000000000000";
 
 both!(
@@ -32,7 +32,7 @@ async fn send(
 }
 
 /// `share`, as the SDK does it: each tenant records the other's self subject.
-async fn share(app: &TestApp, a: &str, b: &str) -> anyhow::Result<(Value, Value)> {
+pub async fn share(app: &TestApp, a: &str, b: &str) -> anyhow::Result<(Value, Value)> {
     let mut made = Vec::new();
     for (owner, other) in [(a, b), (b, a)] {
         let (status, their_self) = app.get_json(Some(other), SELF).await?;
@@ -51,7 +51,7 @@ async fn share(app: &TestApp, a: &str, b: &str) -> anyhow::Result<(Value, Value)
 }
 
 /// The total a list reports when asked for it.
-async fn count(app: &TestApp, token: &str, path: &str) -> anyhow::Result<i64> {
+pub async fn count(app: &TestApp, token: &str, path: &str) -> anyhow::Result<i64> {
     let response = app
         .http
         .get(app.url(path))

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
+use super::access::Reading;
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
     always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, total_headers, wants_total,
@@ -154,21 +155,12 @@ async fn find(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<
     responses((status = 200, description = "The asset.", body = AssetResponse), Errors))]
 async fn get_one(state: &AppState, principal: &Principal, uuid: &str) -> ApiResult<Json<AssetResponse>> {
     let id = AssetId::parse_bare(uuid)?;
-    if let Some(asset) = state.repo.asset(principal.tenant, id).await? {
-        return Ok(Json(AssetResponse::from(&asset)));
-    }
     // Another tenant's asset answers only as far as that tenant shares it with this one;
     // otherwise exactly as an unknown id does.
-    let shared = match state.repo.asset_owner(id).await? {
-        Some(owner) if owner != principal.tenant => state.repo.asset(owner, id).await?,
-        _ => None,
-    };
-    if let Some(asset) = shared {
-        if let Some(grant) = state.sharing.grant(principal.tenant, &asset).await? {
-            return Ok(Json(AssetResponse::shared(&asset, &grant)));
-        }
-    }
-    Err(ApiError::not_found("asset"))
+    Ok(Json(match Reading::asset(state, principal, id).await? {
+        Reading::Owned(asset) => AssetResponse::from(&asset),
+        Reading::Shared(asset, grant) => AssetResponse::shared(&asset, &grant),
+    }))
 }
 
 /// Where a public asset can be read without a token.
@@ -256,21 +248,35 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(HeaderMap, Json<AssetList>)> {
     let params = ListParams::parse(raw.as_deref(), "assets".into(), asset_param, &state.page_keys)?;
-    let nothing = params.query.matches_nothing;
-    let assets = match nothing {
-        true => Vec::new(),
-        false => state.repo.list_assets(principal.tenant, &params.query).await?,
+    let (query, reader) = (&params.query, principal.tenant);
+    let nothing = query.matches_nothing;
+    let (owned, shared) = match nothing {
+        true => (Vec::new(), Vec::new()),
+        false => (
+            state.repo.list_assets(reader, query).await?,
+            state.sharing.shared_page(reader, query).await?,
+        ),
     };
     let total = match (wants_total(&headers)?, nothing) {
         (false, _) => None,
         (true, true) => Some(0),
-        (true, false) => Some(state.repo.count_assets(principal.tenant, &params.query).await?),
+        (true, false) => {
+            Some(state.repo.count_assets(reader, query).await? + state.sharing.shared_count(reader, query).await?)
+        }
     };
-    let next_page_token = params.next_page_token(&state.page_keys, assets.len(), assets.last().map(|a| a.seq));
+    // Own and shared assets in one order: `seq` is global.
+    let mut page: Vec<(i64, AssetResponse)> = owned
+        .iter()
+        .map(|a| (a.seq, AssetResponse::from(a)))
+        .chain(shared.iter().map(|(a, grant)| (a.seq, AssetResponse::shared(a, grant))))
+        .collect();
+    page.sort_by_key(|(seq, _)| std::cmp::Reverse(*seq));
+    page.truncate(usize::try_from(query.limit).unwrap_or(0));
+    let next_page_token = params.next_page_token(&state.page_keys, page.len(), page.last().map(|(seq, _)| *seq));
     Ok((
         total_headers(total),
         Json(AssetList {
-            assets: assets.iter().map(AssetResponse::from).collect(),
+            assets: page.into_iter().map(|(_, asset)| asset).collect(),
             next_page_token,
         }),
     ))

@@ -7,6 +7,7 @@ use axum::response::Response;
 use axum::Json;
 use utoipa::OpenApi;
 
+use super::access::Reading;
 use super::blobs::BlobResponse;
 use super::events::{asset_event, free_event};
 use crate::api::docs::{Downloaded, Errors, PublicErrors};
@@ -87,15 +88,6 @@ async fn download(
     crate::api::content::response(download)
 }
 
-async fn tenant_asset(state: &AppState, tenant: TenantId, uuid: &str) -> ApiResult<Asset> {
-    let id = AssetId::parse_bare(uuid)?;
-    state
-        .repo
-        .asset(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("asset"))
-}
-
 /// A public asset, or 404 for unknown and non-public ones alike.
 pub async fn public_asset(state: &AppState, uuid: &str) -> ApiResult<Asset> {
     let id = AssetId::parse_bare(uuid)?;
@@ -106,17 +98,27 @@ pub async fn public_asset(state: &AppState, uuid: &str) -> ApiResult<Asset> {
         .ok_or_else(|| ApiError::not_found("public asset"))
 }
 
+/// The asset's attachments the caller may read: all its own, and of a shared asset those in
+/// the attributes it is granted.
 async fn asset_referrer(state: &AppState, p: &Principal, asset: &str) -> ApiResult<Referrer> {
-    Ok(Referrer::of_asset(
-        &tenant_asset(state, p.tenant, asset).await?,
-        "attachments/assets",
-    ))
+    let route = "attachments/assets";
+    Ok(match Reading::asset(state, p, AssetId::parse_bare(asset)?).await? {
+        Reading::Owned(asset) => Referrer::of_asset(&asset, route),
+        Reading::Shared(asset, grant) => Referrer::of_asset_seen(&asset, route, &|text| grant.reduce_text(text)),
+    })
 }
 
 async fn asset_event_referrer(state: &AppState, p: &Principal, asset: &str, event: &str) -> ApiResult<Referrer> {
-    // The event is looked up in the caller's tenant and must name this asset: that proves both.
-    let event = asset_event(state, p.tenant, AssetId::parse_bare(asset)?, event).await?;
-    Ok(Referrer::of_event(&event, "attachments/assets/events"))
+    let route = "attachments/assets/events";
+    let asset = AssetId::parse_bare(asset)?;
+    let reading = Reading::asset(state, p, asset).await?;
+    // The event is looked up in the owner's tenant and must name this asset.
+    let event = asset_event(state, reading.owner(), asset, event).await?;
+    Ok(match reading.grant() {
+        None => Referrer::of_event(&event, route),
+        Some(grant) if grant.shows(&event) => Referrer::of_event_seen(&event, route, &|text| grant.reduce_text(text)),
+        Some(_) => return Err(ApiError::not_found("event")),
+    })
 }
 
 async fn free_event_referrer(state: &AppState, p: &Principal, event: &str) -> ApiResult<Referrer> {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{OpenApi, ToSchema};
 
+use super::access::Reading;
 use super::event_views::{EventResponse, FreeEventResponse};
 use super::merklelog::{event_proof, EventProof};
 use crate::api::docs::{Errors, PublicUrl};
@@ -24,6 +25,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::log::state::SealedView;
 use crate::repo::{Event, EventScope, FilterField, FilterValue, NewEvent, TermField};
+use crate::sharing::policy::Grant;
 use crate::state::AppState;
 
 pub fn routes() -> Routes {
@@ -124,21 +126,26 @@ async fn create(
     let asset = AssetId::parse_bare(&uuid)?;
     let event = match new_event(&state, &principal, asset, body).await {
         Ok(event) => event,
-        // An unknown asset is 404 whatever the body: the asset is read only for a refused
-        // body, as the transaction storing the event reads it anyway.
-        Err(err) => match state.repo.asset(principal.tenant, asset).await? {
-            None => return Err(ApiError::not_found("asset")),
-            Some(_) => return Err(err),
-        },
+        // An unknown asset is 404 (a shared one 403) whatever the body: the asset is read
+        // only for a refused body, as the transaction storing the event reads it anyway.
+        Err(err) => {
+            Reading::owned(&state, &principal, asset).await?;
+            return Err(err);
+        }
     };
-    let stored = state
+    let stored = match state
         .repo
         .create_event(principal.tenant, &event)
         .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => ApiError::not_found("asset"),
-            other => other,
-        })?;
+        .map_err(ApiError::from)
+    {
+        Ok(stored) => stored,
+        Err(ApiError::NotFound(_)) => {
+            Reading::owned(&state, &principal, asset).await?;
+            return Err(ApiError::not_found("asset"));
+        }
+        Err(err) => return Err(err),
+    };
     // Just appended: no seal covers it yet.
     Ok(Json(EventResponse::new(&stored, None)))
 }
@@ -202,8 +209,10 @@ async fn get_one(
     asset: AssetId,
     event: &str,
 ) -> ApiResult<Json<EventResponse>> {
-    let event = asset_event(state, principal.tenant, asset, event).await?;
-    let sealed = SealedView::latest(&state.log, principal.tenant).await;
+    let reading = Reading::asset(state, principal, asset).await?;
+    let event = asset_event(state, reading.owner(), asset, event).await?;
+    let event = reading.event(event).ok_or_else(|| ApiError::not_found("event"))?;
+    let sealed = SealedView::latest(&state.log, reading.owner()).await;
     Ok(Json(EventResponse::new(&event, sealed.as_deref())))
 }
 
@@ -308,9 +317,11 @@ fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
     }
 }
 
-/// One page of events in `scope`, with the total when asked for.
+/// One page of events in `scope` of `tenant`'s, with the total when asked for; a partner's
+/// `grant` leaves out what it may not see.
 pub async fn list_page(
     state: &AppState,
+    grant: Option<&Grant>,
     tenant: TenantId,
     scope: EventScope,
     headers: &HeaderMap,
@@ -329,9 +340,14 @@ pub async fn list_page(
     let total = match (wants_total(headers)?, nothing) {
         (false, _) => None,
         (true, true) => Some(0),
-        (true, false) => Some(state.repo.count_events(tenant, scope, &params.query).await?),
+        (true, false) => Some(super::access::count_seen(state, grant, tenant, scope, &params.query).await?),
     };
     let next_page_token = params.next_page_token(&state.page_keys, events.len(), events.last().map(|e| e.seq));
+    // After the page's token: hidden events still take their place in the paging.
+    let events: Vec<Event> = match grant {
+        None => events,
+        Some(grant) => events.into_iter().filter_map(|e| grant.event(e)).collect(),
+    };
     let sealed = SealedView::latest(&state.log, tenant).await;
     // About 2 KiB an event with its seal.
     let capacity = 512 + events.len() * 2048;
@@ -370,18 +386,22 @@ async fn list(
     PathParams(uuid): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(HeaderMap, SizedJson<EventList>)> {
-    let scope = if uuid == "-" {
-        EventScope::AllAssets
-    } else {
-        let asset = AssetId::parse_bare(&uuid)?;
-        state
-            .repo
-            .asset(principal.tenant, asset)
-            .await?
-            .ok_or_else(|| ApiError::not_found("asset"))?;
-        EventScope::Asset(asset)
-    };
-    list_page(&state, principal.tenant, scope, &headers, raw.as_deref()).await
+    if uuid == "-" {
+        let scope = EventScope::AllAssets;
+        return list_page(&state, None, principal.tenant, scope, &headers, raw.as_deref()).await;
+    }
+    let asset = AssetId::parse_bare(&uuid)?;
+    let reading = Reading::asset(&state, &principal, asset).await?;
+    let scope = EventScope::Asset(asset);
+    list_page(
+        &state,
+        reading.grant(),
+        reading.owner(),
+        scope,
+        &headers,
+        raw.as_deref(),
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -1,6 +1,7 @@
 //! The DataTrails dialect, as DataTrails' swagger files describe it: blobs, assets, events,
 //! attachments, public assets, app registrations, tokens, tenancies and API keys.
 
+pub(super) mod access;
 pub(super) mod access_policies;
 pub(super) mod apikeys;
 pub(super) mod applications;

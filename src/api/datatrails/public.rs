@@ -55,7 +55,7 @@ async fn list_events(
 ) -> ApiResult<(HeaderMap, SizedJson<EventList>)> {
     let asset = public_asset(&state, &uuid).await?;
     let scope = EventScope::Asset(AssetId(asset.id));
-    list_page(&state, TenantId(asset.tenant_id), scope, &headers, raw.as_deref()).await
+    list_page(&state, None, TenantId(asset.tenant_id), scope, &headers, raw.as_deref()).await
 }
 
 #[utoipa::path(get, path = "/archivist/v2/publicassets/{asset_uuid}/events/{uuid}", operation_id = "PublicAssets_GetPublicEvent", tag = "public", security(()),

@@ -4,10 +4,15 @@
 use serde_json::{json, Value};
 
 use crate::both;
-use crate::common::{attachment, bare_id, random_bytes, Backend, TestApp, TestDb};
+use std::time::Duration;
+
+use crate::common::{attachment, bare_id, eventually, random_bytes, Backend, TestApp, TestDb};
 use crate::sharing::{count, share, POLICIES};
 
-both!(a_partner_lists_reads_and_downloads_what_is_shared);
+both!(
+    a_partner_lists_reads_and_downloads_what_is_shared,
+    a_policy_change_reaches_every_node_within_two_seconds
+);
 
 const ASSETS: &str = "/archivist/v2/assets";
 
@@ -154,4 +159,56 @@ async fn a_partner_lists_reads_and_downloads_what_is_shared(backend: Backend) ->
     assert_eq!(app.post_json(&b.token, &hidden, &record("Inspection")).await?.0, 404);
     assert_eq!(app.post_json(&b.token, &events, &json!({"operation": 7})).await?.0, 403);
     app.stop().await
+}
+
+async fn a_policy_change_reaches_every_node_within_two_seconds(backend: Backend) -> anyhow::Result<()> {
+    // Two nodes on one database, each with its own caches, as behind a load balancer.
+    let db = TestDb::new(backend).await?;
+    let (one, other) = (TestApp::start(&db).await?, TestApp::start(&db).await?);
+    let (a, b) = (one.tenant().await?, one.tenant().await?);
+    let asset = one
+        .create_asset(&a.token, json!({"arc_display_name": "pallet"}), false)
+        .await?;
+    let path = format!("{ASSETS}/{}", bare_id(&asset["identity"]));
+    // The other node has read, and kept, that nothing is shared.
+    assert_eq!(other.get_json(Some(&b.token), &path).await?.0, 404);
+    assert!(all_pages(&other, &b.token, "").await?.is_empty());
+
+    let (b_in_a, _) = share(&one, &a.token, &b.token).await?;
+    let policy = json!({
+        "display_name": "customer",
+        "filters": [{"or": ["attributes.arc_display_name=pallet"]}],
+        "access_permissions": [{"subjects": [b_in_a["identity"]], "include_attributes": ["arc_display_name"]}],
+    });
+    let (status, created) = one.post_json(&a.token, POLICIES, &policy).await?;
+    assert_eq!(status, 200, "{created}");
+    let limit = Duration::from_secs(2);
+    eventually("the other node shares the asset", limit, || async {
+        Ok(other.get_json(Some(&b.token), &path).await?.0 == 200)
+    })
+    .await?;
+    eventually("the other node lists it", limit, || async {
+        Ok(all_pages(&other, &b.token, "").await? == vec![asset["identity"].as_str().unwrap_or_default().to_string()])
+    })
+    .await?;
+
+    let policy_path = format!("{POLICIES}/{}", bare_id(&created["identity"]));
+    let response = one
+        .http
+        .delete(one.url(&policy_path))
+        .bearer_auth(&a.token)
+        .send()
+        .await?;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        one.get_json(Some(&b.token), &path).await?.0,
+        404,
+        "at once on the node that changed it"
+    );
+    eventually("the other node stops sharing it", limit, || async {
+        Ok(other.get_json(Some(&b.token), &path).await?.0 == 404 && all_pages(&other, &b.token, "").await?.is_empty())
+    })
+    .await?;
+    other.stop().await?;
+    one.stop().await
 }

@@ -18,15 +18,17 @@ pub enum Reading {
 impl Reading {
     /// The asset `id` as `principal` may read it, or 404 as for an unknown id.
     pub async fn asset(state: &AppState, principal: &Principal, id: AssetId) -> ApiResult<Self> {
-        if let Some(asset) = state.repo.asset(principal.tenant, id).await? {
+        // One read, whoever owns it: a partner's read costs what the owner's does.
+        let Some(asset) = state.repo.any_asset(id).await? else {
+            return Err(ApiError::not_found("asset"));
+        };
+        if TenantId(asset.tenant_id) == principal.tenant {
             return Ok(Self::Owned(asset));
         }
-        if let Some(asset) = state.repo.any_asset(id).await? {
-            if let Some(grant) = state.sharing.grant(principal.tenant, &asset).await? {
-                return Ok(Self::Shared(asset, grant));
-            }
+        match state.sharing.grant(principal.tenant, &asset).await? {
+            Some(grant) => Ok(Self::Shared(asset, grant)),
+            None => Err(ApiError::not_found("asset")),
         }
-        Err(ApiError::not_found("asset"))
     }
 
     /// The caller's own asset `id` to write to: 403 for one only shared with it, 404 as for

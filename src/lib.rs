@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod repo;
 pub mod scan;
+pub mod scitt;
 pub mod server;
 pub mod sharing;
 pub mod state;

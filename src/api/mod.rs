@@ -77,6 +77,7 @@ fn routes() -> Routes {
         .merge(datatrails::token::routes().without_token())
         .merge(datatrails::applications::routes())
         .merge(datatrails::subjects::routes())
+        .merge(datatrails::scitt::routes())
         .merge(datatrails::access_policies::routes())
         .merge(datatrails::apikeys::routes())
         .merge(datatrails::tenancies::routes())

@@ -39,6 +39,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::applications::Doc::openapi(),
         super::datatrails::apikeys::Doc::openapi(),
         super::datatrails::subjects::Doc::openapi(),
+        super::datatrails::scitt::Doc::openapi(),
         super::datatrails::access_policies::Doc::openapi(),
         super::datatrails::tenancies::Doc::openapi(),
         super::datatrails::blobs::Doc::openapi(),

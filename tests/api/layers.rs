@@ -23,8 +23,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("the malware scanner", &["scan"]),
     (
-        "the core: uploads, references, verified downloads, sharing decisions",
-        &["blob", "sharing"],
+        "the core: uploads, references, verified downloads, sharing decisions, SCITT statements",
+        &["blob", "sharing", "scitt"],
     ),
     (
         "the web layer: the HTTP error type, auth, rate limits",
@@ -43,7 +43,7 @@ const LAYERS: &[(&str, &[&str])] = &[
 const NOT_YET: &[(&str, &str)] = &[];
 
 /// Layers below the web layer: they know no HTTP (no axum), and answer domain results.
-const NO_HTTP: &[&str] = &["repo", "store", "log", "scan", "blob", "sharing"];
+const NO_HTTP: &[&str] = &["repo", "store", "log", "scan", "blob", "sharing", "scitt"];
 
 /// Modules below the web layer that still use axum (issue: one direction of dependencies).
 const HTTP_NOT_YET: &[&str] = &[];

@@ -26,6 +26,7 @@ mod ranges;
 mod readme;
 mod scale_out;
 mod scanning;
+mod scitt;
 mod sdk;
 mod seed_lists;
 mod sharing;

@@ -7,6 +7,7 @@
 //! - [`leaf`]: the v3 leaf hash of an asset event and the `eventsv1` leaf of a public event;
 //! - [`massif`]: the massif blob format (header, trie index, peak stack, nodes);
 //! - [`seal`]: seals, COSE Sign1 over the CBOR state of a log, signed with ES384;
+//! - [`receipt`]: SCITT receipts (MMRIVER): peaks signed at seal time, proofs added later;
 //! - [`signing`]: keys, in PEM and as JWK;
 //! - [`verify`]: an event checked against its massif and the massif's seal, and a later
 //!   seal checked to extend an earlier one.
@@ -40,6 +41,7 @@ pub mod idtimestamp;
 pub mod leaf;
 pub mod massif;
 pub mod mmr;
+pub mod receipt;
 pub mod seal;
 pub mod signing;
 pub mod verify;

@@ -90,7 +90,8 @@ impl MmrState {
 }
 
 /// Signs `state` for the massif at path `subject`: a tagged COSE Sign1 whose payload
-/// leaves the peaks out, as DataTrails publishes seals.
+/// leaves the peaks out, as DataTrails publishes seals, carrying each peak signed for
+/// receipts (see `receipt`).
 pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> crate::Result<Vec<u8>> {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::ES384)
@@ -105,6 +106,8 @@ pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> cra
         })
         .build();
     seal.payload = Some(state.encode(false)?);
+    // Each peak signed too, for SCITT receipts made later without signing.
+    crate::receipt::attach_peaks(&mut seal, key, &state.peaks, issuer, subject)?;
     seal.to_tagged_vec().map_err(|e| crate::fail!("encoding a seal: {e}"))
 }
 
@@ -198,6 +201,11 @@ fn verify_signature(sign1: &CoseSign1, key: &VerifyingKey) -> crate::Result<()> 
             key.verify(data, &signature)
         })
         .map_err(|_| crate::fail!("the seal's signature does not verify"))
+}
+
+/// The P-384 key CWT claims name (`cnf`), if they name one.
+pub fn claims_key(claims: &Value) -> Option<VerifyingKey> {
+    cnf_key(claims).ok()
 }
 
 /// The P-384 key in a CWT `cnf` claim.

@@ -12,6 +12,7 @@ pub(super) mod event_views;
 pub(super) mod events;
 pub(super) mod merklelog;
 pub(super) mod public;
+pub(super) mod scitt;
 pub(super) mod subjects;
 pub(super) mod tenancies;
 pub(super) mod token;

@@ -19,7 +19,7 @@ use crate::repo::log::LogHead;
 use crate::repo::Repo;
 use merklelog::massif;
 use merklelog::mmr::{self, Hash};
-use merklelog::seal::{sign, MmrState, SealContents, STATE_VERSION};
+use merklelog::seal::{sign_with_receipts, MmrState, SealContents, STATE_VERSION};
 
 /// Rows read per query.
 const BATCH: u64 = 4096;
@@ -240,7 +240,7 @@ pub async fn reanchor(repo: &dyn Repo, log: &LogState, tenant: TenantId, audit: 
         version: STATE_VERSION,
         peaks: peaks.clone(),
     };
-    let seal = sign(&log.key, &state, ISSUER, &massif_path(tenant.0, massif_index))?;
+    let seal = sign_with_receipts(&log.key, &state, ISSUER, &massif_path(tenant.0, massif_index))?;
     let record = AnchorRecord {
         tenant,
         size,

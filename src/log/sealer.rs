@@ -11,7 +11,7 @@ use crate::ids::TenantId;
 use crate::repo::{DynRepo, Repo, RepoError};
 use merklelog::massif;
 use merklelog::mmr::{self, Hash};
-use merklelog::seal::{sign, MmrState, SealContents, STATE_VERSION};
+use merklelog::seal::{sign, sign_with_receipts, MmrState, SealContents, STATE_VERSION};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -109,7 +109,7 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
         match &anchored {
             // Sealed before seals carried their signed peaks (for receipts): sealed again.
             Some(held) if !merklelog::receipt::has_signed_peaks(&held.seal) => {
-                let seal = sign_state(log, tenant, held.massif_index, size, last_id, peaks.clone())?;
+                let seal = sign_state(log, tenant, held.massif_index, size, last_id, peaks.clone(), true)?;
                 let record = AnchorRecord {
                     seal,
                     ..(**held).clone()
@@ -137,10 +137,10 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
         if end > sealed_size {
             let last_leaf = last_idtimestamp_before(repo, tenant, end).await?;
             let peaks_k = peaks_at(repo, tenant, end).await?;
-            ended.push((k, end, sign_state(log, tenant, k, end, last_leaf, peaks_k)?));
+            ended.push((k, end, sign_state(log, tenant, k, end, last_leaf, peaks_k, false)?));
         }
     }
-    let seal = sign_state(log, tenant, last_massif, size, last_id, peaks.clone())?;
+    let seal = sign_state(log, tenant, last_massif, size, last_id, peaks.clone(), true)?;
     // Anchored before anything is published: no seal is in the database that the anchor
     // does not cover, and nothing is trusted that the anchor does not hold.
     let record = AnchorRecord {
@@ -252,6 +252,8 @@ fn sign_state(
     size: u64,
     last_id: u64,
     peaks: Vec<Hash>,
+    // The anchored seal carries its peaks signed, for receipts; seals of ended massifs not.
+    receipts: bool,
 ) -> Result<Vec<u8>, SealError> {
     let state = MmrState {
         size,
@@ -261,7 +263,11 @@ fn sign_state(
         version: STATE_VERSION,
         peaks,
     };
-    let seal = sign(&log.key, &state, ISSUER, &massif_path(tenant.0, massif))?;
+    let subject = massif_path(tenant.0, massif);
+    let seal = match receipts {
+        true => sign_with_receipts(&log.key, &state, ISSUER, &subject)?,
+        false => sign(&log.key, &state, ISSUER, &subject)?,
+    };
     log.remember_verified(&seal, state);
     Ok(seal)
 }

@@ -90,9 +90,18 @@ impl MmrState {
 }
 
 /// Signs `state` for the massif at path `subject`: a tagged COSE Sign1 whose payload
-/// leaves the peaks out, as DataTrails publishes seals, carrying each peak signed for
-/// receipts (see `receipt`).
+/// leaves the peaks out, as DataTrails publishes seals.
 pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> crate::Result<Vec<u8>> {
+    sign_seal(key, state, issuer, subject, false)
+}
+
+/// As [`sign`], with each peak signed too (see `receipt`): for the seal receipts are made
+/// from, a log's latest.
+pub fn sign_with_receipts(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> crate::Result<Vec<u8>> {
+    sign_seal(key, state, issuer, subject, true)
+}
+
+fn sign_seal(key: &SealKey, state: &MmrState, issuer: &str, subject: &str, receipts: bool) -> crate::Result<Vec<u8>> {
     let protected = HeaderBuilder::new()
         .algorithm(iana::Algorithm::ES384)
         .value(CWT_CLAIMS, cwt_claims(key.verifying(), issuer, subject))
@@ -106,8 +115,10 @@ pub fn sign(key: &SealKey, state: &MmrState, issuer: &str, subject: &str) -> cra
         })
         .build();
     seal.payload = Some(state.encode(false)?);
-    // Each peak signed too, for SCITT receipts made later without signing.
-    crate::receipt::attach_peaks(&mut seal, key, &state.peaks, issuer, subject)?;
+    if receipts {
+        // Each peak signed too, for SCITT receipts made later without signing.
+        crate::receipt::attach_peaks(&mut seal, key, &state.peaks, issuer, subject)?;
+    }
     seal.to_tagged_vec().map_err(|e| crate::fail!("encoding a seal: {e}"))
 }
 

@@ -277,7 +277,7 @@ mod tests {
             version: crate::seal::STATE_VERSION,
             peaks: peak_hashes(size, &nodes)?,
         };
-        let seal = crate::seal::sign(
+        let seal = crate::seal::sign_with_receipts(
             &key,
             &state,
             "attachd",

@@ -218,6 +218,9 @@ async fn verify(args: &crate::config::VerifyArgs) -> anyhow::Result<String> {
             .map_err(|e| anyhow::anyhow!("reading the public key {}: {e}", path.display()))?;
         keys.push(merklelog::signing::public_from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
     }
+    if let Some(receipt) = &args.receipt {
+        return verify_receipt(args, receipt, &keys);
+    }
     let source = match (&args.url, &args.dir) {
         (Some(url), _) => LogSource::Url(url.clone()),
         (None, Some(dir)) => LogSource::Dir(dir.clone()),
@@ -239,14 +242,87 @@ async fn verify(args: &crate::config::VerifyArgs) -> anyhow::Result<String> {
         .event
         .as_ref()
         .ok_or_else(|| anyhow::anyhow!("give an event's JSON or --consistency"))?;
-    let text = match path.to_str() {
-        Some("-") => std::io::read_to_string(std::io::stdin())?,
-        _ => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
-    };
-    let event: serde_json::Value = serde_json::from_str(&text)?;
+    let event = read_event(path)?;
     let (entry, included) = verify_inclusion(&source, &keys, &event).await?;
     Ok(format!(
         "{} is node {} of tenant/{}'s log, sealed at {} nodes (massif {}) by {}",
         entry.identity, entry.index, entry.tenant, included.size, included.massif, included.kid
     ))
+}
+
+/// An event's JSON, from a file or `-` (standard input).
+fn read_event(path: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let text = match path.to_str() {
+        Some("-") => std::io::read_to_string(std::io::stdin())?,
+        _ => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
+    };
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// `attachd verify --receipt`: the event's leaf, the receipt's path to a peak signed by a
+/// pinned key, and with `--file` the file's SHA-256 among those the event records.
+fn verify_receipt(
+    args: &crate::config::VerifyArgs,
+    receipt: &std::path::Path,
+    keys: &[p384::ecdsa::VerifyingKey],
+) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let path = args
+        .event
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("give the event's JSON"))?;
+    let event = read_event(path)?;
+    let entry = merklelog::verify::EventEntry::from_json(&event)?;
+    let receipt = std::fs::read(receipt).map_err(|e| anyhow::anyhow!("reading {}: {e}", receipt.display()))?;
+    let mut refusals = Vec::new();
+    let (verified, kid) = keys
+        .iter()
+        .find_map(|key| match merklelog::receipt::verify(&receipt, &entry.leaf, key) {
+            Ok(verified) => Some((verified, merklelog::signing::key_id(key))),
+            Err(why) => {
+                refusals.push(why.to_string());
+                None
+            }
+        })
+        .ok_or_else(|| anyhow::anyhow!("the receipt does not prove this event: {}", refusals.join("; ")))?;
+    anyhow::ensure!(
+        verified.index == entry.index,
+        "the receipt proves node {}, but the event says it is node {}",
+        verified.index,
+        entry.index
+    );
+    let mut verdict = format!(
+        "{} is node {} of tenant/{}'s log: the receipt's path leads to a peak signed by {kid}",
+        entry.identity, entry.index, entry.tenant
+    );
+    if let Some(file) = &args.file {
+        let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+        let sha = hex::encode(sha2::Sha256::digest(&bytes));
+        let recorded = recorded_hashes(&event);
+        let named = recorded
+            .iter()
+            .find(|(_, hash)| *hash == sha)
+            .ok_or_else(|| anyhow::anyhow!("{} (sha256 {sha}) is not a file this event records", file.display()))?;
+        verdict.push_str(&format!(
+            "; {} is {} it records (sha256 {sha})",
+            file.display(),
+            named.0
+        ));
+    }
+    Ok(verdict)
+}
+
+/// The SHA-256s an event records, with where: its attachments' and a signed statement's
+/// payload.
+fn recorded_hashes(event: &serde_json::Value) -> Vec<(String, String)> {
+    let mut hashes = Vec::new();
+    for root in ["event_attributes", "asset_attributes", "attributes"] {
+        for reference in crate::blob::find_references(root, &event[root]).unwrap_or_default() {
+            hashes.push((format!("the attachment {}", reference.attribute), reference.hash));
+        }
+    }
+    if let Some(sha) = event["event_attributes"]["scitt_payload_sha256"].as_str() {
+        hashes.push(("the signed statement's payload".into(), sha.to_string()));
+    }
+    hashes
 }

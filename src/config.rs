@@ -72,8 +72,16 @@ pub struct VerifyArgs {
     #[arg(long, required = true)]
     pub key: Vec<std::path::PathBuf>,
     /// Read massifs and seals from this attachd (or DataTrails) base URL.
-    #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+    #[arg(long, conflicts_with = "dir", required_unless_present_any = ["dir", "receipt"])]
     pub url: Option<String>,
+    /// Check the event against this SCITT receipt (`…/publicscitt/entries/{entry}/receipt`)
+    /// instead, offline: nothing is fetched.
+    #[arg(long, conflicts_with_all = ["url", "dir", "consistency"])]
+    pub receipt: Option<std::path::PathBuf>,
+    /// With `--receipt`: a file you were sent, which must be one the event records (an
+    /// attachment's SHA-256, or a signed statement's payload).
+    #[arg(long, requires = "receipt")]
+    pub file: Option<std::path::PathBuf>,
     /// Read massifs and seals from this directory.
     #[arg(long)]
     pub dir: Option<std::path::PathBuf>,

@@ -46,6 +46,10 @@ async fn client(bin: &Path, command: &str, args: &[&str], env: &[(&str, &str)]) 
     Ok(text)
 }
 
+fn file_path(dir: &tempfile::TempDir, name: &str) -> String {
+    dir.path().join(name).display().to_string()
+}
+
 async fn post_statement(app: &TestApp, token: &str, statement: Vec<u8>) -> anyhow::Result<(u16, serde_json::Value)> {
     let response = app
         .http
@@ -196,6 +200,45 @@ async fn datatrails_scitt_client_registers_and_verifies(backend: Backend) -> any
         json!([true, false, false, false]),
         "as received / altered attribute / altered path / other key"
     );
+
+    // `attachd verify --receipt`, offline, with the statement's payload as the file sent.
+    let verify = |receipt: &str, event: &str, key: &str, file: &str| {
+        let mut args = vec![
+            "verify".to_string(),
+            "--receipt".into(),
+            file_path(&dir, receipt),
+            "--key".into(),
+        ];
+        args.push(file_path(&dir, key));
+        if !file.is_empty() {
+            args.extend(["--file".into(), file_path(&dir, file)]);
+        }
+        args.push(file_path(&dir, event));
+        std::process::Command::new(env!("CARGO_BIN_EXE_attachd"))
+            .args(args)
+            .output()
+    };
+    let genuine = verify("receipt2.cbor", "event.json", "log-key.pem", "payload.json")?;
+    assert!(genuine.status.success(), "{}", String::from_utf8_lossy(&genuine.stderr));
+    assert!(String::from_utf8_lossy(&genuine.stdout).contains("payload"));
+    let mut altered = recorded.clone();
+    altered["event_attributes"]["scitt_issuer"] = json!("someone else");
+    std::fs::write(file("altered.json"), altered.to_string())?;
+    std::fs::write(file("other.txt"), b"not what was registered")?;
+    for (receipt, event, key, sent, what) in [
+        ("receipt2.cbor", "altered.json", "log-key.pem", "", "an altered event"),
+        ("receipt2.cbor", "event.json", "other-key.pem", "", "another key"),
+        (
+            "receipt2.cbor",
+            "event.json",
+            "log-key.pem",
+            "other.txt",
+            "a file it does not record",
+        ),
+    ] {
+        let refused = verify(receipt, event, key, sent)?;
+        assert!(!refused.status.success(), "{what} verified");
+    }
 
     // Another tenant has no receipt of a private event, and a token of it is no way in.
     let other_tenant = app.tenant().await?;

@@ -12,6 +12,7 @@ pub mod routes;
 pub use openapi::{spec, spec_json};
 mod multipart;
 mod scan_gate;
+mod scrapi;
 mod upload_form;
 
 use std::time::Duration;
@@ -86,6 +87,7 @@ fn routes() -> Routes {
         .merge(datatrails::events::routes())
         .merge(datatrails::attachments::routes())
         .merge(navarik::routes())
+        .merge(scrapi::routes())
         .merge(mediapocket::routes())
         .merge(datatrails::public::routes())
         .merge(datatrails::attachments::public_routes())

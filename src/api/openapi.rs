@@ -49,6 +49,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::merklelog::Doc::openapi(),
         super::datatrails::attachments::Doc::openapi(),
         super::navarik::Doc::openapi(),
+        super::scrapi::Doc::openapi(),
         super::mediapocket::Doc::openapi(),
     ] {
         doc.merge(part);

@@ -37,8 +37,28 @@ pub enum StatementError {
     Malformed(String),
     #[error("unsupported statement: {0}")]
     Unsupported(String),
+    #[error("unsupported statement: algorithm {0}; ES256 and ES384 are")]
+    BadAlgorithm(String),
+    #[error("not a signed statement: its payload is detached; register it with the payload attached")]
+    PayloadMissing,
+    #[error("not a signed statement: its CWT claims name no key to check it with (cnf, 8)")]
+    ConfirmationMissing,
     #[error("the statement's signature does not verify against the key it names")]
     BadSignature,
+}
+
+impl StatementError {
+    /// The title SCRAPI gives this refusal.
+    pub fn title(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "Malformed request",
+            Self::Unsupported(_) => "Rejected",
+            Self::BadAlgorithm(_) => "Bad Signature Algorithm",
+            Self::PayloadMissing => "Payload Missing",
+            Self::ConfirmationMissing => "Confirmation Missing",
+            Self::BadSignature => "Rejected",
+        }
+    }
 }
 
 /// Checks `bytes` is a COSE Sign1 statement signed by the key its claims name.
@@ -52,10 +72,7 @@ pub fn check(bytes: &[u8]) -> Result<Statement, StatementError> {
     let sign1 = CoseSign1::from_tagged_slice(bytes)
         .or_else(|_| coset::CborSerializable::from_slice(bytes))
         .map_err(|e| StatementError::Malformed(format!("not a COSE Sign1 ({e})")))?;
-    let payload = sign1
-        .payload
-        .clone()
-        .ok_or_else(|| malformed("its payload is detached; register it with the payload attached"))?;
+    let payload = sign1.payload.clone().ok_or(StatementError::PayloadMissing)?;
     let header = &sign1.protected.header;
     let claims = CWT_CLAIMS
         .iter()
@@ -67,15 +84,11 @@ pub fn check(bytes: &[u8]) -> Result<Statement, StatementError> {
         .ok_or_else(|| malformed("its CWT claims name no subject (2)"))?;
     let key = entry(claims, 8)
         .and_then(|cnf| entry(cnf, 1))
-        .ok_or_else(|| malformed("its CWT claims name no key to check it with (cnf, 8)"))?;
+        .ok_or(StatementError::ConfirmationMissing)?;
     let algorithm = match &header.alg {
         Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) => "ES256",
         Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES384)) => "ES384",
-        Some(other) => {
-            return Err(StatementError::Unsupported(format!(
-                "algorithm {other:?}; ES256 and ES384 are"
-            )))
-        }
+        Some(other) => return Err(StatementError::BadAlgorithm(format!("{other:?}"))),
         None => return Err(malformed("its protected header names no algorithm")),
     };
     let verified = match algorithm {

@@ -27,6 +27,7 @@ mod readme;
 mod scale_out;
 mod scanning;
 mod scitt;
+mod scrapi;
 mod sdk;
 mod seed_lists;
 mod sharing;

@@ -23,7 +23,7 @@ const ENTRIES: &str = "/archivist/v1/publicscitt/entries";
 
 /// The client release the flows were written against, with the cbor2 it works with: cbor2
 /// 6 decodes arrays as tuples, which the client's receipt decoding cannot change.
-fn venv() -> anyhow::Result<PathBuf> {
+pub fn scitt_venv() -> anyhow::Result<PathBuf> {
     static VENV: tools::Installed = tools::Installed::new();
     tools::installed_once(&VENV, || {
         tools::venv("scitt-venv", &["datatrails-scitt-samples==0.1.0a0", "cbor2<6"])
@@ -65,7 +65,7 @@ async fn datatrails_scitt_client_registers_and_verifies(backend: Backend) -> any
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
     let tenant = app.tenant().await?;
-    let bin = tokio::task::spawn_blocking(venv).await??;
+    let bin = tokio::task::spawn_blocking(scitt_venv).await??;
     let dir = tempfile::tempdir()?;
     let file = |name: &str| dir.path().join(name).display().to_string();
     std::fs::write(file("payload.json"), br#"{"author": "supplier", "sbom": "lot 7"}"#)?;
@@ -268,7 +268,7 @@ async fn datatrails_scitt_client_registers_and_verifies(backend: Backend) -> any
 
 /// A statement about `payload` (attached unless `None`), signed by `signer`, naming
 /// `named` as its key (none when `None`), with algorithm `alg`.
-fn statement(
+pub fn statement(
     signer: &p256::ecdsa::SigningKey,
     named: Option<&p256::ecdsa::VerifyingKey>,
     payload: Option<&[u8]>,

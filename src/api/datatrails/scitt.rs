@@ -24,6 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::log::prove::{prove_event, ProofError};
 use crate::repo::{Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent, TermField};
+use crate::scitt::Statement;
 use crate::state::AppState;
 use merklelog::receipt::Form;
 
@@ -65,12 +66,12 @@ struct OperationStatus {
 }
 
 /// `assets_{A}_events_{E}`, DataTrails' entry id for an asset event.
-fn entry_id(event: &Event) -> String {
+pub fn entry_id(event: &Event) -> String {
     format!("assets_{}_events_{}", event.asset_id.unwrap_or_default(), event.id)
 }
 
 /// The asset and event an entry id names.
-fn parse_entry(entry: &str) -> ApiResult<(AssetId, EventId)> {
+pub fn parse_entry(entry: &str) -> ApiResult<(AssetId, EventId)> {
     let bad = || ApiError::bad_request("an entry id is assets_<uuid>_events_<uuid>");
     let (asset, event) = entry
         .strip_prefix("assets_")
@@ -91,7 +92,15 @@ fn parse_entry(entry: &str) -> ApiResult<(AssetId, EventId)> {
 #[tracing::instrument(skip_all)]
 async fn register(State(state): State<AppState>, principal: Principal, body: Bytes) -> ApiResult<Json<Registered>> {
     let statement = crate::scitt::check(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let asset = statement_asset(&state, &principal, &statement.subject).await?;
+    let stored = record_statement(&state, &principal, &statement).await?;
+    Ok(Json(Registered {
+        operation_id: entry_id(&stored),
+    }))
+}
+
+/// Records a checked statement as an event of its subject's public asset.
+pub async fn record_statement(state: &AppState, principal: &Principal, statement: &Statement) -> ApiResult<Event> {
+    let asset = statement_asset(state, principal, &statement.subject).await?;
     let accepted = timestamp(chrono::Utc::now());
     let event_attributes = json!({
         "arc_display_type": "SCITT signed statement",
@@ -117,10 +126,7 @@ async fn register(State(state): State<AppState>, principal: Principal, body: Byt
         issuer: principal.issuer.clone(),
         subject: principal.subject.clone(),
     };
-    let stored = state.repo.create_event(principal.tenant, &event).await?;
-    Ok(Json(Registered {
-        operation_id: entry_id(&stored),
-    }))
+    Ok(state.repo.create_event(principal.tenant, &event).await?)
 }
 
 /// The caller's public asset holding statements about `subject`, made on first use.
@@ -200,27 +206,38 @@ async fn receipt(
     headers: HeaderMap,
     PathParams(entry): PathParams<String>,
 ) -> ApiResult<Response> {
-    let (asset, event) = parse_entry(&entry)?;
-    let event = event.0.to_string();
-    let event = match principal {
-        Ok(principal) => {
-            let reading = Reading::asset(&state, &principal, asset).await?;
-            let event = asset_event(&state, reading.owner(), asset, &event).await?;
-            // A partner has receipts for the events it may read.
-            match reading.event(event.clone()) {
-                Some(_) => event,
-                None => return Err(ApiError::not_found("event")),
-            }
-        }
-        // Without a token, public assets only; a token that fails is refused as usual.
-        Err(_) if !headers.contains_key(header::AUTHORIZATION) => {
-            let owner = TenantId(public_asset(&state, &asset.0.to_string()).await?.tenant_id);
-            asset_event(&state, owner, asset, &event).await?
-        }
-        Err(err) => return Err(err),
-    };
+    let event = readable_event(&state, principal, &headers, &entry).await?;
     let receipt = event_receipt(&state, &event, Form::DataTrails).await?;
     Ok(([(header::CONTENT_TYPE, "application/cose")], receipt).into_response())
+}
+
+/// The event an entry id names, as the caller may read it: without a token an event of a
+/// public asset; with one, any event the caller may read.
+pub async fn readable_event(
+    state: &AppState,
+    principal: Result<Principal, ApiError>,
+    headers: &HeaderMap,
+    entry: &str,
+) -> ApiResult<Event> {
+    let (asset, event) = parse_entry(entry)?;
+    let event = event.0.to_string();
+    match principal {
+        Ok(principal) => {
+            let reading = Reading::asset(state, &principal, asset).await?;
+            let event = asset_event(state, reading.owner(), asset, &event).await?;
+            // A partner has receipts for the events it may read.
+            match reading.event(event.clone()) {
+                Some(_) => Ok(event),
+                None => Err(ApiError::not_found("event")),
+            }
+        }
+        // A token that fails is refused as usual.
+        Err(_) if !headers.contains_key(header::AUTHORIZATION) => {
+            let owner = TenantId(public_asset(state, &asset.0.to_string()).await?.tenant_id);
+            asset_event(state, owner, asset, &event).await
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The receipt, in `form`, of `event` under the seal that covers it.

@@ -142,16 +142,13 @@ pub trait SharingRepo {
 
 const SUBJECT_COLUMNS: &str =
     "SELECT seq, id, tenant_id, display_name, wallet_pub_key, tessera_pub_key, created_at FROM subjects";
+/// The name filter of a list or count, at `$n`: none when it is null.
+fn by_name(n: usize) -> String {
+    format!(" AND (CAST(${n} AS TEXT) IS NULL OR display_name = ${n})")
+}
+
 const POLICY_COLUMNS: &str = "SELECT seq, id, tenant_id, display_name, description, filters, access_permissions, \
      created_at, updated_at FROM access_policies";
-
-/// ` AND display_name = $n` when there is a name to match.
-fn by_name(display_name: Option<&str>, n: usize) -> String {
-    match display_name {
-        Some(_) => format!(" AND display_name = ${n}"),
-        None => String::new(),
-    }
-}
 
 impl<DB: Backend> SqlRepo<DB>
 where
@@ -193,6 +190,35 @@ where
         self.log_event(&mut write.tx, tenant.0, logged, names, &mut heads)
             .await?;
         self.heads.commit(write.tx, heads).await
+    }
+
+    /// A page of the tenant's rows of `columns` (subjects or policies), newest first, by
+    /// name when one is given.
+    async fn named_page<T>(&self, columns: &str, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, DB::Row> + Send + Unpin,
+    {
+        let sql = format!(
+            "{columns} WHERE tenant_id = $1 AND seq < $2{} ORDER BY seq DESC LIMIT $3",
+            by_name(4)
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(tenant.0)
+            .bind(page.before.unwrap_or(i64::MAX))
+            .bind(page.limit)
+            .bind(page.display_name)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// How many of the tenant's rows `table` holds, by name when one is given.
+    async fn named_count(&self, table: &str, tenant: TenantId, display_name: Option<&str>) -> RepoResult<i64> {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = $1{}", by_name(2));
+        Ok(sqlx::query_scalar(&sql)
+            .bind(tenant.0)
+            .bind(display_name)
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -336,30 +362,11 @@ where
     }
 
     async fn list_subjects(&self, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<Subject>> {
-        let sql = format!(
-            "{SUBJECT_COLUMNS} WHERE tenant_id = $1 AND seq < $2{} ORDER BY seq DESC LIMIT $3",
-            by_name(page.display_name, 4)
-        );
-        let mut select = sqlx::query_as(&sql)
-            .bind(tenant.0)
-            .bind(page.before.unwrap_or(i64::MAX))
-            .bind(page.limit);
-        if let Some(name) = page.display_name {
-            select = select.bind(name);
-        }
-        Ok(select.fetch_all(&self.pool).await?)
+        self.named_page(SUBJECT_COLUMNS, tenant, page).await
     }
 
     async fn count_subjects(&self, tenant: TenantId, display_name: Option<&str>) -> RepoResult<i64> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM subjects WHERE tenant_id = $1{}",
-            by_name(display_name, 2)
-        );
-        let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
-        if let Some(name) = display_name {
-            select = select.bind(name);
-        }
-        Ok(select.fetch_one(&self.pool).await?)
+        self.named_count("subjects", tenant, display_name).await
     }
 
     async fn create_policy(
@@ -449,30 +456,11 @@ where
     }
 
     async fn list_policies(&self, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<AccessPolicy>> {
-        let sql = format!(
-            "{POLICY_COLUMNS} WHERE tenant_id = $1 AND seq < $2{} ORDER BY seq DESC LIMIT $3",
-            by_name(page.display_name, 4)
-        );
-        let mut select = sqlx::query_as(&sql)
-            .bind(tenant.0)
-            .bind(page.before.unwrap_or(i64::MAX))
-            .bind(page.limit);
-        if let Some(name) = page.display_name {
-            select = select.bind(name);
-        }
-        Ok(select.fetch_all(&self.pool).await?)
+        self.named_page(POLICY_COLUMNS, tenant, page).await
     }
 
     async fn count_policies(&self, tenant: TenantId, display_name: Option<&str>) -> RepoResult<i64> {
-        let sql = format!(
-            "SELECT COUNT(*) FROM access_policies WHERE tenant_id = $1{}",
-            by_name(display_name, 2)
-        );
-        let mut select = sqlx::query_scalar(&sql).bind(tenant.0);
-        if let Some(name) = display_name {
-            select = select.bind(name);
-        }
-        Ok(select.fetch_one(&self.pool).await?)
+        self.named_count("access_policies", tenant, display_name).await
     }
 
     async fn sharing_set(&self, owner: TenantId) -> RepoResult<SharingSet> {

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::common::postgres::Cluster;
+use crate::common::raw;
 use crate::common::{bare_id, default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
 
 /// One call during the outage: 503 JSON (code 14) with Retry-After, well inside 5 s.
@@ -305,13 +306,14 @@ async fn the_reserve_refuses_before_writing() -> anyhow::Result<()> {
     let app = TestApp::start_with(&db, settings).await?;
     let tenant = app.tenant().await?;
     // 16 MiB is written twice into SQLite (its log, then the file): more than the ~23 MiB
-    // above the reserve.
-    let response = app
-        .upload_request(&tenant.token, "big.bin", random_bytes(16 << 20, 1))
-        .send()
-        .await?;
-    assert_eq!(response.status(), 507);
-    let body: Value = response.json().await?;
+    // above the reserve. The refusal comes from the declared length, before any content is
+    // read: only the headers and the part's head are sent (a client still sending the body
+    // may see the connection closed before it reads the answer).
+    let boundary = "reserve";
+    let head = raw::upload_head("/archivist/v1/blobs", &tenant.token, boundary, (16 << 20) + 256);
+    let mut socket = raw::send(&app, format!("{head}{}", raw::file_part_head(boundary)).as_bytes()).await?;
+    let (status, body) = raw::read_answer(&mut socket, Duration::from_secs(10)).await?;
+    assert_eq!(status, 507, "{body}");
     assert_eq!(body["code"], 8, "{body}");
     assert_eq!(db.stored_content().await?, 0, "nothing was written");
     let asset = app

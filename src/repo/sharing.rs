@@ -192,6 +192,22 @@ where
         self.heads.commit(write.tx, heads).await
     }
 
+    /// Deletes the tenant's row `id` of `table` (subjects or policies) with the event that
+    /// records it; `false` when there is none.
+    async fn delete_logged(&self, table: &str, tenant: TenantId, id: Uuid, logged: &NewEvent) -> RepoResult<bool> {
+        let (mut write, names) = self.begin_logged(logged).await?;
+        let deleted = sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant.0)
+            .bind(id)
+            .execute(&mut *write.tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        self.commit_logged(write, tenant, logged, names).await?;
+        Ok(true)
+    }
+
     /// A page of the tenant's rows of `columns` (subjects or policies), newest first, by
     /// name when one is given.
     async fn named_page<T>(&self, columns: &str, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<T>>
@@ -348,17 +364,7 @@ where
     }
 
     async fn delete_subject(&self, tenant: TenantId, id: Uuid, logged: &NewEvent) -> RepoResult<bool> {
-        let (mut write, names) = self.begin_logged(logged).await?;
-        let deleted = sqlx::query("DELETE FROM subjects WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.0)
-            .bind(id)
-            .execute(&mut *write.tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.commit_logged(write, tenant, logged, names).await?;
-        Ok(true)
+        self.delete_logged("subjects", tenant, id, logged).await
     }
 
     async fn list_subjects(&self, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<Subject>> {
@@ -442,17 +448,7 @@ where
     }
 
     async fn delete_policy(&self, tenant: TenantId, id: Uuid, logged: &NewEvent) -> RepoResult<bool> {
-        let (mut write, names) = self.begin_logged(logged).await?;
-        let deleted = sqlx::query("DELETE FROM access_policies WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant.0)
-            .bind(id)
-            .execute(&mut *write.tx)
-            .await?;
-        if deleted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        self.commit_logged(write, tenant, logged, names).await?;
-        Ok(true)
+        self.delete_logged("access_policies", tenant, id, logged).await
     }
 
     async fn list_policies(&self, tenant: TenantId, page: &SharingPage<'_>) -> RepoResult<Vec<AccessPolicy>> {

@@ -126,6 +126,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 std::process::exit(1);
             }
         },
+        Some(Command::Healthcheck { listen }) => healthcheck(listen).await,
         Some(Command::Openapi { output: None }) => {
             print!("{}", crate::api::spec_json());
             Ok(())
@@ -140,6 +141,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// GET /healthz on the listen address (loopback when it is unspecified), within 5 s.
+async fn healthcheck(mut listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{listen}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let status = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .status();
+    anyhow::ensure!(status == reqwest::StatusCode::OK, "GET {url}: {status}");
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {

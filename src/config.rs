@@ -57,6 +57,13 @@ pub enum Command {
     /// Check the verifiable log.
     #[command(subcommand)]
     Log(LogCommand),
+    /// Ask the server on `--listen` for `/healthz`; exit 0 when it answers 200 (a container's
+    /// HEALTHCHECK: the image needs no shell or HTTP client).
+    Healthcheck {
+        /// The server's listen address; an unspecified one (0.0.0.0, ::) is asked on loopback.
+        #[arg(long, env = "ATTACHD_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Print the OpenAPI description of every route (as served at /openapi.json), or write it to a file.
     Openapi {
         /// E.g. `openapi/attachd.json`.

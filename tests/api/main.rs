@@ -5,6 +5,7 @@ mod apikeys;
 mod attachments;
 mod blobs;
 mod common;
+mod container;
 mod contract;
 mod fuzz;
 mod hostile;

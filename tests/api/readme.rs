@@ -8,7 +8,7 @@ use crate::merklelog::evidence;
 both!(the_log_walkthrough_runs_as_written);
 
 /// The first ```sh block after the line holding `marker`.
-fn block_after(readme: &str, marker: &str) -> anyhow::Result<String> {
+pub fn block_after(readme: &str, marker: &str) -> anyhow::Result<String> {
     let from = readme
         .find(marker)
         .ok_or_else(|| anyhow::anyhow!("the README has no {marker:?}"))?;

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod clamd;
+pub mod podman;
 pub mod postgres;
 pub mod raw;
 pub mod resources;

@@ -1,5 +1,6 @@
 //! The HTTP API: one module per resource, merged here with the shared layers.
 
+mod console;
 mod content;
 mod datatrails;
 mod docs;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
 fn routes() -> Routes {
     Routes::new()
         .merge(health::routes())
+        .merge(console::routes())
         .merge(openapi::routes())
         .merge(datatrails::token::routes().without_token())
         .merge(datatrails::applications::routes())
@@ -83,6 +85,7 @@ fn routes() -> Routes {
         .merge(datatrails::apikeys::routes())
         .merge(datatrails::tenancies::routes())
         .merge(datatrails::blobs::routes())
+        .merge(datatrails::lookup::routes())
         .merge(datatrails::assets::routes())
         .merge(datatrails::events::routes())
         .merge(datatrails::attachments::routes())

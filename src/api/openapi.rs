@@ -43,6 +43,8 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::access_policies::Doc::openapi(),
         super::datatrails::tenancies::Doc::openapi(),
         super::datatrails::blobs::Doc::openapi(),
+        super::datatrails::lookup::Doc::openapi(),
+        super::console::Doc::openapi(),
         super::datatrails::assets::Doc::openapi(),
         super::datatrails::events::Doc::openapi(),
         super::datatrails::public::Doc::openapi(),

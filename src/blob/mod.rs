@@ -5,6 +5,7 @@ mod chunk_mac;
 mod download;
 mod error;
 mod gate;
+pub mod lookup;
 mod mime;
 mod range;
 mod references;

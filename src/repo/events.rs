@@ -26,6 +26,9 @@ pub trait EventRepo {
     /// Events of one asset, of all assets (`AssetScope::AllAssets`) or asset-free ones.
     async fn list_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<Vec<Event>>;
     async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
+    /// The tenant's newest `limit` events whose attributes' JSON contains `text` (a hex hash:
+    /// no LIKE wildcards), for the caller to match exactly. A scan of the tenant's events.
+    async fn events_containing(&self, tenant: TenantId, text: &str, limit: i64) -> RepoResult<Vec<Event>>;
 }
 
 impl<DB: Backend> SqlRepo<DB>
@@ -310,6 +313,25 @@ where
             self.cache.events.insert(key, std::sync::Arc::new(found.clone())).await;
         }
         Ok(found)
+    }
+
+    async fn events_containing(
+        &self,
+        tenant: crate::ids::TenantId,
+        text: &str,
+        limit: i64,
+    ) -> crate::repo::RepoResult<Vec<crate::repo::Event>> {
+        use crate::repo::sql::*;
+        let pattern = format!("%{text}%");
+        Ok(sqlx::query_as(&format!(
+            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND (event_attributes LIKE $2 OR asset_attributes LIKE $2) \
+             ORDER BY seq DESC LIMIT $3"
+        ))
+        .bind(tenant.0)
+        .bind(pattern.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn list_events(

@@ -5,6 +5,7 @@ mod apikeys;
 mod attachments;
 mod blobs;
 mod common;
+mod console;
 mod container;
 mod contract;
 mod fuzz;

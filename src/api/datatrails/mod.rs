@@ -10,6 +10,7 @@ pub(super) mod attachments;
 pub(super) mod blobs;
 pub(super) mod event_views;
 pub(super) mod events;
+pub(super) mod lookup;
 pub(super) mod merklelog;
 pub(super) mod public;
 pub(super) mod scitt;

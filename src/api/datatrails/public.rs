@@ -1,7 +1,8 @@
 //! `/archivist/v2/publicassets` (publicassetsv2): public assets and their events, no token.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use utoipa::OpenApi;
 
@@ -9,6 +10,7 @@ use super::assets::AssetResponse;
 use super::attachments::public_asset;
 use super::event_views::EventResponse;
 use super::events::{asset_event, list_page, EventList};
+use crate::api::console;
 use crate::api::docs::PublicErrors;
 use crate::api::paging::{CountParams, PageParams};
 use crate::api::routes::Routes;
@@ -37,9 +39,14 @@ pub struct Doc;
     responses((status = 200, description = "The asset.", body = AssetResponse), PublicErrors))]
 async fn get_asset(
     State(state): State<AppState>,
+    headers: HeaderMap,
     PathParams(uuid): PathParams<String>,
-) -> ApiResult<Json<AssetResponse>> {
-    Ok(Json(AssetResponse::from(&public_asset(&state, &uuid).await?)))
+) -> ApiResult<Response> {
+    if console::wants_html(&headers) {
+        return Ok(console::page(&headers));
+    }
+    let asset = Json(AssetResponse::from(&public_asset(&state, &uuid).await?));
+    Ok(([(header::VARY, "Accept")], asset).into_response())
 }
 
 /// A public asset's events, newest first, with the same filters as the private list.
@@ -64,10 +71,15 @@ async fn list_events(
     responses((status = 200, description = "The event.", body = EventResponse), PublicErrors))]
 async fn get_event(
     State(state): State<AppState>,
+    headers: HeaderMap,
     PathParams((uuid, event)): PathParams<(String, String)>,
-) -> ApiResult<Json<EventResponse>> {
+) -> ApiResult<Response> {
+    if console::wants_html(&headers) {
+        return Ok(console::page(&headers));
+    }
     let asset = public_asset(&state, &uuid).await?;
     let event = asset_event(&state, TenantId(asset.tenant_id), AssetId(asset.id), &event).await?;
     let sealed = SealedView::latest(&state.log, TenantId(asset.tenant_id)).await;
-    Ok(Json(EventResponse::new(&event, sealed.as_deref())))
+    let event = Json(EventResponse::new(&event, sealed.as_deref()));
+    Ok(([(header::VARY, "Accept")], event).into_response())
 }

@@ -25,7 +25,9 @@ impl Podman {
             }
         }
         if !rustix::process::geteuid().is_root() {
-            return Ok(Err("it runs podman as root (rootless podman maps the image's uid)".into()));
+            return Ok(Err(
+                "it runs podman as root (rootless podman maps the image's uid)".into()
+            ));
         }
         let dir = tempfile::Builder::new().prefix("attachd-podman-").tempdir()?;
         // runc: crun cannot set RLIMIT_NPROC in some sandboxes; limits every host allows.

@@ -73,7 +73,7 @@ async fn console_flows_pass_in_chromium(backend: Backend) -> anyhow::Result<()> 
         .env("ATTACHD_CLIENT_ID", &tenant.client_id)
         .env("ATTACHD_CLIENT_SECRET", &tenant.client_secret)
         .env("ATTACHD_OUT", &out)
-        .env("CHROMIUM", CHROMIUM)
+        .env("ATTACHD_CHROMIUM", CHROMIUM)
         .output()
         .await?;
     let stdout = String::from_utf8_lossy(&output.stdout);

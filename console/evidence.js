@@ -216,3 +216,25 @@ export function renderEvents(container, events, options = {}) {
   for (const event of events) fragment.append(eventCard(event, { ...options, actions: options.actionsFor && options.actionsFor(event) }));
   container.append(fragment);
 }
+
+// "Load older events": fetches the next page with `load(token)` and appends it with
+// `append(events)`; hidden once there is no next page.
+export function olderEventsButton(firstToken, load, append) {
+  const older = h('button', { type: 'button', class: 'secondary', dataset: { testid: 'older-events' } }, 'Load older events');
+  let nextToken = firstToken || '';
+  older.hidden = !nextToken;
+  older.addEventListener('click', async () => {
+    older.disabled = true;
+    try {
+      const more = await load(nextToken);
+      append(more.events || []);
+      nextToken = more.next_page_token || '';
+      older.hidden = !nextToken;
+    } catch (err) {
+      status(`Could not load older events: ${errorText(err)}`, 'bad');
+    } finally {
+      older.disabled = false;
+    }
+  });
+  return older;
+}

@@ -3,7 +3,7 @@
 
 import { h, append, clear, field, section, status, uuidOf, errorText, put, replace } from './dom.js';
 import { api, uploadBlob } from './api.js';
-import { attributeList, attachmentCard, findAttachments, displayName, renderEvents, eventCard, eventActions, logState } from './evidence.js';
+import { attributeList, attachmentCard, findAttachments, displayName, renderEvents, eventCard, eventActions, logState, olderEventsButton } from './evidence.js';
 import { policyList, subjectNames } from './views-sharing.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.\-]*$/;
@@ -31,22 +31,9 @@ export async function assetPage(root, uuid) {
   }
 
   const events = h('div', { class: 'events', dataset: { testid: 'events' } });
-  const older = h('button', { type: 'button', class: 'secondary', dataset: { testid: 'older-events' } }, 'Load older events');
-  let nextToken = page.next_page_token || '';
-  older.hidden = !nextToken;
-  older.addEventListener('click', async () => {
-    older.disabled = true;
-    try {
-      const more = await api(`/archivist/v2/assets/${uuid}/events`, { query: { page_token: nextToken } });
-      appendEvents(events, more.events || []);
-      nextToken = more.next_page_token || '';
-      older.hidden = !nextToken;
-    } catch (err) {
-      status(`Could not load older events: ${errorText(err)}`, 'bad');
-    } finally {
-      older.disabled = false;
-    }
-  });
+  const older = olderEventsButton(page.next_page_token,
+    (token) => api(`/archivist/v2/assets/${uuid}/events`, { query: { page_token: token } }),
+    (more) => appendEvents(events, more));
 
   const visibility = asset.public
     ? [h('span', { class: 'badge' }, 'Public'), ' ',

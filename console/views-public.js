@@ -2,9 +2,9 @@
 // without a token. Attributes, events with verified downloads, and "verify a file" against
 // the hashes this asset's events record (computed here, compared here).
 
-import { h, section, status, time, uuidOf, errorText, put, replace } from './dom.js';
+import { h, section, time, uuidOf, errorText, put, replace } from './dom.js';
 import { api } from './api.js';
-import { attributeList, attachmentCard, findAttachments, displayName, renderEvents, eventCard, eventActions, logState } from './evidence.js';
+import { attributeList, attachmentCard, findAttachments, displayName, renderEvents, eventCard, eventActions, logState, olderEventsButton } from './evidence.js';
 import { fileCheckForm } from './views-verify.js';
 
 const PAGE = 50;
@@ -33,22 +33,9 @@ export async function publicPage(root, uuid, eventUuid) {
 
   const actionsFor = (event) => eventActions(event, { isPublic: true });
   const events = h('div', { class: 'events', dataset: { testid: 'events' } });
-  const older = h('button', { type: 'button', class: 'secondary', dataset: { testid: 'older-events' } }, 'Load older events');
-  let nextToken = page.next_page_token || '';
-  older.hidden = !nextToken;
-  older.addEventListener('click', async () => {
-    older.disabled = true;
-    try {
-      const more = await api(`${base}/events`, { auth: false, query: { page_token: nextToken } });
-      renderEvents(events, more.events || [], { isPublic: true, actionsFor });
-      nextToken = more.next_page_token || '';
-      older.hidden = !nextToken;
-    } catch (err) {
-      status(`Could not load older events: ${errorText(err)}`, 'bad');
-    } finally {
-      older.disabled = false;
-    }
-  });
+  const older = olderEventsButton(page.next_page_token,
+    (token) => api(`${base}/events`, { auth: false, query: { page_token: token } }),
+    (more) => renderEvents(events, more, { isPublic: true, actionsFor }));
 
   const assetAttachments = findAttachments(asset.attributes, 'attributes');
   replace(root, 

@@ -32,21 +32,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn playwright() -> anyhow::Result<PathBuf> {
     static INSTALLED: tools::Installed = tools::Installed::new();
     tools::installed_once(&INSTALLED, || {
-        let dir = repo_file("target/console-browser");
-        let lock = std::fs::read(repo_file("tests/console/package-lock.json"))?;
-        let installed = dir.join("package-lock.json");
-        if !dir.join("node_modules/playwright-core").exists()
-            || std::fs::read(&installed).ok().as_deref() != Some(lock.as_slice())
-        {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::copy(repo_file("tests/console/package.json"), dir.join("package.json"))?;
-            std::fs::write(&installed, &lock)?;
-            tools::run(
-                std::process::Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-                    .current_dir(&dir),
-            )?;
-        }
+        let dir = tools::npm_installed("tests/console", "console-browser")?;
         let script = dir.join("console.mjs");
         std::fs::copy(repo_file("tests/console/console.mjs"), &script)?;
         Ok(script)

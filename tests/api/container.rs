@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::podman::{which, Podman};
-use crate::common::{attachment, eventually, random_bytes, sha256_hex, tools, Backend, TestDb};
+use crate::common::{attachment, eventually, random_bytes, sha256_hex, tools, until_ready, Backend, TestDb};
 use crate::readme::block_after;
 
 /// The image's size limit (the release image is about 31 MB; the tests' debug binary,
@@ -267,14 +267,7 @@ async fn the_image_runs_the_readme_as_written() -> anyhow::Result<()> {
     );
     audited(&podman.bash(&restore, work.path())?)?;
     served.check(&format!("http://127.0.0.1:{restored_port}")).await?;
-    eventually("the original serves again", Duration::from_secs(30), || async {
-        Ok(http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200))
-    })
-    .await?;
+    until_ready(&http, &base, Duration::from_secs(30)).await?;
     served.check(&base).await
 }
 

@@ -137,21 +137,7 @@ fn newman() -> anyhow::Result<PathBuf> {
 }
 
 fn install_newman() -> anyhow::Result<PathBuf> {
-    let dir = repo_file("target/newman");
-    let lock = std::fs::read(repo_file("postman/package-lock.json"))?;
-    let installed = dir.join("package-lock.json");
-    let bin = dir.join("node_modules/.bin/newman");
-    if !bin.exists() || std::fs::read(&installed).ok().as_deref() != Some(lock.as_slice()) {
-        std::fs::create_dir_all(&dir)?;
-        std::fs::copy(repo_file("postman/package.json"), dir.join("package.json"))?;
-        std::fs::write(&installed, &lock)?;
-        tools::run(
-            std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
-                .current_dir(&dir),
-        )?;
-    }
-    Ok(bin)
+    Ok(tools::npm_installed("postman", "newman")?.join("node_modules/.bin/newman"))
 }
 
 async fn postman_collection_passes_in_newman(backend: Backend) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both;
-use crate::common::{default_settings, eventually, random_bytes, sha256_hex, Backend, TestApp, TestDb};
+use crate::common::{default_settings, eventually, random_bytes, sha256_hex, until_ready, Backend, TestApp, TestDb};
 
 both!(
     health_and_unknown_routes,
@@ -120,14 +120,7 @@ async fn binary_bootstraps_a_dev_tenant_and_stops_on_sigterm() -> anyhow::Result
         .spawn()?;
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    eventually("the server is ready", Duration::from_secs(60), || async {
-        Ok(http
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200))
-    })
-    .await?;
+    until_ready(&http, &base, Duration::from_secs(60)).await?;
     let token_file = dir.path().join("attachd-data/bearer-token.txt");
     let line = std::fs::read_to_string(&token_file)?;
     let (name, value) = line.trim_end().split_once(": ").unwrap_or_default();

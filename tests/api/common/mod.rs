@@ -194,6 +194,18 @@ where
     }
 }
 
+/// Waits until the server at `base` answers `/readyz` with 200 (a process just started).
+pub async fn until_ready(http: &reqwest::Client, base: &str, limit: Duration) -> anyhow::Result<()> {
+    eventually("the server is ready", limit, || async {
+        Ok(http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200))
+    })
+    .await
+}
+
 /// A file in a directory shared by this run's tests, made once by `make` (under a lock).
 fn shared_file(
     name: &str,

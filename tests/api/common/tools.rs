@@ -33,6 +33,25 @@ pub fn venv(name: &str, requirements: &[&str]) -> anyhow::Result<PathBuf> {
     Ok(dir.join("bin"))
 }
 
+/// The packages that `from`'s package.json and package-lock.json (a folder of the repository)
+/// pin, installed with `npm ci` into `target/<name>` once, and again when the lock changes;
+/// returns that folder.
+pub fn npm_installed(from: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target").join(name);
+    let lock = std::fs::read(root.join(from).join("package-lock.json"))?;
+    let installed = dir.join("package-lock.json");
+    if !dir.join("node_modules").exists() || std::fs::read(&installed).ok().as_deref() != Some(lock.as_slice()) {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(root.join(from).join("package.json"), dir.join("package.json"))?;
+        std::fs::write(&installed, &lock)?;
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--ignore-scripts"])
+            .current_dir(&dir))?;
+    }
+    Ok(dir)
+}
+
 pub fn run(command: &mut Command) -> anyhow::Result<()> {
     let output = command.output().with_context(|| format!("running {command:?}"))?;
     anyhow::ensure!(

@@ -24,21 +24,22 @@ struct Files;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/console", || async { Redirect::permanent("/console/") })
+        .get("/console", redirect)
         .get("/console/", index)
         .get("/console/{file}", file)
         .without_token()
 }
 
 #[derive(OpenApi)]
-#[openapi(paths(redirect_doc, index, file))]
+#[openapi(paths(redirect, index, file))]
 pub struct Doc;
 
 /// To `/console/`.
 #[utoipa::path(get, path = "/console", operation_id = "Console_Redirect", tag = "console", security(()),
     responses((status = 308, description = "To /console/.")))]
-#[allow(dead_code)]
-async fn redirect_doc() {}
+async fn redirect() -> Redirect {
+    Redirect::permanent("/console/")
+}
 
 /// The console's page.
 #[utoipa::path(get, path = "/console/", operation_id = "Console_Index", tag = "console", security(()),

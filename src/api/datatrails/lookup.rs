@@ -10,7 +10,7 @@ use super::event_views::EventResponse;
 use crate::api::docs::{Errors, HashValue};
 use crate::api::routes::Routes;
 use crate::auth::Principal;
-use crate::blob::lookup::{events_recording, parse_sha256, LOOKUP_LIMIT};
+use crate::blob::lookup::{events_recording, parse_sha256};
 use crate::error::{ApiError, ApiResult};
 use crate::log::state::SealedView;
 use crate::state::AppState;
@@ -72,7 +72,6 @@ async fn lookup(
     let sealed = SealedView::latest(&state.log, principal.tenant).await;
     let events = recorded
         .iter()
-        .take(LOOKUP_LIMIT as usize)
         .map(|found| RecordingEvent {
             event: EventResponse::new(&found.event, sealed.as_deref()),
             attachments: found

@@ -35,7 +35,8 @@ RUN [ -s /etc/ssl/certs/ca-certificates.crt ] || { apt-get update \
         && rm -rf /var/lib/apt/lists/* /var/cache/apt/*; } \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/attachd --create-home attachd
 COPY --from=binary /out/attachd /usr/local/bin/attachd
-# What the minimal image needs from here: the libraries ldd lists, and the certificates.
+# What the minimal image needs from here: the libraries ldd lists (and the loader), and the
+# certificates.
 RUN mkdir /minimal && ldd /usr/local/bin/attachd | grep -o '/[^ ]*' | xargs cp --parents -L -t /minimal \
     && cp --parents -L -t /minimal /etc/ssl/certs/ca-certificates.crt /etc/passwd /etc/group
 USER 10001:10001

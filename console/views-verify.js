@@ -77,7 +77,8 @@ async function lookupVerdict(hash) {
     const assetName = h('span', { dataset: { asset: assetUuid || '' } }, assetUuid || 'asset-free event');
     return h('li', { class: 'policy', dataset: { testid: 'verdict-event', event: eventUuid || '' } },
       h('p', {}, 'Event ', h('code', { class: 'id' }, eventUuid || event.identity), ' on ',
-        assetUuid ? h('a', { href: `#/assets/${assetUuid}` }, assetName) : assetName, ', ', time(event.timestamp_committed)),
+        assetUuid ? h('a', { href: `#/assets/${assetUuid}` }, assetName) : assetName, ', ',
+        time(event.timestamp_committed || event.created_at)),
       h('p', { class: 'meta' }, (attachments || []).map((a, i) => [i ? '; ' : '', 'as ', h('code', {}, a.attribute),
         a.file_name ? [' (', a.file_name, ')'] : ''])),
       logState(event));

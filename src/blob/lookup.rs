@@ -27,7 +27,7 @@ pub fn parse_sha256(hash: &str) -> BlobResult<String> {
 
 /// The tenant's newest events whose attachment attributes record `hash` (lower-case hex).
 pub async fn events_recording(repo: &dyn Repo, tenant: TenantId, hash: &str) -> BlobResult<Vec<Recorded>> {
-    let candidates = repo.events_containing(tenant, hash, LOOKUP_LIMIT).await?;
+    let candidates = repo.events_recording(tenant, hash, LOOKUP_LIMIT).await?;
     Ok(candidates
         .into_iter()
         .filter_map(|event| {
@@ -39,7 +39,7 @@ pub async fn events_recording(repo: &dyn Repo, tenant: TenantId, hash: &str) -> 
             } else {
                 &[("attributes", &event.event_attributes)]
             };
-            // The text search may match a hash anywhere; only attachment attributes count.
+            // The index finds candidates; only attachment attributes the core accepts count.
             let references: Vec<BlobReference> = trees
                 .iter()
                 .flat_map(|(root, text)| {

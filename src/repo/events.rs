@@ -26,9 +26,9 @@ pub trait EventRepo {
     /// Events of one asset, of all assets (`AssetScope::AllAssets`) or asset-free ones.
     async fn list_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<Vec<Event>>;
     async fn count_events(&self, tenant: TenantId, scope: EventScope, query: &ListQuery) -> RepoResult<i64>;
-    /// The tenant's newest `limit` events whose attributes' JSON contains `text` (a hex hash:
-    /// no LIKE wildcards), for the caller to match exactly. A scan of the tenant's events.
-    async fn events_containing(&self, tenant: TenantId, text: &str, limit: i64) -> RepoResult<Vec<Event>>;
+    /// The tenant's newest `limit` events with an attachment recording `hash` (hex), as the
+    /// index of terms has them: candidates, for the caller to match exactly.
+    async fn events_recording(&self, tenant: TenantId, hash: &str, limit: i64) -> RepoResult<Vec<Event>>;
 }
 
 impl<DB: Backend> SqlRepo<DB>
@@ -84,7 +84,7 @@ where
             serde_json::to_string(&event.asset_attributes).map_err(|e| RepoError::Other(e.into()))?;
         let terms = match event.asset {
             Some(_) => terms::event_terms(&event.event_attributes, &asset_attributes, &event.principal_declared),
-            None => Vec::new(),
+            None => terms::free_event_terms(&event.event_attributes),
         };
         // Whatever can be written before the head is locked, is.
         let early_terms = DB::store_event_terms_early(tx, tenant, &terms, names).await?;
@@ -315,20 +315,20 @@ where
         Ok(found)
     }
 
-    async fn events_containing(
+    async fn events_recording(
         &self,
         tenant: crate::ids::TenantId,
-        text: &str,
+        hash: &str,
         limit: i64,
     ) -> crate::repo::RepoResult<Vec<crate::repo::Event>> {
         use crate::repo::sql::*;
-        let pattern = format!("%{text}%");
+        let term = terms::attachment_term(hash);
         Ok(sqlx::query_as(&format!(
-            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND (event_attributes LIKE $2 OR asset_attributes LIKE $2) \
-             ORDER BY seq DESC LIMIT $3"
+            "{EVENT_COLUMNS} WHERE tenant_id = $1 AND seq IN \
+             (SELECT event_seq FROM event_terms WHERE tenant_id = $1 AND term = $2) ORDER BY seq DESC LIMIT $3"
         ))
         .bind(tenant.0)
-        .bind(pattern.as_str())
+        .bind(term.as_slice())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

@@ -6,7 +6,10 @@ use sqlx::{ColumnIndex, Encode, Executor, IntoArguments, Type};
 use uuid::Uuid;
 
 use super::backend::{Backend, Column, SqlRepo};
-use super::terms::{event_terms, object_terms, TermField, BACKFILLED, BACKFILL_BATCH, TERMS_PER_INSERT};
+use super::terms::{
+    event_terms, free_event_terms, object_terms, TermField, BACKFILLED, BACKFILL_BATCH, BACKFILL_VERSION,
+    TERMS_PER_INSERT,
+};
 use super::RepoResult;
 
 /// Inserts `terms` of row `seq` of `tenant` with `INSERT INTO {into}` (the table and its
@@ -136,40 +139,54 @@ where
     Option<DateTime<Utc>>: Column<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
 {
-    /// Indexes, once, the assets and asset events stored before attribute terms existed.
+    /// Indexes, once, the assets and asset events stored before attribute terms existed, and
+    /// the events stored before attachment hash terms (a term already there is kept).
     pub async fn backfill_terms(&self) -> crate::repo::RepoResult<()> {
-        use crate::repo::sql::{INSERT_SETTING, SELECT_SETTING};
+        use crate::repo::sql::SELECT_SETTING;
         let done: Option<String> = sqlx::query_scalar(SELECT_SETTING)
             .bind(BACKFILLED)
             .fetch_optional(&self.pool)
             .await?;
-        if done.is_some() {
+        if done.as_deref() == Some(BACKFILL_VERSION) {
             return Ok(());
         }
-        let mut after = 0i64;
-        loop {
-            let assets: Vec<(i64, uuid::Uuid, String)> =
-                sqlx::query_as("SELECT seq, tenant_id, attributes FROM assets WHERE seq > $1 ORDER BY seq LIMIT $2")
-                    .bind(after)
-                    .bind(BACKFILL_BATCH)
-                    .fetch_all(&self.pool)
-                    .await?;
-            let Some(last) = assets.last() else { break };
-            after = last.0;
-            let mut write = self.begin_write().await?;
-            for (seq, tenant, attributes) in &assets {
-                let terms = object_terms(TermField::AssetAttributes, attributes);
-                let into = "asset_terms (tenant_id, term, asset_seq)";
-                insert_terms::<DB>(&mut *write.tx, into, *tenant, *seq, &terms, None).await?;
+        // Assets have no attachment hash terms: version 1 indexed them all.
+        if done.is_none() {
+            let mut after = 0i64;
+            loop {
+                let assets: Vec<(i64, uuid::Uuid, String)> = sqlx::query_as(
+                    "SELECT seq, tenant_id, attributes FROM assets WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(BACKFILL_BATCH)
+                .fetch_all(&self.pool)
+                .await?;
+                let Some(last) = assets.last() else { break };
+                after = last.0;
+                let mut write = self.begin_write().await?;
+                for (seq, tenant, attributes) in &assets {
+                    let terms = object_terms(TermField::AssetAttributes, attributes);
+                    let into = "asset_terms (tenant_id, term, asset_seq)";
+                    insert_terms::<DB>(&mut *write.tx, into, *tenant, *seq, &terms, None).await?;
+                }
+                write.tx.commit().await?;
             }
-            write.tx.commit().await?;
         }
         let mut after = 0i64;
         loop {
-            let events: Vec<(i64, uuid::Uuid, String, String, String, String, String)> = sqlx::query_as(
-                "SELECT seq, tenant_id, event_attributes, asset_attributes, principal_declared, operation, \
-                 behaviour FROM events \
-                 WHERE seq > $1 AND asset_id IS NOT NULL ORDER BY seq LIMIT $2",
+            type Row = (
+                i64,
+                uuid::Uuid,
+                Option<uuid::Uuid>,
+                String,
+                String,
+                String,
+                String,
+                String,
+            );
+            let events: Vec<Row> = sqlx::query_as(
+                "SELECT seq, tenant_id, asset_id, event_attributes, asset_attributes, principal_declared, \
+                 operation, behaviour FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
             .bind(after)
             .bind(BACKFILL_BATCH)
@@ -178,14 +195,17 @@ where
             let Some(last) = events.last() else { break };
             after = last.0;
             let mut names = Vec::with_capacity(events.len());
-            for (_, _, _, _, _, operation, behaviour) in &events {
+            for (_, _, _, _, _, _, operation, behaviour) in &events {
                 names.push(self.event_name_ids(operation, behaviour).await?);
             }
             let mut write = self.begin_write().await?;
-            for ((seq, tenant, event_attributes, asset_attributes, principal, _, _), (operation, behaviour)) in
+            for ((seq, tenant, asset, event_attributes, asset_attributes, principal, _, _), (operation, behaviour)) in
                 events.iter().zip(names)
             {
-                let terms = event_terms(event_attributes, asset_attributes, principal);
+                let terms = match asset {
+                    Some(_) => event_terms(event_attributes, asset_attributes, principal),
+                    None => free_event_terms(event_attributes),
+                };
                 let into = "event_terms (tenant_id, term, event_seq, operation_id, behaviour_id)";
                 insert_terms::<DB>(
                     &mut *write.tx,
@@ -200,11 +220,13 @@ where
             write.tx.commit().await?;
         }
         let mut write = self.begin_write().await?;
-        sqlx::query(INSERT_SETTING)
-            .bind(BACKFILLED)
-            .bind("1")
-            .execute(&mut *write.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(BACKFILLED)
+        .bind(BACKFILL_VERSION)
+        .execute(&mut *write.tx)
+        .await?;
         write.tx.commit().await?;
         Ok(())
     }

@@ -20,6 +20,9 @@ pub enum TermField {
     EventAssetAttributes,
     /// The event's `principal_declared`.
     PrincipalDeclared,
+    /// The SHA-256 an attachment attribute of the event records, at any depth of its
+    /// `event_attributes` or `asset_attributes` (what "was this file registered?" asks for).
+    AttachmentHash,
 }
 
 impl TermField {
@@ -34,6 +37,7 @@ impl TermField {
             TermField::EventAttributes => 2,
             TermField::EventAssetAttributes => 3,
             TermField::PrincipalDeclared => 4,
+            TermField::AttachmentHash => 5,
         }
     }
 }
@@ -75,14 +79,59 @@ pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_dec
     let mut terms = object_terms(TermField::EventAttributes, event_attributes);
     terms.extend(object_terms(TermField::EventAssetAttributes, asset_attributes));
     terms.extend(object_terms(TermField::PrincipalDeclared, principal_declared));
+    terms.extend(attachment_terms(&[event_attributes, asset_attributes]));
     terms
+}
+
+/// The terms an asset-free event indexes: its attachments' hashes only (attribute filters
+/// and counts are of asset events, and never ask for an attachment hash term).
+pub fn free_event_terms(event_attributes: &str) -> Vec<Vec<u8>> {
+    attachment_terms(&[event_attributes])
+}
+
+/// The attachment hash terms of JSON texts `trees`, each once.
+fn attachment_terms(trees: &[&str]) -> Vec<Vec<u8>> {
+    let mut hashes = Vec::new();
+    for json in trees {
+        if let Ok(tree) = serde_json::from_str::<serde_json::Value>(json) {
+            attachment_hashes(&tree, &mut hashes);
+        }
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes.iter().map(|hash| attachment_term(hash)).collect()
+}
+
+/// The term of an attachment recording `hash` (hex, either case).
+pub fn attachment_term(hash: &str) -> Vec<u8> {
+    term(TermField::AttachmentHash, "", &hash.to_ascii_lowercase())
+}
+
+/// The `arc_blob_hash_value` of every attachment object in `tree`. A candidate index only:
+/// the core checks each event's attachments exactly before answering.
+fn attachment_hashes(tree: &serde_json::Value, found: &mut Vec<String>) {
+    match tree {
+        serde_json::Value::Object(object) => {
+            let hash = object.get("arc_blob_hash_value").and_then(|h| h.as_str());
+            if let (Some("arc_attachment"), Some(hash)) =
+                (object.get("arc_attribute_type").and_then(|t| t.as_str()), hash)
+            {
+                found.push(hash.to_ascii_lowercase());
+            }
+            object.values().for_each(|value| attachment_hashes(value, found));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| attachment_hashes(item, found)),
+        _ => {}
+    }
 }
 
 /// Rows per INSERT, well inside SQLite's limit on bound parameters.
 pub const TERMS_PER_INSERT: usize = 1000;
 
-/// Setting recording that rows stored before terms existed have been indexed.
+/// Setting recording that rows stored before terms existed have been indexed: "1" for the
+/// attribute terms, "2" once events stored before attachment hash terms have them too.
 pub const BACKFILLED: &str = "attribute_terms_backfilled";
+pub const BACKFILL_VERSION: &str = "2";
 /// Rows indexed per transaction by the backfill.
 pub const BACKFILL_BATCH: i64 = 1000;
 
@@ -106,5 +155,17 @@ mod tests {
         assert_ne!(base, term(TermField::EventAttributes, "a", "bc"));
         assert_ne!(base, term(TermField::EventAssetAttributes, "ab", "c"));
         assert_eq!(base.len(), 16);
+    }
+
+    #[test]
+    pub(super) fn attachments_are_found_at_any_depth_in_either_case() {
+        let hash = "AB".repeat(32);
+        let attachment = format!(r#"{{"arc_attribute_type":"arc_attachment","arc_blob_hash_value":"{hash}"}}"#);
+        let nested = format!(r#"{{"arc_attachments":[{attachment}],"note":"{hash}"}}"#);
+        let terms = event_terms(&nested, "{}", "{}");
+        assert!(terms.contains(&attachment_term(&hash.to_lowercase())));
+        // The hash as plain text is a term of its attribute, not an attachment's.
+        assert_eq!(terms.iter().filter(|t| **t == attachment_term(&hash)).count(), 1);
+        assert!(!event_terms(&format!(r#"{{"note":"{hash}"}}"#), "{}", "{}").contains(&attachment_term(&hash)));
     }
 }

@@ -148,6 +148,11 @@ async fn lookup_finds_the_events_recording_a_hash(backend: Backend) -> anyhow::R
     // The hash as mere text (not an attachment) does not count.
     let body = json!({"operation": "Record", "behaviour": "RecordEvidence", "event_attributes": {"note": hash}});
     assert_eq!(app.post_json(&tenant.token, &events_path, &body).await?.0, 200);
+    // An asset-free event recording it, in a list of attachments.
+    let body = json!({"attributes": {"arc_attachments": [attachment(&blob, "evidence.pdf")]}});
+    let (status, free) = app.post_json(&tenant.token, "/archivist/v1/events", &body).await?;
+    assert_eq!(status, 200, "{free}");
+    recorded.push(free["identity"].clone());
 
     let lookup = |token: String, hash: String| {
         let app = &app;
@@ -160,13 +165,40 @@ async fn lookup_finds_the_events_recording_a_hash(backend: Backend) -> anyhow::R
     assert_eq!(status, 200, "{found}");
     assert_eq!(found["hash"], json!({"alg": "SHA256", "value": hash}));
     let events = found["events"].as_array().cloned().unwrap_or_default();
-    // Newest first, each with the attribute that records the hash.
+    // Newest first, each with the attribute that records the hash, each as its route shows it.
     let identities: Vec<&Value> = events.iter().map(|e| &e["event"]["identity"]).collect();
-    assert_eq!(identities, [&recorded[1], &recorded[0]], "{found}");
-    assert_eq!(events[0]["attachments"][0]["attribute"], "event_attributes.second");
-    assert_eq!(events[0]["attachments"][0]["blob_identity"], blob["identity"]);
-    assert_eq!(events[0]["attachments"][0]["file_name"], "evidence.pdf");
-    assert!(events[0]["event"]["merklelog_entry"].is_object(), "{found}");
+    assert_eq!(identities, [&recorded[2], &recorded[1], &recorded[0]], "{found}");
+    assert_eq!(events[0]["event"]["origin_tenant"], tenant.credentials.tenant.as_str());
+    assert_eq!(events[1]["attachments"][0]["attribute"], "event_attributes.second");
+    assert_eq!(events[1]["attachments"][0]["blob_identity"], blob["identity"]);
+    assert_eq!(events[1]["attachments"][0]["file_name"], "evidence.pdf");
+    assert!(events[1]["event"]["merklelog_entry"].is_object(), "{found}");
+    let before = found;
+
+    // As if stored before attachment hashes were indexed: the next start indexes them.
+    app.stop().await?;
+    db.execute("DELETE FROM event_terms").await?;
+    let backfilled = attachd::repo::terms::BACKFILLED;
+    db.execute(&format!("UPDATE settings SET value = '1' WHERE key = '{backfilled}'"))
+        .await?;
+    let app = TestApp::start(&db).await?;
+    let lookup = |token: String, hash: String| {
+        let app = &app;
+        async move {
+            app.get_json(Some(&token), &format!("/archivist/v1/blobs:lookup?hash={hash}"))
+                .await
+        }
+    };
+    let (_, after) = lookup(tenant.token.clone(), hash.clone()).await?;
+    let identities = |found: &Value| -> Vec<Value> {
+        found["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["event"]["identity"].clone())
+            .collect()
+    };
+    assert_eq!(identities(&after), identities(&before), "after backfill");
 
     // Another tenant, an unknown hash: recorded nowhere.
     assert_eq!(lookup(other.token.clone(), hash.clone()).await?.1["events"], json!([]));

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::event_views::EventResponse;
+use super::event_views::{EventResponse, FreeEventResponse};
 use crate::api::docs::{Errors, HashValue};
 use crate::api::routes::Routes;
 use crate::auth::Principal;
@@ -44,8 +44,16 @@ struct LookupResponse {
 /// An event and the attachment attributes in it that record the hash.
 #[derive(Serialize, ToSchema)]
 struct RecordingEvent {
-    event: EventResponse,
+    event: AnyEvent,
     attachments: Vec<RecordingAttachment>,
+}
+
+/// An asset's event, or an asset-free one, each as its own routes answer it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+enum AnyEvent {
+    Asset(Box<EventResponse>),
+    Free(Box<FreeEventResponse>),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -73,7 +81,10 @@ async fn lookup(
     let events = recorded
         .iter()
         .map(|found| RecordingEvent {
-            event: EventResponse::new(&found.event, sealed.as_deref()),
+            event: match found.event.asset_id {
+                Some(_) => AnyEvent::Asset(Box::new(EventResponse::new(&found.event, sealed.as_deref()))),
+                None => AnyEvent::Free(Box::new(FreeEventResponse::new(&found.event))),
+            },
             attachments: found
                 .references
                 .iter()

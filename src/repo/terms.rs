@@ -74,28 +74,40 @@ pub fn map_terms(field: TermField, object: &serde_json::Map<String, serde_json::
     terms
 }
 
-/// The terms an asset event indexes, from its stored JSON text columns.
+/// The terms an asset event indexes, from its stored JSON text columns (each parsed once).
 pub fn event_terms(event_attributes: &str, asset_attributes: &str, principal_declared: &str) -> Vec<Vec<u8>> {
-    let mut terms = object_terms(TermField::EventAttributes, event_attributes);
-    terms.extend(object_terms(TermField::EventAssetAttributes, asset_attributes));
+    let (event, asset) = (parse(event_attributes), parse(asset_attributes));
+    let mut terms = value_terms(TermField::EventAttributes, &event);
+    terms.extend(value_terms(TermField::EventAssetAttributes, &asset));
     terms.extend(object_terms(TermField::PrincipalDeclared, principal_declared));
-    terms.extend(attachment_terms(&[event_attributes, asset_attributes]));
+    terms.extend(attachment_terms(&[&event, &asset]));
     terms
 }
 
 /// The terms an asset-free event indexes: its attachments' hashes only (attribute filters
 /// and counts are of asset events, and never ask for an attachment hash term).
 pub fn free_event_terms(event_attributes: &str) -> Vec<Vec<u8>> {
-    attachment_terms(&[event_attributes])
+    attachment_terms(&[&parse(event_attributes)])
 }
 
-/// The attachment hash terms of JSON texts `trees`, each once.
-fn attachment_terms(trees: &[&str]) -> Vec<Vec<u8>> {
+/// Stored JSON text as a value; anything unreadable indexes nothing.
+fn parse(json: &str) -> serde_json::Value {
+    serde_json::from_str(json).unwrap_or(serde_json::Value::Null)
+}
+
+/// The terms of the string values of `value` when it is an object; none otherwise.
+fn value_terms(field: TermField, value: &serde_json::Value) -> Vec<Vec<u8>> {
+    value
+        .as_object()
+        .map(|object| map_terms(field, object))
+        .unwrap_or_default()
+}
+
+/// The attachment hash terms of `trees`, each once.
+fn attachment_terms(trees: &[&serde_json::Value]) -> Vec<Vec<u8>> {
     let mut hashes = Vec::new();
-    for json in trees {
-        if let Ok(tree) = serde_json::from_str::<serde_json::Value>(json) {
-            attachment_hashes(&tree, &mut hashes);
-        }
+    for tree in trees {
+        attachment_hashes(tree, &mut hashes);
     }
     hashes.sort_unstable();
     hashes.dedup();

@@ -1,7 +1,7 @@
 //! `GET /archivist/v1/blobs:lookup?hash=`: which of the caller's events record a file's
 //! SHA-256 (the console's "verify a file": the browser hashes the file, only the hash is sent).
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -9,9 +9,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::event_views::{EventResponse, FreeEventResponse};
 use crate::api::docs::{Errors, HashValue};
 use crate::api::routes::Routes;
+use crate::api::QueryParams;
 use crate::auth::Principal;
 use crate::blob::lookup::{events_recording, parse_sha256};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::log::state::SealedView;
 use crate::state::AppState;
 
@@ -71,10 +72,8 @@ struct RecordingAttachment {
 async fn lookup(
     State(state): State<AppState>,
     principal: Principal,
-    RawQuery(raw): RawQuery,
+    QueryParams(params): QueryParams<LookupParams>,
 ) -> ApiResult<Json<LookupResponse>> {
-    let params: LookupParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(format!("query: {e}")))?;
     let hash = parse_sha256(&params.hash)?;
     let recorded = events_recording(state.repo.as_ref(), principal.tenant, &hash).await?;
     let sealed = SealedView::latest(&state.log, principal.tenant).await;

@@ -134,9 +134,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Openapi { output: Some(path) }) => {
             std::fs::write(&path, crate::api::spec_json()).with_context(|| format!("writing {}", path.display()))
         }
-        Some(Command::Tenant(TenantCommand::Create { name })) => {
+        Some(Command::Tenant(TenantCommand::Create { name, serve })) => {
             let repo = repo::connect(&url).await?;
-            let credentials = create_tenant(repo.as_ref(), &name).await?;
+            let anchor = crate::state::log_anchor(repo.as_ref(), &serve)?;
+            let credentials = create_tenant(repo.as_ref(), &anchor, &name).await?;
             println!("{}", serde_json::to_string(&credentials)?);
             Ok(())
         }
@@ -183,7 +184,7 @@ async fn serve(url: &str, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(repo.clone(), &args).await?;
     if let Some(db_path) = SqliteRepo::path(url).filter(|_| repo.backend() == "sqlite") {
         let files = DevFiles::beside(&db_path, args.dev_token_file.clone());
-        if let Some(token_file) = ensure_dev_token(repo.as_ref(), &state.keys, &files).await? {
+        if let Some(token_file) = ensure_dev_token(repo.as_ref(), &state.log.trust.anchor, &state.keys, &files).await? {
             tracing::info!(
                 token_file = %token_file.display(),
                 "dev tenant ready: curl -H \"@{}\" http://{}/archivist/v1/blobs/…",

@@ -155,10 +155,13 @@ pub enum ApiKeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
     /// Create a tenant with an administrator app registration; prints its credentials as JSON.
+    /// Its log-anchor record is written first (the serve settings say where the anchor is).
     Create {
         /// A name for people.
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
     },
     /// Set the domain a tenant has proved it owns, shown by `…/tenancies/{uuid}:publicinfo`
     /// (`--domain ""` clears it).
@@ -268,7 +271,8 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_CLAMD_MAX_BYTES", default_value_t = 25 << 20)]
     pub clamd_max_bytes: u64,
 
-    /// HMAC secret for signing tokens. Default: a random key generated on first start and kept in the database.
+    /// HMAC secret for signing tokens (alternative to --jwt-key-file). Default on the embedded
+    /// database: a random key made on first start, kept in a 0600 file beside it (never in the database).
     #[arg(long, env = "ATTACHD_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
 

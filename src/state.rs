@@ -206,7 +206,7 @@ pub async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::R
 }
 
 /// Where each tenant's latest seal is kept outside the database (see `--log-anchor`).
-fn log_anchor(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::anchor::Anchor> {
+pub fn log_anchor(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<log::anchor::Anchor> {
     use log::anchor::{Anchor, ANCHOR_FOLDER};
     use store::StoreUrl;
     let objects = |bucket: &str, prefix: String| -> anyhow::Result<Anchor> {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::jwt::TokenKeys;
 use crate::auth::secrets::{generate_secret, hash_secret};
 use crate::ids::{AppId, TenantId};
+use crate::log::anchor::{Anchor, AnchorRecord};
 use crate::repo::{NewApp, Repo};
 
 /// What `attachd tenant create` prints: the only time the secret is shown.
@@ -17,8 +18,10 @@ pub struct TenantCredentials {
     pub client_secret: String,
 }
 
-/// Creates a tenant and its administrator app registration.
-pub async fn create_tenant(repo: &dyn Repo, name: &str) -> anyhow::Result<TenantCredentials> {
+/// Creates a tenant and its administrator app registration. Its log-anchor record (an
+/// empty log) is written, durably, before anything of it is committed: the anchor, not
+/// the database, says which tenants exist. A tenant the anchor cannot record is not made.
+pub async fn create_tenant(repo: &dyn Repo, anchor: &Anchor, name: &str) -> anyhow::Result<TenantCredentials> {
     let tenant = TenantId::new();
     let client_id = uuid::Uuid::new_v4().to_string();
     let client_secret = generate_secret();
@@ -32,7 +35,16 @@ pub async fn create_tenant(repo: &dyn Repo, name: &str) -> anyhow::Result<Tenant
         admin: true,
         custom_claims: "{}".into(),
     };
-    repo.create_tenant(tenant, name, &app).await?;
+    anchor
+        .write(&AnchorRecord::empty(tenant))
+        .await
+        .map_err(|e| anyhow::anyhow!("the tenant was not created: its log anchor ({anchor}) cannot be written: {e}"))?;
+    if let Err(err) = repo.create_tenant(tenant, name, &app).await {
+        if let Err(removing) = anchor.remove_empty(tenant).await {
+            tracing::warn!(%tenant, error = %removing, "the record of a tenant not created stays in the log anchor");
+        }
+        return Err(err.into());
+    }
     Ok(TenantCredentials {
         tenant: tenant.identity(),
         client_id,
@@ -59,9 +71,14 @@ impl DevFiles {
 /// On an empty embedded database, creates a dev tenant; whenever its credentials file
 /// exists, writes a fresh `Authorization: Bearer …` line for `curl -H @file`.
 /// Returns the token file's path when one was written.
-pub async fn ensure_dev_token(repo: &dyn Repo, keys: &TokenKeys, files: &DevFiles) -> anyhow::Result<Option<PathBuf>> {
+pub async fn ensure_dev_token(
+    repo: &dyn Repo,
+    anchor: &Anchor,
+    keys: &TokenKeys,
+    files: &DevFiles,
+) -> anyhow::Result<Option<PathBuf>> {
     if repo.tenant_count().await? == 0 {
-        let credentials = create_tenant(repo, "dev").await?;
+        let credentials = create_tenant(repo, anchor, "dev").await?;
         write_private(&files.credentials, &serde_json::to_vec_pretty(&credentials)?)?;
     }
     let Ok(raw) = std::fs::read(&files.credentials) else {

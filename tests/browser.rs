@@ -47,7 +47,8 @@ async fn console_flows_pass_in_chromium(backend: Backend) -> anyhow::Result<()> 
     let script = tokio::task::spawn_blocking(playwright).await??;
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
-    let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "console").await?;
+    let tenant =
+        attachd::tenants::create_tenant(app.state.repo.as_ref(), &app.state.log.trust.anchor, "console").await?;
     let name = format!("{backend:?}").to_lowercase();
     let out = repo_file(&format!("target/console-browser/{name}"));
     let _ = std::fs::remove_dir_all(&out);

@@ -65,6 +65,12 @@ pub async fn verified_download(
     range_header: Option<&str>,
 ) -> Result<Download, BlobError> {
     let route = check.route;
+    if blob.tampered_at.is_some() {
+        // Proven before any byte is read, so that a whole download hashing right may clear
+        // the mark (`Verifier::verify`).
+        prove_record(&repo, content, &blob, route).await?;
+        return stream_verified(repo.clone(), content, blob, check, range_header).await;
+    }
     let (proven, response) = tokio::join!(
         prove_record(&repo, content, &blob, route),
         stream_verified(repo.clone(), content, blob.clone(), check, range_header)
@@ -88,6 +94,7 @@ pub async fn prove_record(
             let (tenant, id) = (TenantId(blob.tenant_id), BlobId(blob.id));
             Err(integrity_failure(repo, content, tenant, id, route, &why).await)
         }
+        Err(ProofError::Refused(why)) => Err(refused(BlobId(blob.id), &why)),
         Err(ProofError::Unavailable(why)) => Err(BlobError::Unavailable(why)),
         Err(ProofError::Repo(err)) => Err(err.into()),
         Err(ProofError::Other(err)) => Err(BlobError::internal(err)),
@@ -176,6 +183,8 @@ struct Verifier {
     chunks: Option<mpsc::Receiver<StoreResult<Bytes>>>,
     verified: bool,
     failed: bool,
+    /// The blob was marked tampered: a whole download that proves it genuine clears that.
+    marked_tampered: bool,
 }
 
 impl Verifier {
@@ -205,6 +214,7 @@ impl Verifier {
             chunks: None,
             verified: false,
             failed: false,
+            marked_tampered: blob.tampered_at.is_some(),
         };
         let chunks_of_range = range.and_then(|range| {
             let first = range.start / chunk_bytes.max(1);
@@ -370,6 +380,17 @@ impl Verifier {
         if computed != self.stored_hash || !self.expected_all_match(&computed) {
             return Err(self.hash_mismatch(&computed).await);
         }
+        if self.marked_tampered && self.range.is_none() {
+            // Every byte hashed to the recorded hash, and the record was proven in the log
+            // before the response started: the mark came from a verdict since re-checked.
+            match self.repo.clear_tampered(self.tenant, self.blob).await {
+                Ok(true) => tracing::warn!(tenant = %self.tenant, blob = %self.blob,
+                    "the blob proved genuine: its tampered mark is cleared"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, blob = %self.blob, "could not clear the tampered mark"),
+            }
+            self.marked_tampered = false;
+        }
         Ok(())
     }
 
@@ -397,6 +418,14 @@ impl Verifier {
     async fn integrity_failure(&self, why: &str) -> BlobError {
         integrity_failure(&self.repo, &self.content, self.tenant, self.blob, self.check.route, why).await
     }
+}
+
+/// A blob of a tenant whose log is refused as a whole: not delivered, but not marked
+/// either (the sealer reported the tenant, and checks it again each round).
+pub fn refused(blob: BlobId, why: &str) -> BlobError {
+    BlobError::DataLoss(format!(
+        "{blob} cannot be proven to be what was recorded ({why}); it will not be delivered"
+    ))
 }
 
 /// Logs and counts a blob refused as altered, marks it tampered, names the tenant in

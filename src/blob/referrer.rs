@@ -142,6 +142,11 @@ impl Referrer {
             expected: naming.iter().map(|r| r.hash.clone()).collect(),
             file_name: Some(file_name.unwrap_or_else(|| uuid.to_string())),
         };
+        if blob.tampered_at.is_some() {
+            // Proven first, so that a whole download hashing right may clear the mark.
+            self.prove(repo.as_ref(), log, &blob, &naming).await?;
+            return verified_download(repo.clone(), content, blob.clone(), check, range).await;
+        }
         // The content is read while the log is checked; nothing is sent until the events
         // are proven, and a failed proof is what the client is told.
         let (proven, response) = tokio::join!(
@@ -173,6 +178,7 @@ impl Referrer {
             match check_event(repo, log, event).await {
                 Ok(_) => {}
                 Err(ProofError::Failed(why)) => return Err(self.tampered(repo, log, blob, why).await),
+                Err(ProofError::Refused(why)) => return Err(super::download::refused(BlobId(blob.id), &why)),
                 Err(ProofError::Unavailable(why)) => return Err(BlobError::Unavailable(why)),
                 Err(ProofError::Repo(err)) => return Err(err.into()),
                 Err(ProofError::Other(err)) => return Err(BlobError::internal(err)),

@@ -3,9 +3,17 @@
 //! memory), and proofs are checked against it, so rewriting the database's log, nodes or
 //! seals cannot make attachd sign or serve a history it did not sign first.
 //!
+//! The anchor is also the authority on which tenants exist: a tenant's record is written
+//! before anything of it is committed, as an empty log (`mmr_size` 0, no peaks, `seal` "").
+//! A tenant the database holds but the anchor does not is never trusted.
+//!
 //! A record is `tenant-<uuid>.json` (never a name the content sweepers take for a blob):
 //! `{"version":1,"tenant":"tenant/…","mmr_size":N,"massif_index":K,"peaks":[hex…],"seal":"<base64 COSE Sign1>"}`.
-//! It only ever grows: a record is replaced only by one of a larger log.
+//! It only ever grows: a record is replaced only by one of a larger log (or, once, by the
+//! same state sealed again with its peaks signed for receipts).
+//!
+//! Beside the records, `every-tenant-anchored` marks that every tenant of the deployment
+//! has a record (the one-time step at the first start of a version that writes them).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +28,10 @@ use merklelog::mmr::Hash;
 /// The folder of records inside a content store's directory or bucket prefix.
 pub const ANCHOR_FOLDER: &str = ".attachd-log-anchor";
 
-/// A tenant's anchored state: a seal and the peaks it signs.
+/// The marker of the one-time step that gave every tenant a record.
+const EVERY_TENANT_MARKER: &str = "every-tenant-anchored";
+
+/// A tenant's anchored state: a seal and the peaks it signs (none for an empty log).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AnchorRecord {
     pub tenant: TenantId,
@@ -41,6 +52,34 @@ struct RecordFile {
 }
 
 impl AnchorRecord {
+    /// The record of a tenant whose log is empty: written as the tenant is created.
+    pub fn empty(tenant: TenantId) -> Self {
+        Self {
+            tenant,
+            size: 0,
+            massif_index: 0,
+            peaks: Vec::new(),
+            seal: Vec::new(),
+        }
+    }
+
+    /// Whether this record names an empty log.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0 && self.peaks.is_empty() && self.seal.is_empty()
+    }
+
+    /// Whether `self` may replace `held`: a larger log, or the same state sealed again
+    /// with its peaks signed (seals from before receipts).
+    fn supersedes(&self, held: &AnchorRecord) -> bool {
+        use merklelog::receipt::has_signed_peaks;
+        self.size > held.size
+            || (self.size == held.size
+                && self.size > 0
+                && self.peaks == held.peaks
+                && !has_signed_peaks(&held.seal)
+                && has_signed_peaks(&self.seal))
+    }
+
     fn encode(&self) -> anyhow::Result<Vec<u8>> {
         let file = RecordFile {
             version: 1,
@@ -147,21 +186,22 @@ impl Anchor {
         Ok(Some((record, version)))
     }
 
-    /// Keeps `record` unless the anchor holds one of a log at least as large.
-    pub async fn write(&self, record: &AnchorRecord) -> anyhow::Result<()> {
+    /// Keeps `record` unless the anchor holds one it does not supersede (of a log at least
+    /// as large); answers the record the anchor holds afterwards. Two processes sealing the
+    /// same size both get the first one's record, so exactly one seal per size is anchored.
+    pub async fn write(&self, record: &AnchorRecord) -> anyhow::Result<AnchorRecord> {
         let bytes = record.encode()?;
         match self {
             Self::Dir(dir) => {
-                let (dir, tenant, size) = (dir.clone(), record.tenant, record.size);
-                tokio::task::spawn_blocking(move || write_if_larger(&dir, tenant, size, &bytes)).await??;
-                Ok(())
+                let (dir, record) = (dir.clone(), record.clone());
+                tokio::task::spawn_blocking(move || write_unless_superseded(&dir, record, &bytes)).await?
             }
             Self::Objects { store, prefix } => {
                 let path = object_store::path::Path::from(format!("{prefix}/{}", file_name(record.tenant)));
                 // Another process may replace it between the read and the put: read again.
                 for _ in 0..8 {
                     let mode = match self.read_versioned(record.tenant).await? {
-                        Some((held, _)) if held.size >= record.size => return Ok(()),
+                        Some((held, _)) if !record.supersedes(&held) => return Ok(held),
                         Some((_, Some(version))) => PutMode::Update(version),
                         Some((_, None)) => PutMode::Overwrite,
                         None => PutMode::Create,
@@ -171,7 +211,7 @@ impl Anchor {
                         ..Default::default()
                     };
                     match store.put_opts(&path, bytes.clone().into(), options).await {
-                        Ok(_) => return Ok(()),
+                        Ok(_) => return Ok(record.clone()),
                         Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {}
                         Err(err) => return Err(anyhow::anyhow!("writing the log anchor of {}: {err}", record.tenant)),
                     }
@@ -210,6 +250,70 @@ impl Anchor {
             .collect())
     }
 
+    /// Whether every tenant of the deployment has a record (the one-time step is done).
+    pub async fn every_tenant_anchored(&self) -> anyhow::Result<bool> {
+        match self {
+            Self::Dir(dir) => Ok(tokio::fs::try_exists(dir.join(EVERY_TENANT_MARKER)).await?),
+            Self::Objects { store, prefix } => {
+                let path = object_store::path::Path::from(format!("{prefix}/{EVERY_TENANT_MARKER}"));
+                match store.head(&path).await {
+                    Ok(_) => Ok(true),
+                    Err(object_store::Error::NotFound { .. }) => Ok(false),
+                    Err(err) => Err(anyhow::anyhow!("reading the log anchor's marker: {err}")),
+                }
+            }
+        }
+    }
+
+    /// Marks that every tenant has a record: the one-time step never runs again, whatever
+    /// the database says.
+    pub async fn mark_every_tenant_anchored(&self) -> anyhow::Result<()> {
+        let note = format!(
+            "{{\"every_tenant_anchored_at\":\"{}\"}}\n",
+            chrono::Utc::now().to_rfc3339()
+        );
+        match self {
+            Self::Dir(dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_durably(&dir, EVERY_TENANT_MARKER, note.as_bytes()))
+                    .await??;
+            }
+            Self::Objects { store, prefix } => {
+                let path = object_store::path::Path::from(format!("{prefix}/{EVERY_TENANT_MARKER}"));
+                store.put(&path, note.into_bytes().into()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the tenant's record was last written, if it exists.
+    pub async fn modified(&self, tenant: TenantId) -> anyhow::Result<Option<std::time::SystemTime>> {
+        match self {
+            Self::Dir(dir) => match tokio::fs::metadata(dir.join(file_name(tenant))).await {
+                Ok(meta) => Ok(Some(meta.modified()?)),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(err) => Err(err.into()),
+            },
+            Self::Objects { store, prefix } => {
+                let path = object_store::path::Path::from(format!("{prefix}/{}", file_name(tenant)));
+                match store.head(&path).await {
+                    Ok(meta) => Ok(Some(meta.last_modified.into())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(err) => Err(err.into()),
+                }
+            }
+        }
+    }
+
+    /// Removes the tenant's record if it is still an empty log: a tenant whose creation
+    /// failed after its record was written leaves nothing behind.
+    pub async fn remove_empty(&self, tenant: TenantId) -> anyhow::Result<()> {
+        match self.read(tenant).await? {
+            Some(record) if record.is_empty() => self.remove(tenant).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Removes the tenant's record (only `attachd log audit --reanchor` does, before writing anew).
     pub async fn remove(&self, tenant: TenantId) -> anyhow::Result<()> {
         match self {
@@ -229,24 +333,32 @@ impl Anchor {
     }
 }
 
-/// Replaces the tenant's record unless it holds a log at least as large: under an exclusive
+/// Replaces the tenant's record unless `record` does not supersede it: under an exclusive
 /// lock of the directory, so two processes sealing at once cannot make it go back.
-fn write_if_larger(dir: &Path, tenant: TenantId, size: u64, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_unless_superseded(dir: &Path, record: AnchorRecord, bytes: &[u8]) -> anyhow::Result<AnchorRecord> {
+    let _lock = lock_dir(dir)?;
+    let name = file_name(record.tenant);
+    match std::fs::read(dir.join(&name)) {
+        Ok(held) => match AnchorRecord::decode(record.tenant, &held) {
+            Ok(held) if !record.supersedes(&held) => return Ok(held),
+            _ => {}
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    write_durably(dir, &name, bytes)?;
+    Ok(record)
+}
+
+/// The directory's exclusive lock, held until the file is dropped.
+fn lock_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(dir.join(".lock"))?;
     rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)?;
-    let name = file_name(tenant);
-    match std::fs::read(dir.join(&name)) {
-        Ok(held) if AnchorRecord::decode(tenant, &held).is_ok_and(|held| held.size >= size) => return Ok(()),
-        Ok(_) => {}
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err.into()),
-    }
-    write_durably(dir, &name, bytes)?;
-    Ok(())
+    Ok(lock)
 }
 
 /// Writes `name` in `dir` so that it is either the old file or the whole new one, even

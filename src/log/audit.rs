@@ -168,10 +168,23 @@ pub async fn audit_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> 
             audit.problems.push(format!("the seal at size {sealed}: {why}"));
         }
     }
+    let in_database = repo.tenant_exists(tenant).await?;
+    if !in_database {
+        audit.problems.push(match &anchored {
+            Some(record) => format!(
+                "the log anchor holds a record of this tenant (a log of {} nodes), but the database has no such tenant",
+                record.size
+            ),
+            None => "the database has no such tenant, but holds a log of it".into(),
+        });
+    }
     match anchored {
         None if !sealed_sizes.is_empty() => audit
             .anchor_problems
             .push("the anchor has no record of this log, which has seals".into()),
+        None if in_database && log.trust.anchor.every_tenant_anchored().await? => audit.anchor_problems.push(
+            "the log anchor has no record of this tenant: the database holds a tenant the anchor never saw".into(),
+        ),
         None => {}
         Some(record) => {
             audit.anchored_size = Some(record.size);
@@ -223,7 +236,13 @@ pub async fn reanchor(repo: &dyn Repo, log: &LogState, tenant: TenantId, audit: 
         "{tenant}'s log fails its own checks; it cannot be anchored"
     );
     let (size, last_id) = repo.log_head(tenant).await?;
-    anyhow::ensure!(size > 0, "{tenant} has an empty log");
+    if size == 0 {
+        log.trust.anchor.remove(tenant).await?;
+        log.trust.anchor.write(&AnchorRecord::empty(tenant)).await?;
+        tracing::warn!(%tenant, previous = ?audit.anchored_size,
+            "RE-ANCHORED: the tenant is anchored anew with an empty log");
+        return Ok(0);
+    }
     let indices = mmr::peaks(size);
     let nodes = repo.log_nodes_at(tenant, &indices).await?;
     let peaks = indices
@@ -250,7 +269,8 @@ pub async fn reanchor(repo: &dyn Repo, log: &LogState, tenant: TenantId, audit: 
     };
     log.trust.anchor.remove(tenant).await?;
     log.trust.anchor.write(&record).await?;
-    repo.store_seal(tenant, massif_index, size, &record.seal).await?;
+    // Published over whatever seal the database holds for this massif, as the sealer would.
+    repo.replace_seal(tenant, massif_index, size, &record.seal).await?;
     tracing::warn!(%tenant, size, previous = ?audit.anchored_size,
         "RE-ANCHORED: the tenant's log is anchored anew at its audited state");
     Ok(size)
@@ -268,11 +288,7 @@ pub async fn run(
         Some(named) => vec![TenantId::parse_identity(named)
             .or_else(|| TenantId::parse_bare(named).ok())
             .ok_or_else(|| anyhow::anyhow!("not a tenant: {named}"))?],
-        None => {
-            let mut all: std::collections::BTreeSet<TenantId> = repo.log_tenants().await?.into_iter().collect();
-            all.extend(log.trust.anchor.tenants().await?);
-            all.into_iter().collect()
-        }
+        None => crate::log::sealer::every_tenant(repo.as_ref(), &log).await?,
     };
     let mut audits = Vec::new();
     let mut reanchored = None;

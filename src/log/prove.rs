@@ -37,6 +37,11 @@ pub enum ProofError {
     /// The row, the log or the seal fails a check.
     #[error("{0}")]
     Failed(String),
+    /// The tenant's log is refused as a whole (its anchor record is missing, went back or
+    /// fails its check, or the sealer refuses its log): nothing of it is proven while that
+    /// lasts. A verdict about the tenant, re-checked each sealing round, not about this leaf.
+    #[error("{0}")]
+    Refused(String),
     /// No seal covers the leaf yet, or the anchor cannot be read: try again.
     #[error("{0}")]
     Unavailable(String),
@@ -49,7 +54,7 @@ pub enum ProofError {
 impl From<TrustError> for ProofError {
     fn from(err: TrustError) -> Self {
         match err {
-            TrustError::Untrusted(why) => Self::Failed(why),
+            TrustError::Untrusted(why) => Self::Refused(why),
             TrustError::Unavailable(_) => Self::Unavailable(err.to_string()),
         }
     }
@@ -134,7 +139,7 @@ async fn covering_head(log: &LogState, leaf: &Leaf) -> Result<Arc<AnchorRecord>,
     let deadline = Instant::now() + log.seal_interval + Duration::from_secs(5);
     loop {
         if let Some(why) = log.trust.refusal(leaf.tenant) {
-            return Err(ProofError::Failed(format!(
+            return Err(ProofError::Refused(format!(
                 "{}: the tenant's log is refused ({why})",
                 leaf.what
             )));

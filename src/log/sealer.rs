@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use super::anchor::AnchorRecord;
-use super::state::trusted_head;
-use super::state::{massif_path, LogState, ISSUER};
+use super::state::{massif_path, trusted_head, verify_record, LogState, ISSUER};
 use super::trust::TrustError;
 use crate::ids::TenantId;
 use crate::repo::{DynRepo, Repo, RepoError};
@@ -71,10 +70,15 @@ pub async fn verify_seal(
     Ok(state)
 }
 
+/// How long a new tenant's empty record may stand without its tenant in the database:
+/// the record is written first, and the tenant committed a moment later (on any node).
+const CREATION_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Seals the tenant's log as it stands, unless its anchored state covers it already;
 /// answers the size sealed. The previous state comes from the anchor (or what this process
-/// anchored), never from the database alone: a log that is missing, shorter than that
-/// state or not its extension is refused. Massifs completed since get their final seal too.
+/// anchored), never from the database alone: a tenant without a record, a log that is
+/// missing, shorter than that state or not its extension is refused. Massifs completed
+/// since get their final seal too.
 pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> Result<u64, SealError> {
     let untrusted = |why: String| SealError::Untrusted { tenant, why };
     // The anchor first: another process may seal meanwhile, and the head it read then is
@@ -83,6 +87,17 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
     if anchored.is_none() && repo.latest_seal(tenant).await?.is_some() {
         // Another process anchors before it publishes: read the anchor again.
         anchored = anchored_state(log, tenant).await?;
+    }
+    if let Some(held) = &anchored {
+        if !repo.tenant_exists(tenant).await? {
+            if held.is_empty() && recently_created(log, tenant).await? {
+                return Ok(0);
+            }
+            return Err(untrusted(format!(
+                "the log anchor holds a record of this tenant (a log of {} nodes), but the database has no such tenant",
+                held.size
+            )));
+        }
     }
     let (size, last_id) = repo.log_head(tenant).await?;
     let (sealed_size, sealed_peaks, first_massif) = match &anchored {
@@ -101,6 +116,9 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
             "the log holds {size} nodes, fewer than the {sealed_size} anchored"
         )));
     }
+    if size == 0 {
+        return Ok(0);
+    }
     let peaks = peaks_at(repo, tenant, size).await?;
     if size == sealed_size {
         if peaks != sealed_peaks {
@@ -114,11 +132,9 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
                     seal,
                     ..(**held).clone()
                 };
-                log.trust.anchor.write(&record).await?;
-                repo.replace_seal(tenant, record.massif_index, size, &record.seal)
+                let kept = anchor(log, &record).await?;
+                repo.replace_seal(tenant, kept.massif_index, kept.size, &kept.seal)
                     .await?;
-                log.trust.anchored(record);
-                log.forget_sealed_view(tenant);
             }
             Some(held) => republish(repo, log, held).await?,
             None => {}
@@ -150,14 +166,41 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
         peaks,
         seal,
     };
-    log.trust.anchor.write(&record).await?;
+    let kept = anchor(log, &record).await?;
+    if kept.seal != record.seal {
+        // Another process anchored this size (or more) first: its seal is the one, and it
+        // publishes it (or the next round here does, if it stopped before it could).
+        tracing::debug!(%tenant, size, anchored = kept.size, "another process sealed first");
+        return Ok(kept.size);
+    }
     for (k, end, seal) in ended {
         repo.store_seal(tenant, k, end, &seal).await?;
     }
     repo.store_seal(tenant, last_massif, size, &record.seal).await?;
-    log.trust.anchored(record);
     log.forget_sealed_view(tenant);
     Ok(size)
+}
+
+/// Writes `record` to the anchor and answers the record the anchor keeps (ours, or one
+/// another process anchored first, checked like any record read), now trusted here.
+async fn anchor(log: &LogState, record: &AnchorRecord) -> Result<AnchorRecord, SealError> {
+    let kept = log.trust.anchor.write(record).await?;
+    let kept = match kept.seal == record.seal {
+        true => kept,
+        false => verify_record(log, kept).map_err(|err| SealError::Untrusted {
+            tenant: record.tenant,
+            why: err.to_string(),
+        })?,
+    };
+    log.trust.anchored(kept.clone());
+    log.forget_sealed_view(record.tenant);
+    Ok(kept)
+}
+
+/// Whether the tenant's record was written moments ago (its creation may be in flight).
+async fn recently_created(log: &LogState, tenant: TenantId) -> Result<bool, SealError> {
+    let modified = log.trust.anchor.modified(tenant).await?;
+    Ok(modified.is_some_and(|at| at.elapsed().map_or(true, |age| age < CREATION_GRACE)))
 }
 
 /// The tenant's anchored state, read now.
@@ -169,32 +212,42 @@ async fn anchored_state(log: &LogState, tenant: TenantId) -> Result<Option<Arc<A
     }
 }
 
-/// Puts the anchored seal back where the database lost it or holds another: what is
-/// published is what was signed. Another seal there was put by hand, and is reported.
+/// Puts the anchored seal where the database lacks it: what is published is what was
+/// signed. The process that anchored a seal publishes it a moment later, so a smaller seal
+/// there is no alarm; a seal of the anchored size or more that the anchor does not hold
+/// was put by hand, and is reported.
 async fn republish(repo: &dyn Repo, log: &LogState, held: &AnchorRecord) -> Result<(), SealError> {
-    let stored = repo.massif_seal(held.tenant, held.massif_index).await?;
-    if stored.as_ref().is_some_and(|s| s.seal == held.seal) {
-        return Ok(());
-    }
-    if stored.as_ref().is_some_and(|s| s.mmr_size as u64 > held.size) {
-        // Another process may have sealed since the anchor was read: read it again.
-        let now = trusted_head(log, held.tenant, std::time::Duration::ZERO).await;
-        if matches!(now, Ok(Some(newer)) if stored.as_ref().is_some_and(|s| s.seal == newer.seal)) {
+    let tenant = held.tenant;
+    let stored = repo.massif_seal(tenant, held.massif_index).await?;
+    match &stored {
+        Some(s) if s.seal == held.seal => return Ok(()),
+        Some(s) if (s.mmr_size as u64) < held.size => {
+            tracing::debug!(%tenant, size = held.size, "publishing the anchored seal");
+            repo.store_seal(tenant, held.massif_index, held.size, &held.seal)
+                .await?;
             return Ok(());
         }
+        None => {
+            tracing::info!(%tenant, size = held.size, "publishing the anchored seal the database lacks");
+            repo.store_seal(tenant, held.massif_index, held.size, &held.seal)
+                .await?;
+            return Ok(());
+        }
+        Some(_) => {}
     }
-    if stored.is_some() {
-        let why = format!(
-            "the published seal of massif {} was not the anchored one",
-            held.massif_index
-        );
-        metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
-        tracing::error!(tenant = %held.tenant, why, "integrity failure: republishing the anchored seal");
-        log.trust.failed(held.tenant, &why);
-    } else {
-        tracing::warn!(tenant = %held.tenant, size = held.size, "republishing the anchored seal the database lost");
+    // Another process may have sealed since the anchor was read: read it again.
+    let now = anchored_state(log, tenant).await?;
+    if now.as_ref().is_some_and(|now| now.size > held.size) {
+        return Ok(());
     }
-    repo.replace_seal(held.tenant, held.massif_index, held.size, &held.seal)
+    let why = format!(
+        "the published seal of massif {} was not the anchored one",
+        held.massif_index
+    );
+    metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
+    tracing::error!(%tenant, why, "integrity failure: republishing the anchored seal");
+    log.trust.failed(tenant, &why);
+    repo.replace_seal(tenant, held.massif_index, held.size, &held.seal)
         .await?;
     Ok(())
 }
@@ -272,20 +325,28 @@ fn sign_state(
     Ok(seal)
 }
 
+/// Every tenant is checked against its anchor at least this often (and at start), so a
+/// record deleted or replaced, or a tenant renamed, while attachd runs is reported.
+const FULL_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Seals every tenant whose log grew, every `log.seal_interval` or sooner when a reader
-/// waits for a seal, until aborted. The first round checks every tenant's log against its
-/// anchor, so a log edited while attachd was stopped is refused at once.
+/// waits for a seal, until aborted. The first round, and one every `FULL_CHECK_EVERY`,
+/// checks every tenant against its anchor, so a log edited while attachd was stopped is
+/// refused at once; a refused tenant is checked again every round.
 pub async fn run(repo: DynRepo, log: Arc<LogState>) {
-    let mut first = true;
+    let mut last_full: Option<std::time::Instant> = None;
     loop {
         log.trust.round_started();
-        let listed = match first {
+        let full = last_full.is_none_or(|at| at.elapsed() >= FULL_CHECK_EVERY);
+        let listed = match full {
             true => every_tenant(repo.as_ref(), &log).await,
-            false => repo.unsealed_tenants().await.map_err(anyhow::Error::from),
+            false => due_tenants(repo.as_ref(), &log).await,
         };
         match listed {
             Ok(tenants) => {
-                first = false;
+                if full {
+                    last_full = Some(std::time::Instant::now());
+                }
                 for tenant in tenants {
                     report(&log, tenant, seal_tenant(repo.as_ref(), &log, tenant).await);
                 }
@@ -297,22 +358,37 @@ pub async fn run(repo: DynRepo, log: Arc<LogState>) {
     }
 }
 
-/// Every tenant with a log in the database or a record in the anchor.
-async fn every_tenant(repo: &dyn Repo, log: &LogState) -> anyhow::Result<Vec<TenantId>> {
+/// Every tenant the database or the anchor knows.
+pub async fn every_tenant(repo: &dyn Repo, log: &LogState) -> anyhow::Result<Vec<TenantId>> {
     let mut tenants: std::collections::BTreeSet<TenantId> = repo.log_tenants().await?.into_iter().collect();
+    tenants.extend(repo.tenant_ids().await?);
     tenants.extend(log.trust.anchor.tenants().await?);
     Ok(tenants.into_iter().collect())
 }
 
-/// Logs a failed seal: loudly, counted and named by `/readyz`, when the log is in doubt.
+/// Tenants whose log grew past its seal, and those refused now (checked again).
+async fn due_tenants(repo: &dyn Repo, log: &LogState) -> anyhow::Result<Vec<TenantId>> {
+    let mut tenants: std::collections::BTreeSet<TenantId> = repo.unsealed_tenants().await?.into_iter().collect();
+    tenants.extend(log.trust.refused_tenants());
+    Ok(tenants.into_iter().collect())
+}
+
+/// Logs a sealing round's verdict on a tenant: a refusal loudly, counted and named by
+/// `/readyz`, once per change; a refusal that no longer holds is cleared and logged.
 pub fn report(log: &LogState, tenant: TenantId, result: Result<u64, SealError>) {
     match result {
-        Ok(_) => {}
-        Err(err @ SealError::Untrusted { .. }) => {
-            metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
-            tracing::error!(error = %err, "REFUSING TO SEAL: the stored log does not match its signed history");
-            log.trust.refused(tenant, &err.to_string());
+        Ok(_) => {
+            if let Some(was) = log.trust.agreed(tenant) {
+                tracing::warn!(%tenant, was, "the tenant's log and its anchor agree again: sealing and proving it again");
+            }
         }
-        Err(err) => tracing::warn!(error = %err, "sealing failed; will retry"),
+        Err(err @ SealError::Untrusted { .. }) => {
+            let why = err.to_string();
+            if log.trust.refused(tenant, &why) {
+                metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => "sealer").increment(1);
+                tracing::error!(%tenant, why, "REFUSING TO SEAL: the stored log does not match its signed history");
+            }
+        }
+        Err(err) => tracing::warn!(%tenant, error = %err, "sealing failed; will retry"),
     }
 }

@@ -1,5 +1,6 @@
-//! At start: the one-time migration of a database from before the log anchor, or the
-//! report of events and blobs that lost their place in the log.
+//! At start: the one-time migrations of a database from before the log anchor (seals) and
+//! from before every tenant had a record (tenants), or the report of events and blobs that
+//! lost their place in the log.
 
 use super::anchor::AnchorRecord;
 use super::sealer::verify_seal;
@@ -11,10 +12,42 @@ use crate::repo::Repo;
 pub const ANCHORED_SETTING: &str = "log_anchored";
 
 pub async fn prepare(repo: &dyn Repo, log: &LogState) -> anyhow::Result<()> {
-    if repo.setting(ANCHORED_SETTING).await?.is_some() {
+    // The anchor's marker is written after the seals' migration: with it there, a database
+    // without the setting had it deleted, and the migration does not run again.
+    let migrated = repo.setting(ANCHORED_SETTING).await?.is_some() || log.trust.anchor.every_tenant_anchored().await?;
+    if migrated {
         report_unlogged(repo, log).await?;
+    } else {
+        anchor_seals(repo, log).await?;
+    }
+    anchor_every_tenant(repo, log).await?;
+    log.trust.set_every_tenant_anchored();
+    Ok(())
+}
+
+/// Once per deployment (the marker is in the anchor, so no database edit can make it run
+/// again): every tenant without a record and without seals gets an empty record. A tenant
+/// with seals but no record is left to the audit, as before; the sealer refuses it.
+async fn anchor_every_tenant(repo: &dyn Repo, log: &LogState) -> anyhow::Result<()> {
+    let anchor = &log.trust.anchor;
+    if anchor.every_tenant_anchored().await? {
         return Ok(());
     }
+    let mut recorded = 0;
+    for tenant in repo.tenant_ids().await? {
+        if anchor.read(tenant).await?.is_some() || repo.latest_seal(tenant).await?.is_some() {
+            continue;
+        }
+        anchor.write(&AnchorRecord::empty(tenant)).await?;
+        recorded += 1;
+    }
+    anchor.mark_every_tenant_anchored().await?;
+    tracing::info!(%anchor, recorded, "the log anchor holds a record of every tenant");
+    Ok(())
+}
+
+/// The one-time migration of a database from before the log anchor.
+async fn anchor_seals(repo: &dyn Repo, log: &LogState) -> anyhow::Result<()> {
     // Events from before the log and blobs from before blob leaves get their places.
     repo.backfill_log().await?;
     for tenant in repo.log_tenants().await? {

@@ -1,8 +1,13 @@
 //! What this process trusts about each tenant's log: the state anchored outside the
 //! database (read again when older than asked for), never less than what this process has
 //! itself anchored; and the tenants whose log failed a check, for `/readyz`.
+//!
+//! Once every tenant has a record (`Anchor::every_tenant_anchored`), a tenant without one
+//! is not trusted at all: the database alone cannot make a tenant. A record that went
+//! missing or went back while this process held a larger one is reported, not papered over.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,17 +25,20 @@ pub enum TrustError {
 }
 
 struct Known {
-    record: Option<Arc<AnchorRecord>>,
+    record: Arc<AnchorRecord>,
     read_at: Instant,
 }
 
 pub struct Trust {
     pub anchor: Anchor,
+    /// Every tenant has a record: a tenant without one is refused.
+    every_tenant_anchored: AtomicBool,
     known: Mutex<HashMap<TenantId, Known>>,
     /// Tenants whose log or content failed a check since start, and why (the first few
     /// distinct reasons).
     failures: Mutex<BTreeMap<TenantId, Vec<String>>>,
-    /// Tenants whose log the sealer refused, and why: nothing of theirs is proven since.
+    /// Tenants whose log the sealer refuses now, and why: nothing of theirs is proven
+    /// while it does. Checked again each round, and cleared once log and anchor agree.
     refusals: Mutex<BTreeMap<TenantId, String>>,
     /// The sealer's rounds, (started, finished); a reader waiting for a seal watches them.
     rounds: tokio::sync::watch::Sender<(u64, u64)>,
@@ -47,6 +55,7 @@ impl Trust {
     pub fn new(anchor: Anchor) -> Self {
         Self {
             anchor,
+            every_tenant_anchored: AtomicBool::new(false),
             known: Mutex::default(),
             failures: Mutex::default(),
             refusals: Mutex::default(),
@@ -55,18 +64,24 @@ impl Trust {
         }
     }
 
+    /// From now on a tenant without a record is refused.
+    pub fn set_every_tenant_anchored(&self) {
+        self.every_tenant_anchored.store(true, Ordering::Release);
+    }
+
+    pub fn is_every_tenant_anchored(&self) -> bool {
+        self.every_tenant_anchored.load(Ordering::Acquire)
+    }
+
     /// Records that this process anchored `record`.
     pub fn anchored(&self, record: AnchorRecord) {
         let mut known = lock(&self.known);
-        let keep = known
-            .get(&record.tenant)
-            .and_then(|k| k.record.as_ref())
-            .is_some_and(|held| held.size >= record.size);
+        let keep = known.get(&record.tenant).is_some_and(|k| k.record.size > record.size);
         if !keep {
             known.insert(
                 record.tenant,
                 Known {
-                    record: Some(Arc::new(record)),
+                    record: Arc::new(record),
                     read_at: Instant::now(),
                 },
             );
@@ -87,10 +102,20 @@ impl Trust {
         }
     }
 
-    /// Records that the sealer refused the tenant's log.
-    pub fn refused(&self, tenant: TenantId, why: &str) {
-        self.failed(tenant, why);
-        lock(&self.refusals).insert(tenant, why.to_string());
+    /// Records that the sealer refuses the tenant's log; answers whether that is news (a
+    /// new refusal, or a new reason), so it is logged once per change.
+    pub fn refused(&self, tenant: TenantId, why: &str) -> bool {
+        lock(&self.refusals).insert(tenant, why.to_string()).as_deref() != Some(why)
+    }
+
+    /// Records that the tenant's log and anchor agree: answers the refusal it clears.
+    pub fn agreed(&self, tenant: TenantId) -> Option<String> {
+        lock(&self.refusals).remove(&tenant)
+    }
+
+    /// Every tenant refused now.
+    pub fn refused_tenants(&self) -> Vec<TenantId> {
+        lock(&self.refusals).keys().copied().collect()
     }
 
     /// Why the sealer refused the tenant's log, if it did.
@@ -98,12 +123,16 @@ impl Trust {
         lock(&self.refusals).get(&tenant).cloned()
     }
 
-    /// Every tenant whose log or content failed a check since start, and why.
+    /// Every tenant refused now, or whose content or log failed a check since start, and why.
     pub fn failures(&self) -> Vec<(TenantId, String)> {
-        lock(&self.failures)
-            .iter()
-            .map(|(t, reasons)| (*t, reasons.join("; ")))
-            .collect()
+        let mut all: BTreeMap<TenantId, Vec<String>> = lock(&self.failures).clone();
+        for (tenant, why) in lock(&self.refusals).iter() {
+            let reasons = all.entry(*tenant).or_default();
+            if !reasons.contains(why) {
+                reasons.insert(0, why.clone());
+            }
+        }
+        all.into_iter().map(|(t, reasons)| (t, reasons.join("; "))).collect()
     }
 
     /// Called by the sealer as each round starts.
@@ -139,8 +168,9 @@ impl Trust {
 }
 
 /// The tenant's trusted state: its anchor record, read again when the one this process
-/// holds is older than `max_age`, and never older than what this process anchored.
-/// `verify` checks a record read from the anchor.
+/// holds is older than `max_age`. `verify` checks a record read from the anchor. A record
+/// smaller than this process anchored, or gone, is untrusted; so is a tenant without a
+/// record once every tenant has one. An empty record answers `Some` with size 0.
 pub async fn trusted_head(
     trust: &Trust,
     tenant: TenantId,
@@ -150,8 +180,8 @@ pub async fn trusted_head(
     let held = {
         let known = lock(&trust.known);
         match known.get(&tenant) {
-            Some(k) if k.read_at.elapsed() <= max_age => return Ok(k.record.clone()),
-            Some(k) => k.record.clone(),
+            Some(k) if k.read_at.elapsed() <= max_age => return Ok(Some(k.record.clone())),
+            Some(k) => Some(k.record.clone()),
             None => None,
         }
     };
@@ -162,15 +192,27 @@ pub async fn trusted_head(
     };
     let record = match (held, read) {
         (Some(held), Some(read)) if held.size > read.size => {
-            tracing::error!(%tenant, held = held.size, anchored = read.size,
-                "the log anchor went back to a smaller log; keeping the larger one this process saw");
-            Some(held)
+            return Err(TrustError::Untrusted(format!(
+                "the log anchor went back from size {} (anchored by this process) to {}",
+                held.size, read.size
+            )))
         }
         (Some(held), None) => {
-            tracing::error!(%tenant, "the log anchor lost its record; keeping the one this process saw");
-            Some(held)
+            return Err(TrustError::Untrusted(format!(
+                "the log anchor lost its record of this tenant (this process holds one of size {})",
+                held.size
+            )))
         }
-        (_, read) => read.map(Arc::new),
+        (None, None) if trust.is_every_tenant_anchored() => {
+            return Err(TrustError::Untrusted(
+                "the log anchor has no record of this tenant: the database holds a tenant the anchor never saw \
+                 (if its record was lost, audit it and re-anchor it: attachd log audit --reanchor --tenant …)"
+                    .into(),
+            ))
+        }
+        // Not cached: a tenant created since (on another node) has its record now.
+        (None, None) => return Ok(None),
+        (_, Some(read)) => Arc::new(read),
     };
     lock(&trust.known).insert(
         tenant,
@@ -179,5 +221,5 @@ pub async fn trusted_head(
             read_at: Instant::now(),
         },
     );
-    Ok(record)
+    Ok(Some(record))
 }

@@ -37,6 +37,8 @@ pub trait BlobRepo {
     async fn delete_orphan_chunks(&self) -> RepoResult<u64>;
     /// Records that the blob's content no longer matches its hash (first time only).
     async fn mark_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<()>;
+    /// Clears the mark once the whole content proved genuine again; answers whether it was set.
+    async fn clear_tampered(&self, tenant: TenantId, blob: BlobId) -> RepoResult<bool>;
 }
 
 #[async_trait]
@@ -233,5 +235,23 @@ where
         write.tx.commit().await?;
         self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
         Ok(())
+    }
+
+    async fn clear_tampered(
+        &self,
+        tenant: crate::ids::TenantId,
+        blob: crate::ids::BlobId,
+    ) -> crate::repo::RepoResult<bool> {
+        let mut write = self.begin_write().await?;
+        let cleared = sqlx::query(
+            "UPDATE blobs SET tampered_at = NULL WHERE tenant_id = $1 AND id = $2 AND tampered_at IS NOT NULL",
+        )
+        .bind(tenant.0)
+        .bind(blob.0)
+        .execute(&mut *write.tx)
+        .await?;
+        write.tx.commit().await?;
+        self.cache.blobs.invalidate(&(tenant.0, blob.0)).await;
+        Ok(cleared.rows_affected() > 0)
     }
 }

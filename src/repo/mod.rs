@@ -238,6 +238,8 @@ pub trait Repo:
     /// Creates a tenant together with its first (administrator) app registration.
     async fn create_tenant(&self, tenant: TenantId, name: &str, app: &NewApp) -> RepoResult<()>;
     async fn tenant_count(&self) -> RepoResult<i64>;
+    /// Every tenant the database holds.
+    async fn tenant_ids(&self) -> RepoResult<Vec<TenantId>>;
     async fn tenant_exists(&self, tenant: TenantId) -> RepoResult<bool>;
     /// A tenant's verified domain (`""` when none); `None` if there is no such tenant.
     async fn verified_domain(&self, tenant: TenantId) -> RepoResult<Option<String>>;

@@ -111,6 +111,13 @@ where
         Ok(())
     }
 
+    async fn tenant_ids(&self) -> crate::repo::RepoResult<Vec<crate::ids::TenantId>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(crate::ids::TenantId).collect())
+    }
+
     async fn tenant_exists(&self, tenant: crate::ids::TenantId) -> crate::repo::RepoResult<bool> {
         if self.cache.tenants.contains_key(&tenant.0) {
             return Ok(true);

@@ -24,21 +24,22 @@ both!(
 );
 
 /// A tenant's evidence: a blob attached by an event, sealed, and a seal from before it.
-struct Scene {
-    token: String,
-    tenant: String,
-    blob: String,
-    event_path: String,
+pub struct Scene {
+    pub token: String,
+    pub credentials: attachd::tenants::TenantCredentials,
+    pub tenant: String,
+    pub blob: String,
+    pub event_path: String,
     /// The blob, the event's attachment and the asset's attachment.
-    routes: [String; 3],
+    pub routes: [String; 3],
     /// The latest seal before the blob was uploaded, and the size it covers.
     older_seal: Vec<u8>,
     older_size: i64,
-    key: PathBuf,
-    dir: tempfile::TempDir,
+    pub key: PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
-async fn scene(app: &TestApp) -> anyhow::Result<Scene> {
+pub async fn scene(app: &TestApp) -> anyhow::Result<Scene> {
     let tenant = app.tenant().await?;
     let token = tenant.token.clone();
     let asset = app
@@ -75,6 +76,7 @@ async fn scene(app: &TestApp) -> anyhow::Result<Scene> {
     Ok(Scene {
         token,
         tenant: tenant.credentials.tenant.clone(),
+        credentials: tenant.credentials,
         routes: [
             format!("/archivist/v1/blobs/{blob_id}"),
             format!("/archivist/v2/attachments/assets/{asset_id}/events/{event_id}/{blob_id}"),
@@ -91,7 +93,7 @@ async fn scene(app: &TestApp) -> anyhow::Result<Scene> {
 
 /// The forged content, and the edits that make the database agree with it: the blob's
 /// chunk, its hash, and every attribute naming the old hash.
-async fn forge_content(db: &TestDb, scene: &Scene) -> anyhow::Result<Vec<u8>> {
+pub async fn forge_content(db: &TestDb, scene: &Scene) -> anyhow::Result<Vec<u8>> {
     let forged = random_bytes(3000, 8);
     let hash = sha256_hex(&forged);
     let blob = db.uuid(&scene.blob.parse()?);
@@ -115,7 +117,7 @@ async fn forge_content(db: &TestDb, scene: &Scene) -> anyhow::Result<Vec<u8>> {
     Ok(forged)
 }
 
-fn bytes_literal(db: &TestDb, bytes: &[u8]) -> String {
+pub fn bytes_literal(db: &TestDb, bytes: &[u8]) -> String {
     match db.backend {
         Backend::Sqlite => format!("X'{}'", hex::encode(bytes)),
         Backend::Postgres => format!("'\\x{}'::bytea", hex::encode(bytes)),
@@ -124,7 +126,7 @@ fn bytes_literal(db: &TestDb, bytes: &[u8]) -> String {
 
 /// Recomputes every leaf from the rows as they now are and every node above, and writes
 /// the nodes that changed: the log made to agree with the forged rows.
-async fn rebuild_log(db: &TestDb, tenant: &str) -> anyhow::Result<u64> {
+pub async fn rebuild_log(db: &TestDb, tenant: &str) -> anyhow::Result<u64> {
     use attachd::repo::log::LogHead;
     let repo = attachd::repo::connect(&db.url).await?;
     let tenant = attachd::ids::TenantId(tenant.trim_start_matches("tenant/").parse()?);
@@ -179,7 +181,7 @@ pub async fn readyz_names(app: &TestApp, tenant: &str) -> anyhow::Result<String>
 }
 
 /// `/readyz` names the tenant with a reason holding `needle`; answers the reason.
-async fn readyz_says(app: &TestApp, tenant: &str, needle: &str) -> anyhow::Result<String> {
+pub async fn readyz_says(app: &TestApp, tenant: &str, needle: &str) -> anyhow::Result<String> {
     let found = std::sync::Mutex::new(String::new());
     eventually(
         &format!("/readyz names {tenant}: {needle}"),
@@ -204,7 +206,7 @@ async fn readyz_says(app: &TestApp, tenant: &str, needle: &str) -> anyhow::Resul
 }
 
 /// The sum of `attachd_integrity_failures_total` over every route.
-async fn integrity_failures(app: &TestApp) -> anyhow::Result<f64> {
+pub async fn integrity_failures(app: &TestApp) -> anyhow::Result<f64> {
     let text = app.http.get(app.url("/metrics")).send().await?.text().await?;
     Ok(text
         .lines()
@@ -214,7 +216,7 @@ async fn integrity_failures(app: &TestApp) -> anyhow::Result<f64> {
 }
 
 /// No route serves the forged bytes (whole or a range): each refuses with code 15.
-async fn refused_everywhere(app: &TestApp, scene: &Scene, forged: &[u8], case: &str) -> anyhow::Result<()> {
+pub async fn refused_everywhere(app: &TestApp, scene: &Scene, forged: &[u8], case: &str) -> anyhow::Result<()> {
     for route in &scene.routes {
         let (status, body) = app.get_bytes(Some(&scene.token), route).await?;
         let body = body.unwrap_or_default();

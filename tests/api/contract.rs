@@ -143,7 +143,8 @@ fn install_newman() -> anyhow::Result<PathBuf> {
 async fn postman_collection_passes_in_newman(backend: Backend) -> anyhow::Result<()> {
     let db = TestDb::new(backend).await?;
     let app = TestApp::start(&db).await?;
-    let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "postman").await?;
+    let tenant =
+        attachd::tenants::create_tenant(app.state.repo.as_ref(), &app.state.log.trust.anchor, "postman").await?;
     let newman = tokio::task::spawn_blocking(newman).await??;
     let output = tokio::process::Command::new(newman)
         .arg("run")

@@ -38,4 +38,6 @@ mod store_migration;
 mod store_outage;
 mod sweeping;
 mod tenancies;
+mod tenant_anchor;
 pub mod tokens;
+mod two_sealers;

@@ -72,7 +72,8 @@ async fn run_script_for(app: &TestApp, script: &str, tenants: usize, extra: &[&s
     let python = tokio::task::spawn_blocking(venv).await??.join("python");
     let mut args = vec![app.base.clone()];
     for _ in 0..tenants {
-        let tenant = attachd::tenants::create_tenant(app.state.repo.as_ref(), "sdk").await?;
+        let tenant =
+            attachd::tenants::create_tenant(app.state.repo.as_ref(), &app.state.log.trust.anchor, "sdk").await?;
         args.extend([tenant.client_id, tenant.client_secret]);
     }
     args.extend(extra.iter().map(|arg| arg.to_string()));

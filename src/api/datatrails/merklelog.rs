@@ -177,7 +177,7 @@ async fn seal_blob(
         .await
         .ok()
         .flatten()
-        .filter(|a| a.massif_index == index);
+        .filter(|a| !a.is_empty() && a.massif_index == index);
     let seal = match (stored, anchored) {
         (Some(stored), Some(anchored)) if stored.mmr_size as u64 > anchored.size => stored.seal,
         (_, Some(anchored)) => anchored.seal.clone(),
@@ -273,6 +273,8 @@ pub fn proof_failure(err: ProofError, route: &'static str) -> ApiError {
             metrics::counter!(crate::metrics::INTEGRITY_FAILURES, "route" => route).increment(1);
             ApiError::DataLoss(format!("{why}; it will not be delivered"))
         }
+        // The sealer reported the tenant, and checks it again each round.
+        ProofError::Refused(why) => ApiError::DataLoss(format!("{why}; it will not be delivered")),
         ProofError::Unavailable(why) => ApiError::Unavailable(why),
         ProofError::Repo(err) => err.into(),
         ProofError::Other(err) => ApiError::internal(err),

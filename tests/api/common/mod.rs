@@ -333,7 +333,7 @@ impl TestApp {
 
     /// A new tenant and a bearer token for it, obtained from the token endpoint.
     pub async fn tenant(&self) -> anyhow::Result<Tenant> {
-        let credentials = create_tenant(self.state.repo.as_ref(), "test").await?;
+        let credentials = create_tenant(self.state.repo.as_ref(), &self.state.log.trust.anchor, "test").await?;
         let token = self.token_for(&credentials).await?;
         Ok(Tenant { credentials, token })
     }

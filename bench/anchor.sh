@@ -4,7 +4,8 @@
 # blob leaves), side by side on databases of their own, in alternating rounds:
 # events created per second, verified 1 MiB attachment downloads per second, small (4 KiB)
 # blob uploads per second (each now appends its record to the log) and blob /info requests
-# per second (each now proves the record under the anchored seal).
+# per second (each now proves the record under the anchored seal), and the milliseconds of
+# `attachd tenant create` (the new build writes the tenant's anchor record first).
 #
 #   bash bench/anchor.sh            # BASELINE=875d51a EVENTS=2000 WRITERS=4 ROUNDS=9
 set -euo pipefail
@@ -62,6 +63,17 @@ for backend in $BACKENDS; do
   for order in "new base" "base new"; do
     for name in $order; do samples[$name.events]+="$(load events "$name" "$(cat "$work/$name.asset")" "$EVENTS" "$WRITERS") "; done
   done
+  # Tenant creation as an operator runs it: the new build writes the tenant's anchor record,
+  # durably, before it commits the tenant.
+  for round in $(seq "$ROUNDS"); do
+    for name in new base; do
+      if [ "$name" = new ]; then u=$url b="$work/attachd-new"; else u=$base_url b="$work/attachd-baseline"; fi
+      t0=$(date +%s%N)
+      ATTACHD_DATABASE_URL="$u" "$b" tenant create --name "bench-$round" >/dev/null
+      t1=$(date +%s%N)
+      samples[$name.create]+="$(((t1 - t0) / 1000000)) "
+    done
+  done
   for name in new base; do kill "$(cat "$work/$name.pid")"; wait "$(cat "$work/$name.pid")" 2>/dev/null || true; done
   if [ "$backend" = postgres ]; then as_pg pg_ctl -D "$work/pg/data" -m fast stop >/dev/null; fi
   best() { tr ' ' '\n' | grep . | sort -g | tail -n 1; }
@@ -74,6 +86,8 @@ for backend in $BACKENDS; do
   row "$backend" "verified 1 MiB downloads per second" "$n" "$b" "$(ratio "$n" "$b")"
   n=$(per_second "$(mid <<<"${samples[new.info]}")") b=$(per_second "$(mid <<<"${samples[base.info]}")")
   row "$backend" "blob /info per second (one connection)" "$n" "$b" "$(ratio "$n" "$b")"
+  n=$(mid <<<"${samples[new.create]}") b=$(mid <<<"${samples[base.create]}")
+  row "$backend" "ms per \`tenant create\` (process, median)" "$n" "$b" "$(ratio "$b" "$n")"
   unset samples
 done
 echo "(baseline: $BASELINE; EVENTS=$EVENTS UPLOADS=$UPLOADS DOWNLOADS=$DOWNLOADS INFOS=$INFOS ROUNDS=$ROUNDS)"

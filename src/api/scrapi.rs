@@ -3,7 +3,6 @@
 //! (RFC 9290). Receipts are MMRIVER with `395: 3` and the proof as `bstr .cbor [index, path]`,
 //! made from the same seals as DataTrails' form.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +11,9 @@ use merklelog::receipt::Form;
 use merklelog::signing::key_id;
 use utoipa::OpenApi;
 
-use super::datatrails::scitt::{entry_id, event_receipt, readable_event, record_statement};
+use super::datatrails::scitt::{
+    entry_id, event_receipt, read_statement, readable_event, record_statement, statement_slot,
+};
 use super::routes::Routes;
 use super::PathParams;
 use crate::auth::Principal;
@@ -170,26 +171,37 @@ async fn receipt_or_redirect(
         (status = 303, description = "Registered; the receipt will be at `Location`."),
         (status = 400, description = "Refused, with the reason.", content_type = "application/concise-problem-details+cbor", body = Vec<u8>),
         (status = 401, description = "No valid token.", content_type = "application/concise-problem-details+cbor", body = Vec<u8>),
+        (status = 413, description = "Over the limit of a statement (1 MiB).", content_type = "application/concise-problem-details+cbor", body = Vec<u8>),
         (status = 415, description = "Not `application/cose`.", content_type = "application/concise-problem-details+cbor", body = Vec<u8>)))]
 async fn register(
     State(state): State<AppState>,
     principal: Result<Principal, ApiError>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, Problem> {
     let principal = principal?;
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if media.split(';').next().map(str::trim) != Some(COSE) {
+    // Media types are case-insensitive (RFC 9110 §8.3.1).
+    if !media
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(COSE))
+    {
         return Err(Problem {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
             title: "Unsupported Media Type",
             detail: format!("a signed statement is sent as {COSE}"),
         });
     }
-    let statement = crate::scitt::check(&body).map_err(|e| Problem {
+    // The slot first: a statement waiting for one is not yet read into memory.
+    let _slot = statement_slot(&state).await?;
+    let body = read_statement(&state, &headers, body).await?;
+    let checked = crate::scitt::check(&body);
+    drop(body);
+    let statement = checked.map_err(|e| Problem {
         status: StatusCode::BAD_REQUEST,
         title: e.title(),
         detail: e.to_string(),

@@ -14,6 +14,9 @@ use super::{App, Blob, Event};
 
 /// Bytes of events kept: pages of events are served from here.
 const EVENT_BYTES: u64 = 64 << 20;
+/// The largest event kept: typical events are a few KiB; one holding a large signed
+/// statement (up to 1.4 MB) is read when asked for rather than crowding out pages of others.
+const EVENT_MAX_BYTES: u32 = 64 << 10;
 const BLOBS: u64 = 100_000;
 const APPS: u64 = 10_000;
 /// How stale a mutable entry may be when another process changed it.
@@ -41,6 +44,15 @@ impl Default for MetadataCache {
             blobs: Cache::builder().max_capacity(BLOBS).time_to_live(TTL).build(),
             apps: Cache::builder().max_capacity(APPS).time_to_live(TTL).build(),
             tenants: Cache::new(APPS),
+        }
+    }
+}
+
+impl MetadataCache {
+    /// Keeps `event`, unless it is larger than `EVENT_MAX_BYTES`.
+    pub async fn keep_event(&self, key: (Uuid, Uuid), event: Arc<Event>) {
+        if event.weight() <= EVENT_MAX_BYTES {
+            self.events.insert(key, event).await;
         }
     }
 }

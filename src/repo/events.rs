@@ -310,7 +310,7 @@ where
                 .await?;
         if let Some(found) = &found {
             // Events are never changed once stored.
-            self.cache.events.insert(key, std::sync::Arc::new(found.clone())).await;
+            self.cache.keep_event(key, std::sync::Arc::new(found.clone())).await;
         }
         Ok(found)
     }
@@ -385,7 +385,7 @@ where
             let read: Vec<Event> = read.fetch_all(&self.pool).await?;
             for event in read {
                 let event = std::sync::Arc::new(event);
-                self.cache.events.insert((tenant.0, event.id), event.clone()).await;
+                self.cache.keep_event((tenant.0, event.id), event.clone()).await;
                 if let Some(slot) = keys.iter().position(|(seq, _)| *seq == event.seq) {
                     page[slot] = Some(event);
                 }

@@ -36,6 +36,7 @@ mod sharing;
 mod sharing_reads;
 mod store_migration;
 mod store_outage;
+mod strict_statements;
 mod sweeping;
 mod tenancies;
 mod tenant_anchor;

@@ -45,6 +45,16 @@ impl Node {
     }
 }
 
+/// A tenant made by `attachd tenant create`, as an operator makes one.
+async fn created_by_cli(db: &TestDb) -> anyhow::Result<attachd::tenants::TenantCredentials> {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_attachd"));
+    command.args(["tenant", "create", "--name", "load"]);
+    deployment_args(db, &mut command)?;
+    let output = tokio::process::Command::from(command).output().await?;
+    anyhow::ensure!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
 /// What a client made and checked: its token, the blob, its hash, and the attachment's route.
 struct Made {
     token: String,
@@ -72,10 +82,22 @@ async fn run() -> anyhow::Result<()> {
     let b_log = logs.path().join("node-b.log");
     let b = Arc::new(tokio::sync::Mutex::new(Node::start(&db, port, b_log.clone()).await?));
     let b_base = b.lock().await.base.clone();
-    // A tenant per client: each log is sealed by both nodes as its client waits.
-    let mut tenants = Vec::new();
-    for _ in 0..CLIENTS {
-        tenants.push(a.tenant().await?);
+    // A tenant per client, made at once by node A and by `attachd tenant create` processes:
+    // every one gets its record. Each log is then sealed by both nodes as its client waits.
+    let by_a = futures::future::try_join_all((0..CLIENTS / 2).map(|_| a.tenant()));
+    let by_cli = futures::future::try_join_all((0..CLIENTS / 2).map(|_| created_by_cli(&db)));
+    let (mut tenants, by_cli) = tokio::try_join!(by_a, by_cli)?;
+    for credentials in by_cli {
+        let token = a.token_for(&credentials).await?;
+        tenants.push(crate::common::Tenant { credentials, token });
+    }
+    for tenant in &tenants {
+        let id = attachd::ids::TenantId(tenant.credentials.tenant.trim_start_matches("tenant/").parse()?);
+        assert!(
+            a.state.log.trust.anchor.read(id).await?.is_some(),
+            "{} has its record",
+            tenant.credentials.tenant
+        );
     }
 
     let b_up = Arc::new(AtomicBool::new(true));

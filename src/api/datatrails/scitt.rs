@@ -3,7 +3,7 @@
 //! a public asset of the caller's tenant, and any event's receipt is its signed peak with the
 //! event's inclusion path, from the seal that covers it.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +24,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, EventId, TenantId};
 use crate::log::prove::{prove_event, ProofError};
 use crate::repo::{Event, Filter, FilterField, FilterValue, ListQuery, NewAsset, NewEvent, TermField};
-use crate::scitt::Statement;
+use crate::scitt::{Statement, MAX_STATEMENT_BYTES};
 use crate::state::AppState;
 use merklelog::receipt::Form;
 
@@ -90,12 +90,72 @@ pub fn parse_entry(entry: &str) -> ApiResult<(AssetId, EventId)> {
     request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A COSE Sign1 signed statement (sent with any content type, or none)."),
     responses((status = 200, description = "The registration's operation.", body = Registered), Errors))]
 #[tracing::instrument(skip_all)]
-async fn register(State(state): State<AppState>, principal: Principal, body: Bytes) -> ApiResult<Json<Registered>> {
-    let statement = crate::scitt::check(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+async fn register(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Registered>> {
+    // The slot first: a statement waiting for one is not yet read into memory.
+    let _slot = statement_slot(&state).await?;
+    let body = read_statement(&state, &headers, body).await?;
+    let checked = crate::scitt::check(&body);
+    drop(body);
+    let statement = checked.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let stored = record_statement(&state, &principal, &statement).await?;
     Ok(Json(Registered {
         operation_id: entry_id(&stored),
     }))
+}
+
+/// A statement's body, read whole up to `MAX_STATEMENT_BYTES` (413 beyond, from its
+/// declared length before anything is read), with the usual idle limit between pieces and
+/// `STATEMENT_READ_LIMIT` in all (it holds one of the few statement slots meanwhile).
+pub async fn read_statement(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    tokio::time::timeout(STATEMENT_READ_LIMIT, read_statement_within(state, headers, body))
+        .await
+        .map_err(|_| ApiError::RequestTimeout("the statement took too long to arrive".into()))?
+}
+
+/// How long a statement may take to arrive (1 MiB at 35 KB/s).
+const STATEMENT_READ_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn read_statement_within(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    use futures::StreamExt;
+    let too_large = || ApiError::PayloadTooLarge(format!("a signed statement is at most {MAX_STATEMENT_BYTES} bytes"));
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_STATEMENT_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut read = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let idle = state.upload_limits.body_idle;
+    loop {
+        let piece = tokio::time::timeout(idle, stream.next())
+            .await
+            .map_err(|_| ApiError::RequestTimeout("the statement stopped arriving".into()))?;
+        match piece {
+            None => return Ok(Bytes::from(read)),
+            Some(Err(err)) => return Err(ApiError::bad_request(format!("the statement could not be read: {err}"))),
+            Some(Ok(piece)) if read.len() + piece.len() > MAX_STATEMENT_BYTES => return Err(too_large()),
+            Some(Ok(piece)) => read.extend_from_slice(&piece),
+        }
+    }
+}
+
+/// One of the few slots in which statements are read, checked and recorded: parsing and
+/// recording take several copies of a statement, so memory is bounded by the slots, not by
+/// how many clients send at once.
+pub async fn statement_slot(state: &AppState) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    state
+        .statement_slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| ApiError::Unavailable("attachd is stopping".into()))
 }
 
 /// Records a checked statement as an event of its subject's public asset.

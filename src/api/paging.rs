@@ -114,6 +114,11 @@ impl ListParams {
 
     /// The token for the page after one of `page_len` items ending at `last_seq`; empty
     /// when the page was not full.
+    /// Whether the query (as sent, or as its page token carries it) names parameter `name`.
+    pub fn names(&self, name: &str) -> bool {
+        self.shape.iter().any(|(n, _)| n == name)
+    }
+
     pub fn next_page_token(&self, keys: &PageKeys, page_len: usize, last_seq: Option<i64>) -> String {
         match last_seq {
             Some(before) if page_len as i64 == self.query.limit => seal(
@@ -129,16 +134,55 @@ impl ListParams {
     }
 }
 
-/// `<prefix><key>=value` as a filter on key `<key>` of the JSON object `field`.
+/// `<prefix><key>=value` as a filter on key `<key>` of the JSON object `field`; as
+/// DataTrails documents, `<prefix><key>=*` means set to any non-empty value and
+/// `<prefix><key>!=*` (the query parameter `<prefix><key>!` with value `*`) missing or empty.
 pub fn term_filter(name: &str, prefix: &str, field: TermField, value: &str) -> Option<Meaning> {
     let key = name.strip_prefix(prefix).filter(|key| !key.is_empty())?;
-    Some(Meaning::Filter(
-        FilterField::Term {
-            field,
-            key: key.to_string(),
-        },
-        FilterValue::Text(value.to_string()),
-    ))
+    let presence = |key: &str, set: bool| {
+        Meaning::Filter(
+            FilterField::Presence {
+                field,
+                key: key.to_string(),
+                set,
+            },
+            FilterValue::Bool(set),
+        )
+    };
+    Some(match (key.strip_suffix('!').filter(|k| !k.is_empty()), value) {
+        (Some(key), "*") => presence(key, false),
+        (None, "*") => presence(key, true),
+        _ => Meaning::Filter(
+            FilterField::Term {
+                field,
+                key: key.to_string(),
+            },
+            FilterValue::Text(value.to_string()),
+        ),
+    })
+}
+
+/// `asset.attributes.<key>=value` (and `=*`, `!=*`) of an event list: on the current
+/// attributes of the event's asset.
+pub fn asset_attribute_filter(name: &str, value: &str) -> Option<Meaning> {
+    let key = name.strip_prefix("asset.attributes.").filter(|key| !key.is_empty())?;
+    let presence = |key: &str, set: bool| {
+        Meaning::Filter(
+            FilterField::AssetAttributePresence {
+                key: key.to_string(),
+                set,
+            },
+            FilterValue::Bool(set),
+        )
+    };
+    Some(match (key.strip_suffix('!').filter(|k| !k.is_empty()), value) {
+        (Some(key), "*") => presence(key, false),
+        (None, "*") => presence(key, true),
+        _ => Meaning::Filter(
+            FilterField::AssetAttribute(key.to_string()),
+            FilterValue::Text(value.to_string()),
+        ),
+    })
 }
 
 /// One of an enum parameter's values, with what it means; any other is refused.

@@ -143,6 +143,8 @@ where
         query: &crate::repo::ListQuery,
     ) -> crate::repo::RepoResult<Vec<crate::repo::Asset>> {
         use crate::repo::sql::*;
+        let lighter = without_needless_tracked(&self.pool, tenant.0, query).await?;
+        let query = lighter.as_ref().unwrap_or(query);
         let rows = crate::repo::filters::RowsSql::new("assets", &query.filters, 4, &DB::FILTERS, true);
         let sql = rows.list(ASSET_FIELDS, "");
         let binds = rows.binds;
@@ -160,6 +162,8 @@ where
         tenant: crate::ids::TenantId,
         query: &crate::repo::ListQuery,
     ) -> crate::repo::RepoResult<i64> {
+        let lighter = without_needless_tracked(&self.pool, tenant.0, query).await?;
+        let query = lighter.as_ref().unwrap_or(query);
         let rows = crate::repo::filters::RowsSql::new("assets", &query.filters, 2, &DB::FILTERS, true);
         let sql = rows.count("");
         let binds = rows.binds;
@@ -191,4 +195,51 @@ where
         let select = crate::repo::filters::bind_filters!(select, scope_binds);
         Ok(select.fetch_all(&self.pool).await?)
     }
+}
+
+/// `query` without its `tracked = true` filter when the tenant has no untracked asset
+/// (nearly always; a partial index answers): a list or count then reads terms alone, as
+/// before tracking existed.
+async fn without_needless_tracked<DB: Backend>(
+    pool: &sqlx::Pool<DB>,
+    tenant: Uuid,
+    query: &ListQuery,
+) -> RepoResult<Option<ListQuery>>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'r> &'r str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    Uuid: Column<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    i32: Column<DB>,
+    bool: Column<DB>,
+    Vec<u8>: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<Uuid>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB>,
+{
+    use crate::repo::{Filter, FilterField, FilterValue};
+    let tracked_only = |f: &Filter| f.field == FilterField::Column("tracked") && f.value == FilterValue::Bool(true);
+    if !query.filters.iter().any(tracked_only) {
+        return Ok(None);
+    }
+    let untracked: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM assets WHERE tenant_id = $1 AND NOT tracked LIMIT 1")
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await?;
+    if untracked.is_some() {
+        return Ok(None);
+    }
+    Ok(Some(ListQuery {
+        filters: query.filters.iter().filter(|f| !tracked_only(f)).cloned().collect(),
+        ..query.clone()
+    }))
 }

@@ -64,6 +64,18 @@ where
     ) -> RepoResult<Event> {
         if let Some(asset) = event.asset {
             Self::update_asset_attributes(tx, tenant, asset.0, &event.asset_attributes).await?;
+            if let Some(tracked) = tracking(&event.operation, &event.behaviour) {
+                sqlx::query(
+                    "UPDATE assets SET tracked = $3, updated_at = $4, version = version + 1 \
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(asset.0)
+                .bind(tracked)
+                .bind(chrono::Utc::now())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         self.log_event(tx, tenant, event, names, heads).await
     }
@@ -416,5 +428,14 @@ where
         }
         let select = crate::repo::filters::bind_filters!(select, binds);
         Ok(select.fetch_one(&self.pool).await?)
+    }
+}
+
+/// What DataTrails' built-in tracking events set an asset's `tracked` to.
+fn tracking(operation: &str, behaviour: &str) -> Option<bool> {
+    match (operation, behaviour) {
+        ("StopTracking", "Builtin") => Some(false),
+        ("StartTracking", "Builtin") => Some(true),
+        _ => None,
     }
 }

@@ -77,8 +77,17 @@ fn condition(
             let (table, seq) = term_table(*field);
             format!("EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})")
         }
-        FilterField::AssetAttribute(_) => format!(
+        FilterField::Presence { field, set, .. } => {
+            let (table, seq) = term_table(*field);
+            let not = if *set { "" } else { "NOT " };
+            format!("{not}EXISTS (SELECT 1 FROM {table} p WHERE p.tenant_id = $1 AND p.term = ${n} AND p.{seq} = {row_seq})")
+        }
+        FilterField::AssetAttribute(_) | FilterField::AssetAttributePresence { set: true, .. } => format!(
             "asset_id IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
+             WHERE t.tenant_id = $1 AND t.term = ${n})"
+        ),
+        FilterField::AssetAttributePresence { set: false, .. } => format!(
+            "asset_id NOT IN (SELECT a.id FROM asset_terms t JOIN assets a ON a.seq = t.asset_seq \
              WHERE t.tenant_id = $1 AND t.term = ${n})"
         ),
         FilterField::Column(column) => match kinds {
@@ -95,11 +104,28 @@ fn condition(
 
 /// The value a filter's condition binds: attribute filters bind their term.
 fn bound_value(filter: &crate::repo::Filter) -> crate::repo::FilterValue {
-    use crate::repo::FilterField;
+    use crate::repo::terms::{presence_term, TermField};
+    use crate::repo::{FilterField, FilterValue};
     match &filter.field {
         FilterField::Term { field, key } => term_of(*field, key, &filter.value),
-        FilterField::AssetAttribute(key) => term_of(crate::repo::terms::TermField::AssetAttributes, key, &filter.value),
+        FilterField::AssetAttribute(key) => term_of(TermField::AssetAttributes, key, &filter.value),
+        FilterField::Presence { field, key, .. } => FilterValue::Bytes(presence_term(*field, key)),
+        FilterField::AssetAttributePresence { key, .. } => {
+            FilterValue::Bytes(presence_term(TermField::AssetAttributes, key))
+        }
         _ => filter.value.clone(),
+    }
+}
+
+/// The term of the row's own index that a filter needs present, if it is one (a value or
+/// `=*`): such a term can drive a list.
+fn driving_term(filter: &crate::repo::Filter) -> Option<(crate::repo::terms::TermField, crate::repo::FilterValue)> {
+    use crate::repo::FilterField;
+    match &filter.field {
+        FilterField::Term { field, .. } | FilterField::Presence { field, set: true, .. } => {
+            Some((*field, bound_value(filter)))
+        }
+        _ => None,
     }
 }
 
@@ -164,11 +190,11 @@ impl RowsSql {
         } else {
             "event_terms"
         };
-        let driver = filters.iter().enumerate().find_map(|(at, f)| match &f.field {
-            FilterField::Term { field, key } if drive && term_table(*field).0 == terms => Some((at, *field, key)),
+        let driver = filters.iter().enumerate().find_map(|(at, f)| match driving_term(f) {
+            Some((field, term)) if drive && term_table(field).0 == terms => Some((at, field, term)),
             _ => None,
         });
-        let Some((at, field, key)) = driver else {
+        let Some((at, field, term)) = driver else {
             let (filters, binds) = filter_sql(filters, first, dialect, &format!("{table}.seq"), None);
             return Self {
                 table,
@@ -188,9 +214,9 @@ impl RowsSql {
             .collect();
         let kinds = (terms == "event_terms").then_some("d");
         let (others, mut binds) = filter_sql(&rest, first + 1, dialect, &format!("d.{seq}"), kinds);
-        binds.insert(0, term_of(field, key, &filters[at].value));
+        binds.insert(0, term);
         let in_terms = |f: &crate::repo::Filter| match &f.field {
-            FilterField::Term { .. } => true,
+            FilterField::Term { .. } | FilterField::Presence { .. } => true,
             FilterField::Column(column) => kinds.is_some() && is_kind(column),
             _ => false,
         };

@@ -18,6 +18,8 @@ pub struct Asset {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// False after a StopTracking event (until a StartTracking one): default lists hide it.
+    pub tracked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -161,6 +163,32 @@ pub enum FilterField {
     ArrayHolds(&'static str),
     /// A top-level key of the current attributes of the event's asset equals the value.
     AssetAttribute(String),
+    /// A top-level key of a JSON object of the row is set to a non-empty value (`set`,
+    /// DataTrails' `=*`), or is missing or empty (`!=*`). The value is unused.
+    Presence {
+        field: super::terms::TermField,
+        key: String,
+        set: bool,
+    },
+    /// `Presence` of a key of the current attributes of the event's asset.
+    AssetAttributePresence { key: String, set: bool },
+}
+
+impl FilterField {
+    /// The attribute a filter reads, when it reads one a partner's grant may hide: any key
+    /// of an asset's attributes, an event's attributes or the asset attributes it set.
+    pub fn attribute_key(&self) -> Option<&str> {
+        use super::terms::TermField::{AssetAttributes, EventAssetAttributes, EventAttributes};
+        match self {
+            Self::Term { field, key } | Self::Presence { field, key, .. }
+                if matches!(field, AssetAttributes | EventAttributes | EventAssetAttributes) =>
+            {
+                Some(key)
+            }
+            Self::AssetAttribute(key) | Self::AssetAttributePresence { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 /// The value a filter compares with, typed as its column is.

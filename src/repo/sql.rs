@@ -72,7 +72,7 @@ pub const INSERT_ASSET: &str = "INSERT INTO assets (id, tenant_id, behaviours, a
 macro_rules! asset_fields {
     () => {
         "assets.seq, assets.id, assets.tenant_id, assets.behaviours, assets.attributes, assets.public, \
-         assets.owner, assets.created_at, assets.updated_at, assets.version"
+         assets.owner, assets.created_at, assets.updated_at, assets.version, assets.tracked"
     };
 }
 pub const ASSET_FIELDS: &str = asset_fields!();

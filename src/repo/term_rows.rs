@@ -139,8 +139,9 @@ where
     Option<DateTime<Utc>>: Column<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB>,
 {
-    /// Indexes, once, the assets and asset events stored before attribute terms existed, and
-    /// the events stored before attachment hash terms (a term already there is kept).
+    /// Indexes, once, the assets and asset events stored before attribute terms existed, the
+    /// events stored before attachment hash terms, and every row stored before presence
+    /// terms (a term already there is kept).
     pub async fn backfill_terms(&self) -> crate::repo::RepoResult<()> {
         use crate::repo::sql::SELECT_SETTING;
         let done: Option<String> = sqlx::query_scalar(SELECT_SETTING)
@@ -150,8 +151,10 @@ where
         if done.as_deref() == Some(BACKFILL_VERSION) {
             return Ok(());
         }
-        // Assets have no attachment hash terms: version 1 indexed them all.
-        if done.is_none() {
+        // Assets have no attachment hash terms: version 1 indexed their values, version 3
+        // adds presence terms (a term already there is kept).
+        let version: u32 = done.as_deref().and_then(|v| v.parse().ok()).unwrap_or(0);
+        if version < 3 {
             let mut after = 0i64;
             loop {
                 let assets: Vec<(i64, uuid::Uuid, String)> = sqlx::query_as(

@@ -54,6 +54,29 @@ pub fn term(field: TermField, key: &str, value: &str) -> Vec<u8> {
     hash.finalize()[..16].to_vec()
 }
 
+/// The term saying `key` of `field` is set to a non-empty value (DataTrails' `=*`): hashed
+/// apart from every value term, so no value can make it.
+pub fn presence_term(field: TermField, key: &str) -> Vec<u8> {
+    let mut hash = Sha256::new();
+    hash.update(b"attachd presence\0");
+    hash.update([field.code()]);
+    hash.update((key.len() as u64).to_be_bytes());
+    hash.update(key.as_bytes());
+    hash.finalize()[..16].to_vec()
+}
+
+/// Whether an attribute counts as set for `=*` (and access policies' `=*`): anything but
+/// null, an empty string, an empty list or an empty object.
+pub fn is_set(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => false,
+        serde_json::Value::String(text) => !text.is_empty(),
+        serde_json::Value::Array(items) => !items.is_empty(),
+        serde_json::Value::Object(entries) => !entries.is_empty(),
+        _ => true,
+    }
+}
+
 /// The terms of the string values of JSON object text `json`; none for anything else.
 pub fn object_terms(field: TermField, json: &str) -> Vec<Vec<u8>> {
     match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json) {
@@ -62,12 +85,18 @@ pub fn object_terms(field: TermField, json: &str) -> Vec<Vec<u8>> {
     }
 }
 
-/// The terms of the string values of `object`.
+/// The terms of the string values of `object`, and the presence term of each key set.
 pub fn map_terms(field: TermField, object: &serde_json::Map<String, serde_json::Value>) -> Vec<Vec<u8>> {
     let mut terms: Vec<Vec<u8>> = object
         .iter()
         .filter_map(|(key, value)| value.as_str().map(|value| term(field, key, value)))
         .collect();
+    terms.extend(
+        object
+            .iter()
+            .filter(|(_, value)| is_set(value))
+            .map(|(key, _)| presence_term(field, key)),
+    );
     // A JSON object may repeat a key; the index holds each term once.
     terms.sort_unstable();
     terms.dedup();
@@ -141,9 +170,10 @@ fn attachment_hashes(tree: &serde_json::Value, found: &mut Vec<String>) {
 pub const TERMS_PER_INSERT: usize = 1000;
 
 /// Setting recording that rows stored before terms existed have been indexed: "1" for the
-/// attribute terms, "2" once events stored before attachment hash terms have them too.
+/// attribute terms, "2" once events stored before attachment hash terms have them too, "3"
+/// once every asset and event has its presence terms.
 pub const BACKFILLED: &str = "attribute_terms_backfilled";
-pub const BACKFILL_VERSION: &str = "2";
+pub const BACKFILL_VERSION: &str = "3";
 /// Rows indexed per transaction by the backfill.
 pub const BACKFILL_BATCH: i64 = 1000;
 

@@ -5,7 +5,7 @@
 use super::policy::Grant;
 use super::Sharing;
 use crate::ids::TenantId;
-use crate::repo::{Asset, FilterField, ListQuery, RepoResult, SharedScope, TermField};
+use crate::repo::{Asset, ListQuery, RepoResult, SharedScope};
 
 /// Rows read at a time when counting.
 const COUNT_BATCH: i64 = 500;
@@ -63,7 +63,7 @@ impl Sharing {
             for asset in rows {
                 if let Some(grant) = self.grant(reader, &asset).await? {
                     // Filtering on an attribute the reader may not see would reveal it.
-                    if filters_visible(query, &grant) {
+                    if grant.sees_filters(&query.filters) {
                         found.push((asset, grant));
                     }
                 }
@@ -74,15 +74,4 @@ impl Sharing {
             }
         }
     }
-}
-
-/// Whether every attribute `query` filters on is one `grant` shows.
-fn filters_visible(query: &ListQuery, grant: &Grant) -> bool {
-    query.filters.iter().all(|filter| match &filter.field {
-        FilterField::Term {
-            field: TermField::AssetAttributes,
-            key,
-        } => grant.attributes.contains(key),
-        _ => true,
-    })
 }

@@ -64,7 +64,8 @@ impl Term {
                 let found = asset.attributes.get(key);
                 let holds = match (found, value) {
                     (None, _) => false,
-                    (Some(_), None) => true,
+                    // `=*` is set to a non-empty value, as list filters mean it.
+                    (Some(found), None) => crate::repo::terms::is_set(found),
                     (Some(Value::String(found)), Some(value)) => found == value,
                     (Some(_), Some(_)) => false,
                 };
@@ -250,6 +251,17 @@ impl Grant {
         })
     }
 
+    /// Whether every attribute `filters` read is one the reader may see: a filter on a
+    /// hidden one must match nothing, or its answers would reveal the value.
+    pub fn sees_filters(&self, filters: &[Filter]) -> bool {
+        filters.iter().all(|filter| {
+            filter
+                .field
+                .attribute_key()
+                .is_none_or(|key| self.attributes.contains(key))
+        })
+    }
+
     /// JSON object text without the attributes the reader may not see.
     pub fn reduce_text(&self, text: &str) -> String {
         let attributes: Map<String, Value> = serde_json::from_str(text).unwrap_or_default();
@@ -291,6 +303,10 @@ mod tests {
             (serde_json::json!({"a": "2", "b": "x"}), false, false),
             (serde_json::json!({"a": "3"}), false, false),
             (serde_json::json!({"a": "1"}), true, false),
+            // `!=*` is missing or empty, as in list filters.
+            (serde_json::json!({"a": "1", "b": ""}), false, true),
+            (serde_json::json!({"a": "1", "b": []}), false, true),
+            (serde_json::json!({"a": "1", "b": null}), false, true),
         ] {
             let (attributes, public) = asset(attributes, public);
             let view = AssetView {

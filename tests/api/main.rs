@@ -14,6 +14,7 @@ mod identity;
 mod isolation;
 mod layers;
 mod limits;
+mod list_semantics;
 mod lists;
 mod log_tampering;
 mod mediapocket;

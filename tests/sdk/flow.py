@@ -97,6 +97,22 @@ def main(url, client_id, client_secret):
     sink = io.BytesIO()
     public.assetattachments.download(public_url, blob["identity"], sink)
     check(sink.getvalue() == content, "public attachment download differs")
+    # Tracking: StopTracking hides an asset from default lists; the tracked prop chooses.
+    tracked = arch.assets.create(
+        attrs={"arc_display_name": "Tracked", "arc_display_type": "Tracking"}, confirm=True
+    )
+    arch.events.create(
+        tracked["identity"],
+        props={"operation": "StopTracking", "behaviour": "Builtin"},
+        attrs={"arc_description": "taken out of service"},
+        confirm=True,
+    )
+    check(arch.assets.read(tracked["identity"])["tracked"] == "NOT_TRACKED", "stopped tracking")
+    tracking = {"arc_display_type": "Tracking"}
+    check(arch.assets.count(attrs=tracking) == 0, "untracked hidden by default")
+    check(arch.assets.count(props={"tracked": "NOT_TRACKED"}, attrs=tracking) == 1, "NOT_TRACKED")
+    listed = list(arch.assets.list(props={"tracked": "ANY"}, attrs=tracking))
+    check([a["identity"] for a in listed] == [tracked["identity"]], "ANY lists it")
     print("sdk flow ok")
 
 

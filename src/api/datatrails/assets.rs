@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::blob::check_references;
 use crate::error::{ApiError, ApiResult};
 use crate::ids::{AssetId, TenantId};
-use crate::repo::{Asset, FilterField, FilterValue, NewAsset, TermField};
+use crate::repo::{Asset, Filter, FilterField, FilterValue, NewAsset, TermField};
 use crate::sharing::policy::Grant;
 use crate::state::AppState;
 
@@ -90,7 +90,7 @@ impl From<&Asset> for AssetResponse {
             attributes: json_text(&asset.attributes),
             // Stored means committed: there is no ledger to wait for.
             confirmation_status: "CONFIRMED",
-            tracked: "TRACKED",
+            tracked: if asset.tracked { "TRACKED" } else { "NOT_TRACKED" },
             owner: asset.owner.clone(),
             at_time: timestamp(asset.updated_at),
             proof_mechanism: "MERKLE_LOG",
@@ -183,9 +183,17 @@ async fn publicurl(
     }))
 }
 
+/// Tracked assets only: what an asset list shows unless `tracked` says otherwise.
+fn tracked_only() -> Filter {
+    Filter {
+        field: FilterField::Column("tracked"),
+        value: FilterValue::Bool(true),
+    }
+}
+
 /// The asset list's parameters, as DataTrails' assetsv2 names them (plus `public`).
 fn asset_param(name: &str, value: &str) -> Result<Meaning, String> {
-    use Meaning::{Everything, Nothing};
+    use Meaning::Everything;
     if let Some(filter) = term_filter(name, "attributes.", TermField::AssetAttributes, value) {
         return Ok(filter);
     }
@@ -198,10 +206,19 @@ fn asset_param(name: &str, value: &str) -> Result<Meaning, String> {
             name,
             value,
             &[
-                ("TRACKED_STATUS_UNSPECIFIED", Everything),
-                ("TRACKED", Everything),
+                (
+                    "TRACKED_STATUS_UNSPECIFIED",
+                    Meaning::Filter(FilterField::Column("tracked"), FilterValue::Bool(true)),
+                ),
+                (
+                    "TRACKED",
+                    Meaning::Filter(FilterField::Column("tracked"), FilterValue::Bool(true)),
+                ),
                 ("ANY", Everything),
-                ("NOT_TRACKED", Nothing),
+                (
+                    "NOT_TRACKED",
+                    Meaning::Filter(FilterField::Column("tracked"), FilterValue::Bool(false)),
+                ),
             ],
         ),
         "privacy" => enum_value(
@@ -247,7 +264,11 @@ async fn list(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<(HeaderMap, Json<AssetList>)> {
-    let params = ListParams::parse(raw.as_deref(), "assets".into(), asset_param, &state.page_keys)?;
+    let mut params = ListParams::parse(raw.as_deref(), "assets".into(), asset_param, &state.page_keys)?;
+    if !params.names("tracked") {
+        // As DataTrails: a search that does not ask shows tracked assets only.
+        params.query.filters.push(tracked_only());
+    }
     let (query, reader) = (&params.query, principal.tenant);
     let nothing = query.matches_nothing;
     let (owned, shared) = match nothing {

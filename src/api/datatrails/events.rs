@@ -14,8 +14,8 @@ use super::event_views::{EventResponse, FreeEventResponse};
 use super::merklelog::{event_proof, EventProof};
 use crate::api::docs::{Errors, PublicUrl};
 use crate::api::paging::{
-    always_empty, confirmation_status, enum_value, order_by, proof_mechanism, term_filter, time, total_headers,
-    wants_total, CountParams, ListParams, Meaning, PageParams,
+    always_empty, asset_attribute_filter, confirmation_status, enum_value, order_by, proof_mechanism, term_filter,
+    time, total_headers, wants_total, CountParams, ListParams, Meaning, PageParams,
 };
 use crate::api::routes::Routes;
 use crate::api::{public_url, timestamp, JsonObject, PathParams, SizedJson};
@@ -259,8 +259,8 @@ fn event_param(name: &str, value: &str) -> Result<Meaning, String> {
     {
         return Ok(filter);
     }
-    if let Some(key) = name.strip_prefix("asset.attributes.").filter(|k| !k.is_empty()) {
-        return Ok(Meaning::Filter(FilterField::AssetAttribute(key.to_string()), text()));
+    if let Some(filter) = asset_attribute_filter(name, value) {
+        return Ok(filter);
     }
     let since = |column| {
         Ok(Meaning::Filter(
@@ -332,7 +332,10 @@ pub async fn list_page(
         EventScope::AllAssets => "events:-".to_string(),
     };
     let params = ListParams::parse(raw_query, list, event_param, &state.page_keys)?;
-    let nothing = params.query.matches_nothing;
+    // A partner's filter on an attribute it may not see matches nothing, whatever the
+    // value: answering it would reveal the value one guess at a time.
+    let hidden = grant.is_some_and(|grant| !grant.sees_filters(&params.query.filters));
+    let nothing = params.query.matches_nothing || hidden;
     let events = match nothing {
         true => Vec::new(),
         false => state.repo.list_events(tenant, scope, &params.query).await?,

@@ -185,9 +185,23 @@ mod tests {
     pub(super) fn only_strings_are_terms() {
         let terms = object_terms(
             TermField::EventAttributes,
-            r#"{"a":"1","b":1,"c":true,"d":null,"e":["1"]}"#,
+            r#"{"a":"1","b":1,"c":true,"d":null,"e":["1"],"f":"","g":[]}"#,
         );
-        assert_eq!(terms, vec![term(TermField::EventAttributes, "a", "1")]);
+        let values = terms
+            .iter()
+            .filter(|t| **t == term(TermField::EventAttributes, "a", "1"));
+        assert_eq!(values.count(), 1);
+        // Every key set has its presence term; null and empty values do not.
+        for key in ["a", "b", "c", "e"] {
+            assert!(terms.contains(&presence_term(TermField::EventAttributes, key)), "{key}");
+        }
+        for key in ["d", "f", "g"] {
+            assert!(
+                !terms.contains(&presence_term(TermField::EventAttributes, key)),
+                "{key}"
+            );
+        }
+        assert_eq!(terms.len(), 5);
         assert!(object_terms(TermField::EventAttributes, "[1]").is_empty());
     }
 

@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench populate -- DATABASE_URL TENANT_UUID ASSETS EVENTS` adds ASSETS assets
 //! and EVENTS events (spread over the assets) to the tenant. Attribute `n` is the row's
-//! number, `pct` is `n % 100` (so `pct=7` matches 1%), and `kind` is `door` for every tenth.
+//! number, `pct` is `n % 100` (so `pct=7` matches 1%), `kind` is `door` for every tenth, and
+//! `flagged` is set on 1% only (`n % 100 == 3`), for presence filters.
 
 use std::str::FromStr;
 
@@ -128,8 +129,10 @@ async fn main() -> anyhow::Result<()> {
 
 fn attributes(n: usize) -> String {
     let kind = if n % 10 == 0 { "door" } else { "other" };
+    // Set on 1% only, for presence filters (`flagged=*`, `flagged!=*`).
+    let flagged = if n % 100 == 3 { r#","flagged":"yes""# } else { "" };
     format!(
-        r#"{{"n":"{n}","pct":"{}","kind":"{kind}","arc_display_type":"Bench"}}"#,
+        r#"{{"n":"{n}","pct":"{}","kind":"{kind}","arc_display_type":"Bench"{flagged}}}"#,
         n % 100
     )
 }

@@ -60,6 +60,9 @@ for backend in $BACKENDS; do
       "/archivist/v2/assets/-/events?event_attributes.pct=0&event_attributes.kind=door|events, two filters matching 1%, counted" \
       "/archivist/v2/assets/-/events?event_attributes.pct=7&operation=Record|events, attribute and column filter, 1%, counted" \
       "/archivist/v2/assets?attributes.kind=door|assets, filter matching 10%, counted" \
+      "/archivist/v2/assets/-/events?event_attributes.flagged=*|events, presence (=*) matching 1%, counted" \
+      "/archivist/v2/assets?attributes.flagged=*|assets, presence (=*) matching 1%, counted" \
+      "/archivist/v2/assets?attributes.flagged!=*|assets, absence (!=*) matching 99%, counted" \
       "/archivist/v1/blobs:lookup?hash=$(printf 'ab%.0s' $(seq 32))|blobs:lookup, a hash no event records" \
       "/archivist/v2/assets?attributes.kind=door|small tenant (10 assets), filter, counted"; do
       path=${query%%|*}; what=${query#*|}

@@ -225,6 +225,18 @@ pub struct ServeArgs {
     #[arg(long, env = "ATTACHD_LOG_ANCHOR")]
     pub log_anchor: Option<crate::store::StoreUrl>,
 
+    /// The seal log's checkpoint key: a file holding a signed-note Ed25519 signer key
+    /// (`PRIVATE+KEY+<origin>+<id>+<base64>`, as Go's note.GenerateKey writes it). Default on
+    /// the embedded database: one made on first start, 0600, beside it. A PostgreSQL
+    /// deployment without one has no seal log.
+    #[arg(long, env = "ATTACHD_CHECKPOINT_SIGNING_KEY")]
+    pub checkpoint_signing_key: Option<PathBuf>,
+
+    /// The seal log's origin (the first line of its checkpoints), used when the embedded
+    /// default makes its checkpoint key; the key fixes it from then on.
+    #[arg(long, env = "ATTACHD_SEALLOG_ORIGIN", default_value = "attachd.localhost/seallog")]
+    pub seallog_origin: String,
+
     /// Public keys (PEM) of earlier signing keys, whose seals stay trusted after a rotation.
     #[arg(long, env = "ATTACHD_LOG_TRUSTED_KEYS", value_delimiter = ',')]
     pub log_trusted_keys: Vec<PathBuf>,

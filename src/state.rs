@@ -211,7 +211,25 @@ pub async fn log_state(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::R
         settings.log_massif_height,
         settings.log_seal_interval.0,
         log_anchor(repo, settings)?,
+        seal_log(repo, settings)?,
     )
+}
+
+/// The seal log's checkpoint key: the configured file, or on the embedded default one made
+/// beside the database for `--seallog-origin`. A server database without one has no seal log.
+fn seal_log(repo: &dyn repo::Repo, settings: &ServeArgs) -> anyhow::Result<Option<log::seallog::SealLog>> {
+    use log::seallog::{SealLog, GENERATED_KEY_FILE};
+    Ok(match (&settings.checkpoint_signing_key, repo.data_dir()) {
+        (Some(path), _) => Some(SealLog::load(path, None)?),
+        (None, Some(dir)) => Some(SealLog::load(
+            &dir.join(GENERATED_KEY_FILE),
+            Some(&settings.seallog_origin),
+        )?),
+        (None, None) => {
+            tracing::warn!("no --checkpoint-signing-key (ATTACHD_CHECKPOINT_SIGNING_KEY): the seal log is off");
+            None
+        }
+    })
 }
 
 /// Where each tenant's latest seal is kept outside the database (see `--log-anchor`).

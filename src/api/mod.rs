@@ -14,6 +14,7 @@ pub use openapi::{spec, spec_json};
 mod multipart;
 mod scan_gate;
 mod scrapi;
+mod seallog;
 mod upload_form;
 
 use std::time::Duration;
@@ -91,6 +92,7 @@ fn routes() -> Routes {
         .merge(datatrails::attachments::routes())
         .merge(navarik::routes())
         .merge(scrapi::routes())
+        .merge(seallog::routes())
         .merge(mediapocket::routes())
         .merge(datatrails::public::routes())
         .merge(datatrails::attachments::public_routes())

@@ -52,6 +52,7 @@ pub fn spec() -> utoipa::openapi::OpenApi {
         super::datatrails::attachments::Doc::openapi(),
         super::navarik::Doc::openapi(),
         super::scrapi::Doc::openapi(),
+        super::seallog::Doc::openapi(),
         super::mediapocket::Doc::openapi(),
     ] {
         doc.merge(part);

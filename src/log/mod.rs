@@ -6,6 +6,7 @@ pub mod anchor;
 pub mod audit;
 pub mod prove;
 pub mod sealer;
+pub mod seallog;
 pub mod signing;
 pub mod startup;
 pub mod state;

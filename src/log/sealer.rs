@@ -135,6 +135,11 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
                 let kept = anchor(log, &record).await?;
                 repo.replace_seal(tenant, kept.massif_index, kept.size, &kept.seal)
                     .await?;
+                if kept.seal == record.seal {
+                    if let Some(seal_log) = &log.seal_log {
+                        seal_log.anchored(tenant, kept.size, &kept.peaks, &kept.seal);
+                    }
+                }
             }
             Some(held) => republish(repo, log, held).await?,
             None => {}
@@ -177,6 +182,9 @@ pub async fn seal_tenant(repo: &dyn Repo, log: &LogState, tenant: TenantId) -> R
         repo.store_seal(tenant, k, end, &seal).await?;
     }
     repo.store_seal(tenant, last_massif, size, &record.seal).await?;
+    if let Some(seal_log) = &log.seal_log {
+        seal_log.anchored(tenant, size, &record.peaks, &record.seal);
+    }
     log.forget_sealed_view(tenant);
     Ok(size)
 }
@@ -352,6 +360,11 @@ pub async fn run(repo: DynRepo, log: Arc<LogState>) {
                 }
             }
             Err(err) => tracing::warn!(error = %err, "the sealer could not list logs to seal"),
+        }
+        if let Some(seal_log) = &log.seal_log {
+            if let Err(err) = seal_log.end_round(repo.as_ref()).await {
+                tracing::warn!(error = %err, "the seal log could not be appended to or checkpointed; will retry");
+            }
         }
         log.trust.round_finished();
         log.trust.pause(log.seal_interval).await;

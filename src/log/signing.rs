@@ -26,6 +26,16 @@ pub fn load(path: &Path, create: bool) -> anyhow::Result<SealKey> {
     SealKey::from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// Writes a new file only its owner can read (it must not exist yet), durably.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = open_private(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
 #[cfg(unix)]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;

@@ -42,6 +42,8 @@ pub struct LogState {
     sealed_views: moka::sync::Cache<TenantId, Option<Arc<SealedView>>>,
     /// The anchored state of each tenant's log, and the tenants that failed a check.
     pub trust: super::trust::Trust,
+    /// The seal log, when a checkpoint key is configured.
+    pub seal_log: Option<super::seallog::SealLog>,
 }
 
 /// How long a tenant's seal view is reused before its latest seal is read again.
@@ -62,6 +64,7 @@ impl LogState {
         massif_height: u8,
         seal_interval: std::time::Duration,
         anchor: super::anchor::Anchor,
+        seal_log: Option<super::seallog::SealLog>,
     ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             (2..=30).contains(&massif_height),
@@ -89,6 +92,7 @@ impl LogState {
                 .time_to_live(SEALED_VIEW_TTL)
                 .build(),
             trust: super::trust::Trust::new(anchor),
+            seal_log,
         })
     }
 

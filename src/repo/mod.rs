@@ -17,6 +17,7 @@ mod models;
 mod postgres;
 mod records;
 mod scans;
+pub mod seallog;
 pub mod sharing;
 mod sql;
 mod sqlite;
@@ -43,6 +44,7 @@ pub use models::{Asset, Event, Filter, FilterField, FilterValue, ListQuery, NewA
 pub use postgres::PgRepo;
 pub use records::{NewRecord, Record, RecordField, RecordRepo};
 pub use scans::ScanRepo;
+pub use seallog::SealLogRepo;
 pub use sharing::SharingRepo;
 pub use sqlite::SqliteRepo;
 pub use terms::TermField;
@@ -224,7 +226,17 @@ pub trait BlobWriter: Send {
 
 #[async_trait]
 pub trait Repo:
-    AssetRepo + EventRepo + BlobRepo + ScanRepo + RecordRepo + ApiKeyRepo + LogRepo + SharingRepo + Send + Sync
+    AssetRepo
+    + EventRepo
+    + BlobRepo
+    + ScanRepo
+    + RecordRepo
+    + ApiKeyRepo
+    + LogRepo
+    + SharingRepo
+    + SealLogRepo
+    + Send
+    + Sync
 {
     /// `postgres` or `sqlite`, for logs.
     fn backend(&self) -> &'static str;

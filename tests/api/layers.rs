@@ -342,7 +342,8 @@ fn only_the_sealer_signs() -> anyhow::Result<()> {
     rust_files(&src, &mut files)?;
     for file in &files {
         let module = module_of(&src, file);
-        if module == "log::sealer" || module == "log::audit" {
+        // The seal log signs its checkpoints at the end of the sealer's round, called from there only.
+        if module == "log::sealer" || module == "log::audit" || module == "log::seallog" {
             continue;
         }
         let code = code_only(&std::fs::read_to_string(file)?);

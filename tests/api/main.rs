@@ -32,6 +32,7 @@ mod scanning;
 mod scitt;
 mod scrapi;
 mod sdk;
+mod seal_log;
 mod seed_lists;
 mod sharing;
 mod sharing_reads;

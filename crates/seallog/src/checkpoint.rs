@@ -47,6 +47,11 @@ pub fn verifier_key(skey: &str) -> Result<String, CheckpointError> {
     Ok(signed_note::new_ed25519_verifier_key(name, &signing.verifying_key()))
 }
 
+/// Whether `origin` can name a log's key (signed-note: not empty, no spaces, no `+`).
+pub fn valid_origin(origin: &str) -> bool {
+    signed_note::is_key_name_valid(origin)
+}
+
 /// The log's origin, the name in its key.
 pub fn key_name(skey: &str) -> Option<&str> {
     skey.split('+').nth(2)

@@ -16,5 +16,6 @@ mod tiles;
 
 pub use entry::{EntryError, SealEntry};
 pub use tiles::{entry_bundle, hash_tile, TilePath, MAX_ENTRY_BYTES, TILE_HEIGHT, TILE_WIDTH};
+pub use tlog_tiles::sub_tree_index;
 pub use tlog_tiles::Error as TreeError;
 pub use tlog_tiles::{record_hash, stored_hash_index, stored_hashes, tree_hash, Hash, HashReader};

@@ -54,6 +54,9 @@ pub fn deployment_args(db: &TestDb, command: &mut std::process::Command) -> anyh
     }
     if db.backend == Backend::Postgres {
         command.arg("--log-signing-key").arg(crate::common::shared_log_key()?);
+        command
+            .arg("--checkpoint-signing-key")
+            .arg(crate::common::shared_checkpoint_key()?);
         command.arg("--jwt-key-file").arg(crate::common::shared_token_secret()?);
         if db.content.url == StoreUrl::Database {
             // A variable, so that a test may name another anchor with the flag.

@@ -235,6 +235,13 @@ pub fn shared_log_key() -> anyhow::Result<std::path::PathBuf> {
     })
 }
 
+/// One seal-log checkpoint key file for the PostgreSQL tests of this run.
+pub fn shared_checkpoint_key() -> anyhow::Result<std::path::PathBuf> {
+    shared_file("checkpoint-signing-key", |path| {
+        attachd::log::seallog::SealLog::load(path, Some("attachd.test/seallog")).map(|_| ())
+    })
+}
+
 /// One token signing secret file for the PostgreSQL tests of this run (a server database
 /// names its file, as production does).
 pub fn shared_token_secret() -> anyhow::Result<std::path::PathBuf> {
@@ -276,6 +283,9 @@ impl TestApp {
         if settings.log_signing_key.is_none() && matches!(db.backend, Backend::Postgres) {
             // A server database has no data directory: the key is a file, as in production.
             settings.log_signing_key = Some(shared_log_key()?);
+        }
+        if settings.checkpoint_signing_key.is_none() && matches!(db.backend, Backend::Postgres) {
+            settings.checkpoint_signing_key = Some(shared_checkpoint_key()?);
         }
         if settings.jwt_secret.is_none() && settings.jwt_key_file.is_none() && matches!(db.backend, Backend::Postgres) {
             settings.jwt_key_file = Some(shared_token_secret()?);

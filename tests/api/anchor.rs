@@ -382,6 +382,13 @@ async fn a_lost_anchor_record_stops_sealing_until_reanchored(backend: Backend) -
     let (_, event) = app.get_json(Some(&scene.token), &scene.event_path).await?;
     let (ok, line) = verify_event(&app, &scene.key, scene.dir.path(), &event)?;
     assert!(ok, "{line}");
+    // The re-anchored seal is the published one: nothing is named at start.
+    let anchored: Value = serde_json::from_slice(&std::fs::read(&record)?)?;
+    let published = db.scalar("SELECT COUNT(*) FROM log_seals").await?;
+    assert!(published > 0);
+    app.state.log.trust.next_round(Duration::from_secs(10)).await;
+    let (_, ready) = app.get_json(None, "/readyz").await?;
+    assert_eq!(ready["integrity_failures"], json!([]), "{ready} (anchored {anchored})");
     app.stop().await?;
 
     // A log edited behind attachd's back fails the audit, and cannot be re-anchored.

@@ -182,25 +182,26 @@ pub async fn readyz_names(app: &TestApp, tenant: &str) -> anyhow::Result<String>
 
 /// `/readyz` names the tenant with a reason holding `needle`; answers the reason.
 pub async fn readyz_says(app: &TestApp, tenant: &str, needle: &str) -> anyhow::Result<String> {
+    readyz_says_within(app, tenant, needle, Duration::from_secs(10)).await
+}
+
+/// `readyz_says`, waiting up to `limit`.
+pub async fn readyz_says_within(app: &TestApp, tenant: &str, needle: &str, limit: Duration) -> anyhow::Result<String> {
     let found = std::sync::Mutex::new(String::new());
-    eventually(
-        &format!("/readyz names {tenant}: {needle}"),
-        Duration::from_secs(10),
-        || async {
-            let (status, body) = app.get_json(None, "/readyz").await?;
-            anyhow::ensure!(status == 200, "/readyz answered {status}: {body}");
-            let named = body["integrity_failures"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["tenant"] == json!(tenant))
-                .cloned();
-            let reason = named.map(|n| n["reason"].as_str().unwrap_or_default().to_string());
-            let named = reason.as_ref().is_some_and(|reason| reason.contains(needle));
-            *found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = reason.unwrap_or_default();
-            Ok(named)
-        },
-    )
+    eventually(&format!("/readyz names {tenant}: {needle}"), limit, || async {
+        let (status, body) = app.get_json(None, "/readyz").await?;
+        anyhow::ensure!(status == 200, "/readyz answered {status}: {body}");
+        let named = body["integrity_failures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["tenant"] == json!(tenant))
+            .cloned();
+        let reason = named.map(|n| n["reason"].as_str().unwrap_or_default().to_string());
+        let named = reason.as_ref().is_some_and(|reason| reason.contains(needle));
+        *found.lock().map_err(|_| anyhow::anyhow!("poisoned"))? = reason.unwrap_or_default();
+        Ok(named)
+    })
     .await?;
     found.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))
 }

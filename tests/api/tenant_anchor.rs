@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::anchor::{forge_content, readyz_says, rebuild_log, refused_everywhere, scene, Scene};
+use crate::anchor::{forge_content, readyz_says, readyz_says_within, rebuild_log, refused_everywhere, scene, Scene};
 use crate::common::audit::{anchor_dir, audit, deployment_args};
 use crate::common::{bare_id, eventually, random_bytes, sha256_hex, Backend, ContentPlace, TestApp, TestDb};
 use crate::{all_stores, both};
@@ -279,7 +279,8 @@ async fn a_lost_record_is_reported_and_served_again_once_back(backend: Backend) 
     let record = anchor_dir(&db).join(format!("tenant-{}.json", uuid_of(&scene.tenant)?));
     let kept = std::fs::read(&record)?;
     std::fs::remove_file(&record)?;
-    readyz_says(&app, &scene.tenant, "lost its record").await?;
+    // Found by the sealer's next check of every tenant (every 10 s).
+    readyz_says_within(&app, &scene.tenant, "lost its record", Duration::from_secs(30)).await?;
     eventually("downloads are refused", Duration::from_secs(5), || async {
         Ok(app.get_bytes(Some(&scene.token), &scene.routes[1]).await?.0 == 500)
     })

@@ -465,11 +465,6 @@ async fn concurrent_large_statements_keep_memory_flat() -> anyhow::Result<()> {
         .current_dir(dir.path())
         .env_remove("ATTACHD_DATABASE_URL")
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .envs(
-            std::env::var("DIAG_MALLOC")
-                .ok()
-                .map(|v| ("MALLOC_ARENA_MAX".to_string(), v)),
-        )
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -500,14 +495,6 @@ async fn concurrent_large_statements_keep_memory_flat() -> anyhow::Result<()> {
         }
     }
     let peak = peak_rss_kib(pid)?;
-    eprintln!(
-        "{}",
-        std::fs::read_to_string(format!("/proc/{pid}/status"))?
-            .lines()
-            .filter(|l| l.starts_with("Rss") || l.starts_with("Vm"))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
     eprintln!("32 concurrent 1 MiB statements per route: peak RSS {before} KiB before, {peak} KiB after");
     assert!(peak < 150 * 1024, "peak RSS {peak} KiB");
     server.start_kill()?;

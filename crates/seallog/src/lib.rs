@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checkpoint;
+pub mod cosignature;
 mod entry;
 mod tiles;
 

@@ -139,20 +139,16 @@ impl ListParams {
 /// `<prefix><key>!=*` (the query parameter `<prefix><key>!` with value `*`) missing or empty.
 pub fn term_filter(name: &str, prefix: &str, field: TermField, value: &str) -> Option<Meaning> {
     let key = name.strip_prefix(prefix).filter(|key| !key.is_empty())?;
-    let presence = |key: &str, set: bool| {
-        Meaning::Filter(
+    Some(match presence(key, value) {
+        Some((key, set)) => Meaning::Filter(
             FilterField::Presence {
                 field,
                 key: key.to_string(),
                 set,
             },
             FilterValue::Bool(set),
-        )
-    };
-    Some(match (key.strip_suffix('!').filter(|k| !k.is_empty()), value) {
-        (Some(key), "*") => presence(key, false),
-        (None, "*") => presence(key, true),
-        _ => Meaning::Filter(
+        ),
+        None => Meaning::Filter(
             FilterField::Term {
                 field,
                 key: key.to_string(),
@@ -166,22 +162,29 @@ pub fn term_filter(name: &str, prefix: &str, field: TermField, value: &str) -> O
 /// attributes of the event's asset.
 pub fn asset_attribute_filter(name: &str, value: &str) -> Option<Meaning> {
     let key = name.strip_prefix("asset.attributes.").filter(|key| !key.is_empty())?;
-    let presence = |key: &str, set: bool| {
-        Meaning::Filter(
+    Some(match presence(key, value) {
+        Some((key, set)) => Meaning::Filter(
             FilterField::AssetAttributePresence {
                 key: key.to_string(),
                 set,
             },
             FilterValue::Bool(set),
-        )
-    };
-    Some(match (key.strip_suffix('!').filter(|k| !k.is_empty()), value) {
-        (Some(key), "*") => presence(key, false),
-        (None, "*") => presence(key, true),
-        _ => Meaning::Filter(
+        ),
+        None => Meaning::Filter(
             FilterField::AssetAttribute(key.to_string()),
             FilterValue::Text(value.to_string()),
         ),
+    })
+}
+
+/// `key=*` as (key, set) and `key!=*` as (key, not set); `None` for a value filter.
+fn presence<'a>(key: &'a str, value: &str) -> Option<(&'a str, bool)> {
+    if value != "*" {
+        return None;
+    }
+    Some(match key.strip_suffix('!').filter(|k| !k.is_empty()) {
+        Some(key) => (key, false),
+        None => (key, true),
     })
 }
 

@@ -11,38 +11,16 @@ use sha2::{Digest, Sha256};
 use crate::both;
 use crate::common::{bare_id, eventually, Backend, TestApp, TestDb};
 use crate::merklelog::sealed;
-use seallog::{SealEntry, TilePath, TILE_WIDTH};
+use seallog::{SealEntry, TilePath};
 
 both!(anchored_seals_are_published_in_the_seal_log);
 
 const PREFIX: &str = "/verifiabledata/seallog/v1";
 
-/// Every tile of a log of `size` entries, as C2SP names them.
-fn tiles(size: u64) -> Vec<TilePath> {
-    let mut tiles = Vec::new();
-    for index in 0..size.div_ceil(TILE_WIDTH) {
-        tiles.push(TilePath::Entries {
-            index,
-            width: (size - index * TILE_WIDTH).min(TILE_WIDTH),
-        });
-    }
-    for level in 0..8u8 {
-        let count = size >> (u32::from(level) * 8);
-        for index in 0..count.div_ceil(TILE_WIDTH) {
-            tiles.push(TilePath::Hashes {
-                level,
-                index,
-                width: (count - index * TILE_WIDTH).min(TILE_WIDTH),
-            });
-        }
-    }
-    tiles
-}
-
 /// The entries in the bundles of a log of `size` entries, fetched from the server into `dir`.
 async fn fetch_tiles(app: &TestApp, size: u64, dir: &Path) -> anyhow::Result<Vec<SealEntry>> {
     let mut entries = Vec::new();
-    for tile in tiles(size) {
+    for tile in TilePath::all(size) {
         let (status, bytes) = app.get_bytes(None, &format!("{PREFIX}/{}", tile.path())).await?;
         anyhow::ensure!(status == 200, "{}: {status}", tile.path());
         let bytes = bytes.unwrap_or_default();

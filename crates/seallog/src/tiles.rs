@@ -86,6 +86,24 @@ impl TilePath {
         format!("tile/{kind}/{}{partial}", index_path(index))
     }
 
+    /// Every tile of a log of `size` entries (the rightmost of each level partial): its
+    /// entry bundles, then its hash tiles level by level.
+    pub fn all(size: u64) -> Vec<Self> {
+        let mut tiles = Vec::new();
+        for index in 0..size.div_ceil(TILE_WIDTH) {
+            let width = (size - index * TILE_WIDTH).min(TILE_WIDTH);
+            tiles.push(Self::Entries { index, width });
+        }
+        for level in 0..8u8 {
+            let count = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
+            for index in 0..count.div_ceil(TILE_WIDTH) {
+                let width = (count - index * TILE_WIDTH).min(TILE_WIDTH);
+                tiles.push(Self::Hashes { level, index, width });
+            }
+        }
+        tiles
+    }
+
     /// Whether a log of `size` entries holds this tile (a partial one no wider than what
     /// it has).
     pub fn within(&self, size: u64) -> bool {

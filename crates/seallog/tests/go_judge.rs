@@ -9,7 +9,7 @@ use std::process::Command;
 use seallog::checkpoint::{generate_key, sign};
 use seallog::{
     entry_bundle, hash_tile, stored_hash_index, stored_hashes, tree_hash, Hash, HashReader, SealEntry, TilePath,
-    TreeError, TILE_WIDTH,
+    TreeError,
 };
 
 #[derive(Default)]
@@ -47,19 +47,7 @@ fn log(n: u64, fork: bool) -> anyhow::Result<(Vec<Vec<u8>>, Store)> {
 /// Writes the tiles of the log at its size into `dir`.
 fn write_tiles(dir: &Path, entries: &[Vec<u8>], store: &Store) -> anyhow::Result<()> {
     let size = entries.len() as u64;
-    let mut tiles = Vec::new();
-    for index in 0..size.div_ceil(TILE_WIDTH) {
-        let width = (size - index * TILE_WIDTH).min(TILE_WIDTH);
-        tiles.push(TilePath::Entries { index, width });
-    }
-    for level in 0..8u8 {
-        let count = size >> (u32::from(level) * 8);
-        for index in 0..count.div_ceil(TILE_WIDTH) {
-            let width = (count - index * TILE_WIDTH).min(TILE_WIDTH);
-            tiles.push(TilePath::Hashes { level, index, width });
-        }
-    }
-    for tile in tiles {
+    for tile in TilePath::all(size) {
         anyhow::ensure!(tile.within(size), "{}", tile.path());
         let bytes = match tile {
             TilePath::Entries { .. } => {
